@@ -1,0 +1,219 @@
+"""Configuration: one frozen ``Settings`` object, built once at the edge and passed down.
+
+Precedence for every value: command-line flag > environment variable > ``options-helper.toml``
+(in the working directory, or the file named by ``OPTIONS_HELPER_CONFIG``) > built-in default.
+
+``get_duckdb_path()`` is the one place the database path is decided.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ledger.errors import ConfigError
+
+CONFIG_FILE_NAME = "options-helper.toml"
+DEFAULT_DUCKDB_PATH = Path("data/warehouse/options.duckdb")
+DEFAULT_DATA_ROOT = Path("data")
+DEFAULT_WATCHLIST_NAME = "default"
+# About eight liquid names: index ETFs and large caps with deep option markets.
+DEFAULT_WATCHLIST: tuple[str, ...] = ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "TSLA")
+PROVIDERS = ("synthetic", "alpaca")
+
+
+def _config_file_path(environ: Mapping[str, str]) -> Path | None:
+    named = environ.get("OPTIONS_HELPER_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"OPTIONS_HELPER_CONFIG names {path}, which does not exist; create it or unset the variable"
+            )
+        return path
+    local = Path.cwd() / CONFIG_FILE_NAME
+    return local if local.is_file() else None
+
+
+def load_config_file(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The parsed config file as a dict, or ``{}`` when there is none."""
+    env = os.environ if environ is None else environ
+    path = _config_file_path(env)
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}; fix the file or point OPTIONS_HELPER_CONFIG elsewhere") from e
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+    data["__path__"] = str(path)
+    return data
+
+
+def get_duckdb_path(
+    flag: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Path:
+    """The database path: ``--duckdb-path`` > ``OPTIONS_HELPER_DUCKDB_PATH`` > config file > default."""
+    env = os.environ if environ is None else environ
+    if flag:
+        return Path(flag).expanduser()
+    if env.get("OPTIONS_HELPER_DUCKDB_PATH"):
+        return Path(env["OPTIONS_HELPER_DUCKDB_PATH"]).expanduser()
+    cfg = load_config_file(env) if config is None else config
+    value = cfg.get("duckdb_path")
+    if value is not None:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"duckdb_path in {cfg.get('__path__', CONFIG_FILE_NAME)} must be a non-empty string")
+        return Path(value).expanduser()
+    return DEFAULT_DUCKDB_PATH
+
+
+@attrs.frozen(kw_only=True)
+class AlpacaSettings:
+    """Where the Alpaca keys come from and which feeds to ask. Never holds the key values."""
+
+    stock_feed: str = "iex"
+    options_feed: str = "indicative"
+    env_file: Path | None = None
+    data_url: str | None = None
+    trading_url: str | None = None
+    paper: bool = True
+    retry_budget_seconds: float = 30.0
+    requests_per_second: float = 3.0
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything a command needs, resolved once. Passed down, never global."""
+
+    duckdb_path: Path = DEFAULT_DUCKDB_PATH
+    data_root: Path = DEFAULT_DATA_ROOT
+    provider: str = "synthetic"
+    synthetic_seed: int = 7
+    watchlists: Mapping[str, tuple[str, ...]] = attrs.field(
+        factory=lambda: {DEFAULT_WATCHLIST_NAME: DEFAULT_WATCHLIST}
+    )
+    lock_timeout_seconds: float = 60.0
+    lease_seconds: float = 300.0
+    session_close_delay_minutes: int = 30
+    expiry_horizon_days: int = 120
+    moneyness_band: float = 0.2
+    risk_free_rate: float = 0.04
+    alpaca: AlpacaSettings = attrs.field(factory=AlpacaSettings)
+    config_path: Path | None = None
+
+    def watchlist(self, name: str = DEFAULT_WATCHLIST_NAME) -> tuple[str, ...]:
+        try:
+            return self.watchlists[name]
+        except KeyError:
+            known = ", ".join(sorted(self.watchlists)) or "(none)"
+            raise ConfigError(
+                f"unknown watchlist {name!r}; known: {known}. Add it under [watchlists] in {CONFIG_FILE_NAME}"
+            ) from None
+
+
+def _float(cfg: Mapping[str, Any], key: str, default: float) -> float:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _int(cfg: Mapping[str, Any], key: str, default: int) -> int:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _watchlists(raw: Any) -> dict[str, tuple[str, ...]]:
+    lists: dict[str, tuple[str, ...]] = {DEFAULT_WATCHLIST_NAME: DEFAULT_WATCHLIST}
+    if raw is None:
+        return lists
+    if not isinstance(raw, Mapping):
+        raise ConfigError("[watchlists] must be a table of name = [\"SYM\", ...]")
+    for name, symbols in raw.items():
+        if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+            raise ConfigError(f"watchlist {name!r} must be a list of ticker strings")
+        lists[str(name)] = tuple(sorted({s.strip().upper() for s in symbols if s.strip()}))
+    return lists
+
+
+def load_settings(
+    *,
+    duckdb_path: str | os.PathLike[str] | None = None,
+    provider: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the one ``Settings`` object from flags, environment and the config file."""
+    env = os.environ if environ is None else environ
+    cfg = load_config_file(env)
+    ledger_cfg = cfg.get("ledger", {}) or {}
+    alpaca_cfg = cfg.get("alpaca", {}) or {}
+    synthetic_cfg = cfg.get("synthetic", {}) or {}
+    stages_cfg = cfg.get("stages", {}) or {}
+    for section, value in (("ledger", ledger_cfg), ("alpaca", alpaca_cfg), ("synthetic", synthetic_cfg), ("stages", stages_cfg)):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"[{section}] in the config file must be a table")
+
+    chosen_provider = provider or env.get("OPTIONS_HELPER_PROVIDER") or cfg.get("provider") or "synthetic"
+    if chosen_provider not in PROVIDERS:
+        raise ConfigError(f"unknown provider {chosen_provider!r}; choose one of: {', '.join(PROVIDERS)}")
+
+    root = data_root or env.get("OPTIONS_HELPER_DATA_ROOT") or cfg.get("data_root") or DEFAULT_DATA_ROOT
+    env_file = env.get("OPTIONS_HELPER_ALPACA_ENV_FILE") or alpaca_cfg.get("env_file")
+    alpaca = AlpacaSettings(
+        stock_feed=str(env.get("OPTIONS_HELPER_STOCK_FEED") or alpaca_cfg.get("stock_feed", "iex")),
+        options_feed=str(env.get("OPTIONS_HELPER_OPTIONS_FEED") or alpaca_cfg.get("options_feed", "indicative")),
+        env_file=Path(env_file).expanduser() if env_file else None,
+        data_url=env.get("APCA_API_DATA_URL") or alpaca_cfg.get("data_url"),
+        trading_url=env.get("APCA_API_BASE_URL") or alpaca_cfg.get("trading_url"),
+        paper=bool(alpaca_cfg.get("paper", True)),
+        retry_budget_seconds=_float(alpaca_cfg, "retry_budget_seconds", 30.0),
+        requests_per_second=_float(alpaca_cfg, "requests_per_second", 3.0),
+    )
+    lock_env = env.get("OPTIONS_HELPER_LOCK_TIMEOUT")
+    try:
+        lock_timeout = float(lock_env) if lock_env else _float(ledger_cfg, "lock_timeout_seconds", 60.0)
+    except ValueError as e:
+        raise ConfigError(f"OPTIONS_HELPER_LOCK_TIMEOUT must be a number of seconds, got {lock_env!r}") from e
+    band = stages_cfg.get("moneyness_band", 0.2)
+    if isinstance(band, bool) or not isinstance(band, int | float) or not 0 < band <= 1:
+        raise ConfigError(f"moneyness_band must be in (0, 1], got {band!r}")
+    return Settings(
+        duckdb_path=get_duckdb_path(duckdb_path, environ=env, config=cfg),
+        data_root=Path(root).expanduser(),
+        provider=chosen_provider,
+        synthetic_seed=_int(synthetic_cfg, "seed", 7),
+        watchlists=_watchlists(cfg.get("watchlists")),
+        lock_timeout_seconds=lock_timeout,
+        lease_seconds=_float(ledger_cfg, "lease_seconds", 300.0),
+        session_close_delay_minutes=_int(stages_cfg, "session_close_delay_minutes", 30),
+        expiry_horizon_days=_int(stages_cfg, "expiry_horizon_days", 120),
+        moneyness_band=float(band),
+        risk_free_rate=float(stages_cfg.get("risk_free_rate", 0.04)),
+        alpaca=alpaca,
+        config_path=Path(cfg["__path__"]) if "__path__" in cfg else None,
+    )
+
+
+__all__ = [
+    "DEFAULT_DUCKDB_PATH",
+    "DEFAULT_WATCHLIST",
+    "AlpacaSettings",
+    "Settings",
+    "get_duckdb_path",
+    "load_config_file",
+    "load_settings",
+]
