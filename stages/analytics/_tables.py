@@ -1,0 +1,97 @@
+"""Small conversions shared by the analytics modules (private).
+
+The public functions take and return ``pyarrow.Table``; internally the arithmetic runs on numpy
+arrays and pandas group-bys. These helpers keep the conversion rules in one place: dates become
+``datetime.date`` objects (never timestamps), missing numbers become NaN, and a pandas frame is
+accepted wherever a table is, so tests and notebooks can pass either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ledger.errors import StageError
+
+
+def to_pandas(table: pa.Table | pd.DataFrame | None) -> pd.DataFrame:
+    """A pandas copy of ``table`` (an empty frame for None); date columns stay ``datetime.date``."""
+    if table is None:
+        return pd.DataFrame()
+    if isinstance(table, pd.DataFrame):
+        return table.copy()
+    if isinstance(table, pa.Table):
+        return table.to_pandas(date_as_object=True)
+    raise TypeError(f"expected a pyarrow Table or pandas DataFrame, got {type(table).__name__}")
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise StageError(
+            f"{what} is missing column(s) {', '.join(missing)}; "
+            f"it has {', '.join(map(str, frame.columns)) or 'no columns'}"
+        )
+
+
+def num(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Column ``column`` as float64 with NaN for missing values (all-NaN if the column is absent)."""
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def dates(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Column ``column`` as ``datetime64[D]`` (NaT for missing or unparseable)."""
+    if column not in frame.columns:
+        return np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
+    parsed = pd.to_datetime(frame[column], errors="coerce")
+    return parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+
+
+def to_date(value: Any) -> dt.date | None:
+    """A ``datetime.date`` from a date, datetime, numpy/pandas timestamp or ISO string; None if missing."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    stamp = pd.Timestamp(value)
+    return None if pd.isna(stamp) else stamp.date()
+
+
+def clean(value: Any) -> Any:
+    """A JSON-friendly scalar: NaN/NaT -> None, numpy scalars -> Python, dates -> ISO strings."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def opt_float(value: Any) -> float | None:
+    """A finite float or None."""
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
