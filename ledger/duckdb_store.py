@@ -1,0 +1,349 @@
+"""The DuckDB event store: the log, the projections and the data, in one transaction per append.
+
+A file-backed store opens the file read-write only for the length of a commit (and read-only per
+query), so other processes can write and read between commits. ``:memory:`` keeps one connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ledger import migrate, projections
+from ledger.connection import connect
+from ledger.errors import ConflictError, LedgerError
+from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
+from ledger.store import (
+    GENESIS_HASH,
+    Clock,
+    RunState,
+    abandon_events,
+    event_hash,
+    expired_runs,
+    resolve_check_links,
+    utc_now,
+    validate_batch,
+)
+
+JSON_COLUMNS = {"args_json", "extra_json", "metrics_json"}
+_EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_at", "run_id", "asset_key",
+                  "partition_key", "scope_key", "payload", "prev_hash", "hash")
+_BATCH_SCHEMA = pa.schema([
+    ("seq", pa.int64()), ("event_id", pa.string()), ("event_type", pa.string()), ("schema_version", pa.int32()),
+    ("recorded_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()), ("asset_key", pa.string()),
+    ("partition_key", pa.string()), ("scope_key", pa.string()), ("payload", pa.string()),
+    ("prev_hash", pa.string()), ("hash", pa.string()),
+])
+_BATCH_RELATION = "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _ledger_batch)"
+
+
+class DuckDBEventStore:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Clock = utc_now,
+        auto_reap: bool = True,
+        lock_timeout_seconds: float = 60.0,
+        on_lock_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        self.path = str(path)
+        self._clock = clock
+        self._auto_reap = auto_reap
+        self._timeout = lock_timeout_seconds
+        self._on_wait = on_lock_wait
+        self._memory_con: duckdb.DuckDBPyConnection | None = None
+        self._held: duckdb.DuckDBPyConnection | None = None
+        self._local = threading.RLock()
+        if self.path == ":memory:":
+            self._memory_con = duckdb.connect(":memory:")
+            self._memory_con.execute("SET TimeZone = 'UTC'")
+            migrate.migrate(self._memory_con)
+        else:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            with self._connection(read_only=False) as con:
+                migrate.migrate(con)
+
+    # -- connections --------------------------------------------------------------------------
+    @contextmanager
+    def _connection(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._memory_con is not None:
+            with self._local:
+                yield self._memory_con
+            return
+        if self._held is not None:
+            with self._local:
+                yield self._held
+            return
+        with connect(self.path, read_only=read_only, timeout_seconds=self._timeout, on_wait=self._on_wait) as con:
+            yield con
+
+    @contextmanager
+    def session(self) -> Iterator[DuckDBEventStore]:
+        """Hold one read-write connection across several appends (bulk loads, benchmarks).
+
+        Other processes cannot open the file meanwhile: keep sessions short.
+        """
+        if self._memory_con is not None or self._held is not None:
+            yield self
+            return
+        with connect(self.path, read_only=False, timeout_seconds=self._timeout, on_wait=self._on_wait) as con:
+            self._held = con
+            try:
+                yield self
+            finally:
+                self._held = None
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_last_seq: int | None = None,
+        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> list[StoredEvent]:
+        with self._connection(read_only=False) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                stored = self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
+                con.execute("COMMIT")
+            except BaseException as e:
+                con.execute("ROLLBACK")
+                if isinstance(e, duckdb.ConstraintException | duckdb.TransactionException):
+                    raise ConflictError(f"append rejected by the database: {str(e).splitlines()[0]}") from e
+                raise
+        return stored
+
+    def _append_in(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch: list[Event],
+        expected_last_seq: int | None,
+        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None,
+        *,
+        reap: bool,
+        now: dt.datetime | None = None,
+    ) -> list[StoredEvent]:
+        head, prev = self._head(con)
+        if expected_last_seq is not None and expected_last_seq != head:
+            raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
+        now = now or self._clock()
+        run_ids = sorted({e.run_id for e in batch if e.run_id})
+        runs = self._run_states(con, run_ids, include_expired=reap, now=now)
+        if reap:
+            batch = abandon_events(expired_runs(runs, now), runs) + batch
+        validate_batch(batch, runs)
+        if not batch:
+            return []
+        batch_seq = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
+        wanted = [e.materialization_id for e in batch  # type: ignore[attr-defined]
+                  if getattr(e, "materialization_id", None) and e.materialization_id not in batch_seq]  # type: ignore[attr-defined]
+        known = self._seqs_of(con, wanted)
+        batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
+        stored: list[StoredEvent] = []
+        rows: list[StoredRow] = []
+        for i, event in enumerate(batch):
+            seq = head + i + 1
+            row = to_row(event)
+            h = event_hash(prev, seq, now, row)
+            stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
+            rows.append(row)
+            prev = h
+        table = pa.Table.from_pydict({
+            "seq": [s.seq for s in stored],
+            "event_id": [r.event_id for r in rows],
+            "event_type": [r.event_type for r in rows],
+            "schema_version": [r.schema_version for r in rows],
+            "recorded_at": [now] * len(rows),
+            "run_id": [r.run_id for r in rows],
+            "asset_key": [r.asset_key for r in rows],
+            "partition_key": [r.partition_key for r in rows],
+            "scope_key": [r.scope_key for r in rows],
+            "payload": [r.payload for r in rows],
+            "prev_hash": [s.prev_hash for s in stored],
+            "hash": [s.hash for s in stored],
+        }, schema=_BATCH_SCHEMA)
+        if data_writer is not None:
+            data_writer(con)
+        con.register("_ledger_batch", table)
+        try:
+            con.execute(f"INSERT INTO meta.events SELECT {', '.join(_EVENT_COLUMNS)} FROM {_BATCH_RELATION}")
+            projections.fold(con, _BATCH_RELATION)
+        finally:
+            con.unregister("_ledger_batch")
+        con.execute(
+            "INSERT INTO meta.ledger_checkpoint VALUES ('log', ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "last_seq = excluded.last_seq, last_hash = excluded.last_hash, updated_at = excluded.updated_at",
+            [stored[-1].seq, stored[-1].hash, now],
+        )
+        return stored
+
+    def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+        row = con.execute("SELECT last_seq, last_hash FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
+
+    def _run_states(
+        self, con: duckdb.DuckDBPyConnection, run_ids: list[str], *, include_expired: bool, now: dt.datetime
+    ) -> dict[str, RunState]:
+        where = "run_id IN (SELECT unnest(?))"
+        params: list[Any] = [run_ids]
+        if include_expired:
+            where = f"({where}) OR (status = 'started' AND lease_expires_at < ?)"
+            params.append(now)
+        rows = con.execute(
+            f"SELECT run_id, status_rank, lease_expires_at FROM meta.ingestion_runs WHERE {where}", params
+        ).fetchall()
+        return {r: RunState(rank=int(k), lease_expires_at=_utc(t)) for r, k, t in rows}
+
+    def _seqs_of(self, con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
+        if not event_ids:
+            return {}
+        rows = con.execute("SELECT event_id, seq FROM meta.events WHERE event_id IN (SELECT unnest(?))",
+                           [event_ids]).fetchall()
+        return {e: int(s) for e, s in rows}
+
+    def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
+        """Mark runs whose lease expired without a terminal event as abandoned."""
+        with self._connection(read_only=False) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                stored = self._append_in(con, [], None, None, reap=True, now=now)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return stored
+
+    def rebuild(self) -> int:
+        """Drop every projection's rows and fold the whole log again, in one transaction."""
+        with self._connection(read_only=False) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                projections.clear(con)
+                projections.fold(con, "meta.events")
+                n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return n
+
+    # -- reading ------------------------------------------------------------------------------
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._connection(read_only=True) as con:
+            yield con
+
+    def last_seq(self) -> int:
+        with self.reader() as con:
+            return self._head(con)[0]
+
+    def read(
+        self, *, since_seq: int = 0, until_seq: int | None = None, run_id: str | None = None, limit: int | None = None
+    ) -> list[StoredEvent]:
+        sql = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM meta.events WHERE seq > ?"
+        params: list[Any] = [since_seq]
+        if until_seq is not None:
+            sql += " AND seq <= ?"
+            params.append(until_seq)
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            params.append(run_id)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self.reader() as con:
+            rows = con.execute(sql, params).fetchall()
+        return [stored_from_tuple(r) for r in rows]
+
+    def projection(self, table: str, *, as_of_seq: int | None = None) -> list[dict[str, Any]]:
+        if table not in projections.PROJECTION_TABLES:
+            raise LedgerError(f"unknown projection {table!r}")
+        order = ", ".join(projections.PROJECTION_KEYS[table])
+        if as_of_seq is None:
+            with self.reader() as con:
+                return normalise_rows(con.execute(f"SELECT * FROM meta.{table} ORDER BY {order}"))
+        with self.as_of(as_of_seq) as con:
+            return normalise_rows(con.execute(f"SELECT * FROM meta.{table} ORDER BY {order}"))
+
+    @contextmanager
+    def as_of(self, seq: int) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection whose ``meta`` projections are folded from the log up to ``seq`` only."""
+        if self._memory_con is not None:
+            with self._local:
+                mem = duckdb.connect(":memory:")
+                try:
+                    mem.execute("SET TimeZone = 'UTC'")
+                    migrate.migrate(mem)
+                    events = self._memory_con.execute(
+                        "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events WHERE seq <= ?", [seq]
+                    ).fetch_arrow_table()
+                    mem.register("_src_events", events)
+                    projections.fold(mem, "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _src_events)")
+                    yield mem
+                finally:
+                    mem.close()
+            return
+        with connect(":memory:", read_only=False) as mem:
+            migrate.migrate(mem)
+            with self.reader():  # serialises with this process's writers
+                mem.execute(f"ATTACH '{_quote(self.path)}' AS src (READ_ONLY)")
+                try:
+                    projections.fold(mem, f"(SELECT * FROM src.meta.events WHERE seq <= {int(seq)})")
+                    mem.execute("INSERT INTO meta.events SELECT * FROM src.meta.events WHERE seq <= ?", [seq])
+                finally:
+                    mem.execute("DETACH src")
+            yield mem
+
+
+def _quote(path: str) -> str:
+    return path.replace("'", "''")
+
+
+def _utc(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def stored_from_tuple(r: Sequence[Any]) -> StoredEvent:
+    seq, event_id, event_type, schema_version, recorded_at, run_id, asset_key, partition_key, scope_key, payload, prev, h = r
+    event = from_row(event_type=event_type, schema_version=schema_version, event_id=event_id, run_id=run_id,
+                     asset_key=asset_key, partition_key=partition_key, scope_key=scope_key, payload=payload)
+    return StoredEvent(seq=int(seq), recorded_at=_utc(recorded_at), prev_hash=prev, hash=h, event=event)  # type: ignore[arg-type]
+
+
+def stored_row_of(r: Sequence[Any]) -> StoredRow:
+    _, event_id, event_type, schema_version, _, run_id, asset_key, partition_key, scope_key, payload, _, _ = r
+    return StoredRow(event_id=event_id, event_type=event_type, schema_version=int(schema_version), run_id=run_id,
+                     asset_key=asset_key, partition_key=partition_key, scope_key=scope_key, payload=payload)
+
+
+def normalise_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Rows as dicts with JSON parsed and timestamps in UTC, comparable with the Python fold."""
+    names = [d[0] for d in cursor.description or []]
+    out = []
+    for values in cursor.fetchall():
+        row = {}
+        for name, value in zip(names, values, strict=True):
+            if name in JSON_COLUMNS and isinstance(value, str):
+                value = json.loads(value)
+            elif isinstance(value, dt.datetime):
+                value = _utc(value)
+            row[name] = value
+        out.append(row)
+    return out
+
+
+__all__ = ["DuckDBEventStore", "normalise_rows", "stored_from_tuple", "stored_row_of"]

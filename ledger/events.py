@@ -1,0 +1,312 @@
+"""The event vocabulary of the ledger, and the mapper between events and stored rows.
+
+Events are frozen, keyword-only attrs classes named in the past tense. Each has a stable
+``EVENT_TYPE`` string (never a Python path) and a ``SCHEMA_VERSION``. The mapper turns an event
+into the envelope columns of ``meta.events`` plus a JSON payload, and back; payloads written by
+older schema versions are upcast on read by small pure functions registered in ``UPCASTERS``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from ledger.errors import ConflictError
+from ledger.ids import new_uuid7
+
+RUN_STATUSES = ("started", "abandoned", "success", "failed")
+STATUS_RANK = {"started": 0, "abandoned": 1, "success": 2, "failed": 3}
+TRIGGERS = ("cli", "dagster", "python", "backfill", "schedule")
+SEVERITIES = ("warn", "error")
+CHECK_STATUSES = ("pass", "fail", "skip")
+
+
+def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value or {})
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[Any, attrs.Attribute, Any], None]:
+    def check(_inst: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in options:
+            raise ValueError(f"{attribute.name} must be one of {options}, got {value!r}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base of every event. ``event_id`` is assigned at construction so others can refer to it."""
+
+    EVENT_TYPE: ClassVar[str] = ""
+    SCHEMA_VERSION: ClassVar[int] = 1
+    event_id: str = attrs.field(factory=new_uuid7)
+    run_id: str | None = None
+
+
+# -- runs -------------------------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class RunStarted(Event):
+    EVENT_TYPE: ClassVar[str] = "run_started"
+    run_id: str
+    job_name: str
+    triggered_by: str = attrs.field(default="python", validator=_one_of(TRIGGERS))
+    parent_run_id: str | None = None
+    provider: str | None = None
+    args: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    partition_key: str | None = None
+    scope_keys: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    code_version: str | None = None
+    backfill_id: str | None = None
+    lease_seconds: float = 300.0
+    app_version: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RunHeartbeat(Event):
+    EVENT_TYPE: ClassVar[str] = "run_heartbeat"
+    run_id: str
+    lease_seconds: float = 300.0
+
+
+@attrs.frozen(kw_only=True)
+class RunSucceeded(Event):
+    EVENT_TYPE: ClassVar[str] = "run_succeeded"
+    run_id: str
+
+
+@attrs.frozen(kw_only=True)
+class RunFailed(Event):
+    EVENT_TYPE: ClassVar[str] = "run_failed"
+    run_id: str
+    error_type: str
+    error_message: str
+    error_fingerprint: str | None = None
+    stack_hash: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RunAbandoned(Event):
+    EVENT_TYPE: ClassVar[str] = "run_abandoned"
+    run_id: str
+    reason: str = "lease expired without a terminal event"
+    lease_expired_at: str | None = None  # ISO timestamp
+
+
+# -- assets -----------------------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class AssetMaterialized(Event):
+    EVENT_TYPE: ClassVar[str] = "asset_materialized"
+    run_id: str
+    asset_key: str
+    partition_key: str
+    scope_key: str
+    asset_kind: str = "table"
+    rows: int = 0
+    bytes: int | None = None
+    min_data_time: str | None = None  # ISO timestamps of the data period written
+    max_data_time: str | None = None
+    code_version: str | None = None
+    data_version: str | None = None
+    path: str | None = None
+    sha256: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen(kw_only=True)
+class AssetFailed(Event):
+    EVENT_TYPE: ClassVar[str] = "asset_failed"
+    run_id: str
+    asset_key: str
+    partition_key: str
+    scope_key: str
+    asset_kind: str = "table"
+    error_type: str = "Error"
+    error_message: str = ""
+    extra: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen(kw_only=True)
+class AssetSkipped(Event):
+    EVENT_TYPE: ClassVar[str] = "asset_skipped"
+    run_id: str
+    asset_key: str
+    partition_key: str
+    scope_key: str
+    asset_kind: str = "table"
+    reason: str = ""
+    extra: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+# -- checks -----------------------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class CheckEvaluated(Event):
+    EVENT_TYPE: ClassVar[str] = "check_evaluated"
+    run_id: str
+    asset_key: str
+    partition_key: str | None
+    scope_key: str
+    check_name: str
+    severity: str = attrs.field(validator=_one_of(SEVERITIES))
+    status: str = attrs.field(validator=_one_of(CHECK_STATUSES))
+    metrics: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+    message: str = ""
+    materialization_id: str | None = None  # event_id of the AssetMaterialized it validated
+    materialization_seq: int | None = None  # its seq; resolved by the store at append time
+
+
+# -- backfills --------------------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class BackfillPlanned(Event):
+    """A backfill's target cells, recorded before any of its runs start."""
+
+    EVENT_TYPE: ClassVar[str] = "backfill_planned"
+    backfill_id: str
+    cells: tuple[tuple[str, str, str], ...] = attrs.field(
+        converter=lambda cs: tuple(tuple(c) for c in cs)  # (asset_key, partition_key, scope_key)
+    )
+    args: dict[str, Any] = attrs.field(factory=dict, converter=_frozen_dict)
+
+
+@attrs.frozen(kw_only=True)
+class BackfillFinished(Event):
+    EVENT_TYPE: ClassVar[str] = "backfill_finished"
+    backfill_id: str
+    status: str = "success"  # success | failed
+    message: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.EVENT_TYPE: cls
+    for cls in (
+        RunStarted, RunHeartbeat, RunSucceeded, RunFailed, RunAbandoned,
+        AssetMaterialized, AssetFailed, AssetSkipped, CheckEvaluated,
+        BackfillPlanned, BackfillFinished,
+    )
+}
+
+# Envelope columns lifted out of the payload into their own columns of meta.events.
+ENVELOPE_FIELDS = ("event_id", "run_id", "asset_key", "partition_key", "scope_key")
+
+# (event_type, from_version) -> function upgrading a payload dict to from_version + 1.
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+    def register(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+@attrs.frozen(kw_only=True)
+class StoredRow:
+    """An event as stored, before the store assigns seq, recorded_at and hashes."""
+
+    event_id: str
+    event_type: str
+    schema_version: int
+    run_id: str | None
+    asset_key: str | None
+    partition_key: str | None
+    scope_key: str | None
+    payload: str  # canonical JSON
+
+
+@attrs.frozen(kw_only=True)
+class StoredEvent:
+    """An event read back from the log, with its envelope."""
+
+    seq: int
+    recorded_at: dt.datetime
+    prev_hash: str
+    hash: str
+    event: Event
+
+    @property
+    def event_type(self) -> str:
+        return self.event.EVENT_TYPE
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def to_row(event: Event) -> StoredRow:
+    data = attrs.asdict(event, recurse=True)
+    envelope = {f: data.pop(f, None) for f in ENVELOPE_FIELDS}
+    try:
+        payload = canonical_json(data)
+    except (TypeError, ValueError) as e:
+        raise ConflictError(f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}") from e
+    return StoredRow(
+        event_id=envelope["event_id"],
+        event_type=event.EVENT_TYPE,
+        schema_version=event.SCHEMA_VERSION,
+        run_id=envelope["run_id"],
+        asset_key=envelope["asset_key"],
+        partition_key=envelope["partition_key"],
+        scope_key=envelope["scope_key"],
+        payload=payload,
+    )
+
+
+def from_row(
+    *,
+    event_type: str,
+    schema_version: int,
+    event_id: str,
+    run_id: str | None,
+    asset_key: str | None,
+    partition_key: str | None,
+    scope_key: str | None,
+    payload: str | Mapping[str, Any],
+) -> Event:
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise ConflictError(f"unknown event type {event_type!r}; is this database newer than the code?")
+    data = dict(json.loads(payload) if isinstance(payload, str) else payload)
+    version = schema_version
+    while version < cls.SCHEMA_VERSION:
+        step = UPCASTERS.get((event_type, version))
+        if step is None:
+            raise ConflictError(f"no upcaster for {event_type} v{version} -> v{version + 1}")
+        data = step(data)
+        version += 1
+    envelope = {"event_id": event_id, "run_id": run_id, "asset_key": asset_key,
+                "partition_key": partition_key, "scope_key": scope_key}
+    fields = {a.name for a in attrs.fields(cls)}
+    kwargs = {k: v for k, v in {**data, **envelope}.items() if k in fields}
+    return cls(**kwargs)
+
+
+__all__ = [
+    "CHECK_STATUSES",
+    "EVENT_TYPES",
+    "RUN_STATUSES",
+    "SEVERITIES",
+    "STATUS_RANK",
+    "TRIGGERS",
+    "AssetFailed",
+    "AssetMaterialized",
+    "AssetSkipped",
+    "BackfillFinished",
+    "BackfillPlanned",
+    "CheckEvaluated",
+    "Event",
+    "RunAbandoned",
+    "RunFailed",
+    "RunHeartbeat",
+    "RunStarted",
+    "RunSucceeded",
+    "StoredEvent",
+    "StoredRow",
+    "canonical_json",
+    "from_row",
+    "to_row",
+    "upcaster",
+]

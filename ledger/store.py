@@ -1,0 +1,257 @@
+"""The event store interface, shared rules, and the in-memory backend.
+
+Rules every backend keeps (the contract suite in tests/ledger checks them on each):
+- ``seq`` is gap-free and commit-ordered, starting at 1; ``event_id`` is unique.
+- A batch is atomic: if any member conflicts, nothing of the batch is written.
+- Conflicts: a duplicate event id; a second ``RunStarted`` for a run; an event for a run that was
+  never started; an event for a run that already succeeded or failed; ``expected_last_seq`` not
+  matching the log's head.
+- ``CheckEvaluated.materialization_seq`` is resolved from ``materialization_id`` at append time.
+- Runs whose lease expired without a terminal event are marked abandoned by the next append
+  (``auto_reap``) or by ``reap()``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from ledger.errors import ConflictError
+from ledger.events import (
+    STATUS_RANK,
+    CheckEvaluated,
+    Event,
+    RunAbandoned,
+    RunFailed,
+    RunStarted,
+    RunSucceeded,
+    StoredEvent,
+    StoredRow,
+    canonical_json,
+    to_row,
+)
+from ledger.fold import ProjectionState, fold_events
+
+GENESIS_HASH = "0" * 64
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def event_hash(prev_hash: str, seq: int, recorded_at: dt.datetime, row: StoredRow) -> str:
+    """SHA-256 over the canonical row and the previous hash."""
+    body = canonical_json([
+        prev_hash, seq, row.event_id, row.event_type, row.schema_version,
+        recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        row.run_id, row.asset_key, row.partition_key, row.scope_key, row.payload,
+    ])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class EventStore(Protocol):
+    """One interface, several backends (in-memory, DuckDB in memory, DuckDB file)."""
+
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_last_seq: int | None = None,
+        data_writer: Callable[[Any], None] | None = None,
+    ) -> list[StoredEvent]: ...
+
+    def last_seq(self) -> int: ...
+
+    def read(
+        self, *, since_seq: int = 0, until_seq: int | None = None, run_id: str | None = None, limit: int | None = None
+    ) -> list[StoredEvent]: ...
+
+    def projection(self, table: str, *, as_of_seq: int | None = None) -> list[dict[str, Any]]: ...
+
+    def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]: ...
+
+    def rebuild(self) -> None: ...
+
+
+@attrs.frozen(kw_only=True)
+class RunState:
+    """What validation needs to know of an existing run."""
+
+    rank: int
+    lease_expires_at: dt.datetime | None
+
+
+def validate_batch(
+    events: Sequence[Event],
+    existing_runs: dict[str, RunState],
+    existing_event_ids: Iterable[str] = (),
+) -> None:
+    """Raise ``ConflictError`` if any member of the batch conflicts; pure, shared by backends."""
+    seen_ids = set(existing_event_ids)
+    ranks = {run_id: state.rank for run_id, state in existing_runs.items()}
+    for event in events:
+        if event.event_id in seen_ids:
+            raise ConflictError(f"duplicate event id {event.event_id}")
+        seen_ids.add(event.event_id)
+        run_id = event.run_id
+        if run_id is None:
+            continue
+        if isinstance(event, RunStarted):
+            if run_id in ranks:
+                raise ConflictError(f"run {run_id} was already started")
+            ranks[run_id] = 0
+            continue
+        if run_id not in ranks:
+            raise ConflictError(f"run {run_id} was never started; start it before recording its events")
+        if ranks[run_id] >= STATUS_RANK["success"]:
+            raise ConflictError(f"run {run_id} already finished; start a new run to record more")
+        if isinstance(event, RunSucceeded | RunFailed | RunAbandoned):
+            ranks[run_id] = max(ranks[run_id], STATUS_RANK[_terminal_status(event)])
+
+
+def _terminal_status(event: Event) -> str:
+    return {RunSucceeded: "success", RunFailed: "failed", RunAbandoned: "abandoned"}[type(event)]
+
+
+def expired_runs(runs: dict[str, RunState], now: dt.datetime) -> list[str]:
+    return sorted(
+        run_id for run_id, s in runs.items()
+        if s.rank == 0 and s.lease_expires_at is not None and s.lease_expires_at < now
+    )
+
+
+def abandon_events(run_ids: Iterable[str], runs: dict[str, RunState]) -> list[Event]:
+    return [
+        RunAbandoned(run_id=r, lease_expired_at=_iso(runs[r].lease_expires_at)) for r in run_ids
+    ]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds") if value else None
+
+
+def resolve_check_links(events: Sequence[Event], seq_of: Callable[[str], int | None]) -> list[Event]:
+    """Fill ``CheckEvaluated.materialization_seq`` from ``materialization_id``."""
+    out: list[Event] = []
+    for event in events:
+        if isinstance(event, CheckEvaluated) and event.materialization_id and event.materialization_seq is None:
+            seq = seq_of(event.materialization_id)
+            if seq is None:
+                raise ConflictError(
+                    f"check {event.check_name} refers to materialization {event.materialization_id}, "
+                    "which is not in the log"
+                )
+            event = attrs.evolve(event, materialization_seq=seq)
+        out.append(event)
+    return out
+
+
+class InMemoryEventStore:
+    """A list of events and a Python fold: the reference backend and the model for tests."""
+
+    def __init__(self, *, clock: Clock = utc_now, auto_reap: bool = True) -> None:
+        self._clock = clock
+        self._auto_reap = auto_reap
+        self._log: list[StoredEvent] = []
+        self._rows: list[StoredRow] = []
+        self._ids: dict[str, int] = {}
+        self._state = ProjectionState()
+
+    def _runs(self) -> dict[str, RunState]:
+        return {
+            run_id: RunState(rank=r["status_rank"], lease_expires_at=r["lease_expires_at"])
+            for run_id, r in self._state.tables["ingestion_runs"].items()
+        }
+
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_last_seq: int | None = None,
+        data_writer: Callable[[Any], None] | None = None,
+    ) -> list[StoredEvent]:
+        if data_writer is not None:
+            raise ConflictError("the in-memory store holds no data tables; use the DuckDB store")
+        head = len(self._log)
+        if expected_last_seq is not None and expected_last_seq != head:
+            raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
+        now = self._clock()
+        runs = self._runs()
+        batch = list(events)
+        if self._auto_reap:
+            batch = abandon_events(expired_runs(runs, now), runs) + batch
+        validate_batch(batch, runs, ())
+        dup = [e.event_id for e in batch if e.event_id in self._ids]
+        if dup:
+            raise ConflictError(f"duplicate event id {dup[0]}")
+        batch_ids = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
+        batch = resolve_check_links(batch, lambda eid: batch_ids.get(eid) or self._ids.get(eid))
+        stored, rows = self._seal(batch, head, now)
+        self._log.extend(stored)
+        self._rows.extend(rows)
+        self._ids.update({s.event.event_id: s.seq for s in stored})
+        fold_events(self._state, zip(stored, rows, strict=True))
+        return stored
+
+    def _seal(self, batch: list[Event], head: int, now: dt.datetime) -> tuple[list[StoredEvent], list[StoredRow]]:
+        prev = self._log[-1].hash if self._log else GENESIS_HASH
+        stored, rows = [], []
+        for i, event in enumerate(batch):
+            seq = head + i + 1
+            row = to_row(event)
+            h = event_hash(prev, seq, now, row)
+            stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
+            rows.append(row)
+            prev = h
+        return stored, rows
+
+    def last_seq(self) -> int:
+        return len(self._log)
+
+    def read(
+        self, *, since_seq: int = 0, until_seq: int | None = None, run_id: str | None = None, limit: int | None = None
+    ) -> list[StoredEvent]:
+        out = [
+            s for s in self._log
+            if s.seq > since_seq and (until_seq is None or s.seq <= until_seq)
+            and (run_id is None or s.event.run_id == run_id)
+        ]
+        return out[:limit] if limit is not None else out
+
+    def projection(self, table: str, *, as_of_seq: int | None = None) -> list[dict[str, Any]]:
+        state = self._state
+        if as_of_seq is not None and as_of_seq < len(self._log):
+            state = ProjectionState()
+            fold_events(state, zip(self._log[:as_of_seq], self._rows[:as_of_seq], strict=True))
+        return state.rows(table)
+
+    def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
+        runs = self._runs()
+        doomed = expired_runs(runs, now or self._clock())
+        if not doomed:
+            return []
+        saved, self._auto_reap = self._auto_reap, False
+        try:
+            return self.append(abandon_events(doomed, runs))
+        finally:
+            self._auto_reap = saved
+
+    def rebuild(self) -> None:
+        self._state = ProjectionState()
+        fold_events(self._state, zip(self._log, self._rows, strict=True))
+
+
+__all__ = [
+    "GENESIS_HASH",
+    "EventStore",
+    "InMemoryEventStore",
+    "RunState",
+    "event_hash",
+    "utc_now",
+    "validate_batch",
+]
