@@ -99,3 +99,25 @@ def _translate_open_error(target: str, e: Exception) -> Exception:
 
 
 __all__ = ["CONFIG", "PROCESS_LOCK", "connect", "is_lock_error", "lock_holder"]
+
+
+def attach_read_only(
+    con: duckdb.DuckDBPyConnection, path: Path | str, alias: str, *, timeout_seconds: float = 60.0
+) -> None:
+    """ATTACH a database file read-only into ``con``, retrying while another process writes it."""
+    if not Path(path).exists():
+        raise DatabaseNotFoundError(f"no database at {path}; create one with `options-helper db init`")
+    quoted = str(path).replace("'", "''")
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.005
+    while True:
+        try:
+            con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
+            return
+        except (duckdb.IOException, duckdb.ConnectionException, duckdb.BinderException) as e:
+            if not is_lock_error(e) or time.monotonic() >= deadline:
+                if is_lock_error(e):
+                    raise LedgerLockedError(f"{path} stayed locked for {timeout_seconds:.0f} s") from None
+                raise _translate_open_error(str(path), e) from e
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)

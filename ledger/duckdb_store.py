@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from ledger import migrate, projections
-from ledger.connection import connect
+from ledger.connection import PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
 from ledger.store import (
@@ -295,18 +295,14 @@ class DuckDBEventStore:
             return
         with connect(":memory:", read_only=False) as mem:
             migrate.migrate(mem)
-            with self.reader():  # serialises with this process's writers
-                mem.execute(f"ATTACH '{_quote(self.path)}' AS src (READ_ONLY)")
+            with PROCESS_LOCK:  # serialises with this process's writers
+                attach_read_only(mem, self.path, "src", timeout_seconds=self._timeout)
                 try:
                     projections.fold(mem, f"(SELECT * FROM src.meta.events WHERE seq <= {int(seq)})")
                     mem.execute("INSERT INTO meta.events SELECT * FROM src.meta.events WHERE seq <= ?", [seq])
                 finally:
                     mem.execute("DETACH src")
             yield mem
-
-
-def _quote(path: str) -> str:
-    return path.replace("'", "''")
 
 
 def _utc(value: Any) -> dt.datetime | None:
