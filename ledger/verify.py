@@ -74,14 +74,14 @@ def compare_projections(mem: duckdb.DuckDBPyConnection, stored: str) -> list[str
     problems = []
     for table in projections.PROJECTION_TABLES:
         keys = ", ".join(projections.PROJECTION_KEYS[table])
-        for a, b, what in (("meta", stored, "missing from"), (stored, "meta", "extra in")):
+        for a, b, what in (("meta", stored, "absent from the stored projection"),
+                           (stored, "meta", "in the stored projection but not in a rebuild")):
             row = mem.execute(
                 f"SELECT {keys} FROM (SELECT * FROM {a}.{table} EXCEPT ALL SELECT * FROM {b}.{table}) "
                 f"ORDER BY {keys} LIMIT 1"
             ).fetchone()
             if row is not None:
-                side = "stored" if what == "missing from" else "stored"
-                problems.append(f"{table}: row {tuple(row)} differs ({what} the {side} projection vs a rebuild)")
+                problems.append(f"{table}: projection drifted at key {tuple(row)} ({what})")
                 break
     return problems
 
