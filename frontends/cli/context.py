@@ -1,0 +1,25 @@
+"""The state every command receives: ``ctx.obj`` is the one frozen ``Settings``, built by the root
+callback from the global flags, the environment and the config file."""
+
+from __future__ import annotations
+
+import attrs
+import typer
+
+from ledger.config import Settings, get_duckdb_path
+
+
+def settings(ctx: typer.Context, duckdb_path: str | None = None) -> Settings:
+    """The Settings; a command-level ``--duckdb-path`` overrides the global one."""
+    root = ctx.find_root()
+    base = root.obj if isinstance(root.obj, Settings) else Settings()
+    if duckdb_path:
+        return attrs.evolve(base, duckdb_path=get_duckdb_path(duckdb_path))
+    return base
+
+
+def debug(ctx: typer.Context) -> bool:
+    return bool(ctx.find_root().meta.get("debug"))
+
+
+__all__ = ["debug", "settings"]
