@@ -1,54 +1,54 @@
 """options-helper's ledger: an append-only event log in DuckDB and the projections folded from it.
 
-Import what you need from here; the submodules are implementation.
+Import what you need from here; the submodules are implementation. Names are loaded lazily so
+that ``import ledger`` (and the CLI's ``--help``) stays fast.
 """
 
-from ledger.api import APP_VERSION, Ledger, RunContext, open
-from ledger.config import Settings, get_duckdb_path, load_settings
-from ledger.duckdb_store import DuckDBEventStore
-from ledger.errors import OptionsHelperError
-from ledger.events import (
-    AssetFailed,
-    AssetMaterialized,
-    AssetSkipped,
-    BackfillFinished,
-    BackfillPlanned,
-    CheckEvaluated,
-    Event,
-    RunAbandoned,
-    RunFailed,
-    RunHeartbeat,
-    RunStarted,
-    RunSucceeded,
-    StoredEvent,
-)
-from ledger.store import EventStore, InMemoryEventStore
-from ledger.verify import VerifyReport
+from __future__ import annotations
 
-__all__ = [
-    "APP_VERSION",
-    "AssetFailed",
-    "AssetMaterialized",
-    "AssetSkipped",
-    "BackfillFinished",
-    "BackfillPlanned",
-    "CheckEvaluated",
-    "DuckDBEventStore",
-    "Event",
-    "EventStore",
-    "InMemoryEventStore",
-    "Ledger",
-    "OptionsHelperError",
-    "RunAbandoned",
-    "RunContext",
-    "RunFailed",
-    "RunHeartbeat",
-    "RunStarted",
-    "RunSucceeded",
-    "Settings",
-    "StoredEvent",
-    "VerifyReport",
-    "get_duckdb_path",
-    "load_settings",
-    "open",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "APP_VERSION": "ledger.api",
+    "Ledger": "ledger.api",
+    "RunContext": "ledger.api",
+    "open": "ledger.api",
+    "Settings": "ledger.config",
+    "get_duckdb_path": "ledger.config",
+    "load_settings": "ledger.config",
+    "DuckDBEventStore": "ledger.duckdb_store",
+    "OptionsHelperError": "ledger.errors",
+    "AssetFailed": "ledger.events",
+    "AssetMaterialized": "ledger.events",
+    "AssetSkipped": "ledger.events",
+    "BackfillFinished": "ledger.events",
+    "BackfillPlanned": "ledger.events",
+    "CheckEvaluated": "ledger.events",
+    "Event": "ledger.events",
+    "RunAbandoned": "ledger.events",
+    "RunFailed": "ledger.events",
+    "RunHeartbeat": "ledger.events",
+    "RunStarted": "ledger.events",
+    "RunSucceeded": "ledger.events",
+    "StoredEvent": "ledger.events",
+    "EventStore": "ledger.store",
+    "InMemoryEventStore": "ledger.store",
+    "VerifyReport": "ledger.verify",
+    "TradingCalendar": "ledger.calendar",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

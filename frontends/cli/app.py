@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE = 0, 1, 2

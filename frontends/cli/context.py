@@ -3,14 +3,20 @@ callback from the global flags, the environment and the config file."""
 
 from __future__ import annotations
 
-import attrs
+from typing import TYPE_CHECKING
+
 import typer
 
-from ledger.config import Settings, get_duckdb_path
+if TYPE_CHECKING:
+    from ledger.config import Settings
 
 
 def settings(ctx: typer.Context, duckdb_path: str | None = None) -> Settings:
     """The Settings; a command-level ``--duckdb-path`` overrides the global one."""
+    import attrs
+
+    from ledger.config import Settings, get_duckdb_path
+
     root = ctx.find_root()
     base = root.obj if isinstance(root.obj, Settings) else Settings()
     if duckdb_path:

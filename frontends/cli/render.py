@@ -10,11 +10,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+_CONSOLES: dict[str, Any] = {}
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+def __getattr__(name: str) -> Any:
+    # ``out`` (stdout) and ``err`` (stderr) Rich consoles, created on first use: importing rich
+    # costs ~150 ms, which `options-helper --help` should not pay.
+    if name in ("out", "err"):
+        if name not in _CONSOLES:
+            from rich.console import Console
+
+            _CONSOLES[name] = Console(stderr=name == "err", soft_wrap=True)
+        return _CONSOLES[name]
+    raise AttributeError(name)
 
 
 def _default(value: Any) -> Any:
@@ -53,6 +61,9 @@ def fmt(value: Any) -> str:
 
 
 def table(title: str, rows: Sequence[Mapping[str, Any]], columns: Iterable[str], *, empty: str = "(none)") -> None:
+    from rich.table import Table
+
+    out, _ = __getattr__("out"), None
     cols = list(columns)
     if not rows:
         out.print(f"[bold]{title}[/bold]: {empty}")
@@ -78,9 +89,9 @@ def progress(enabled: bool | None = None) -> Any:
     """A Rich progress bar on stderr, disabled when stderr is not a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    show = err.is_terminal if enabled is None else enabled
+    show = __getattr__("err").is_terminal if enabled is None else enabled
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, disable=not show, transient=False)
+                    console=__getattr__("err"), disable=not show, transient=False)
 
 
 __all__ = ["err", "fmt", "out", "print_json", "progress", "table", "to_jsonable"]
