@@ -284,9 +284,11 @@ class DuckDBEventStore:
                 try:
                     mem.execute("SET TimeZone = 'UTC'")
                     migrate.migrate(mem)
-                    events = self._memory_con.execute(
-                        "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events WHERE seq <= ?", [seq]
-                    ).fetch_arrow_table()
+                    # DuckDB 2 has no fetch_arrow_table(); .sql() avoids the DB-API result's extra copy.
+                    events = self._memory_con.sql(
+                        "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events "
+                        f"WHERE seq <= {int(seq)}"
+                    ).to_arrow_table()
                     mem.register("_src_events", events)
                     projections.fold(mem, "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _src_events)")
                     yield mem
