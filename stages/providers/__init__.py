@@ -1,0 +1,70 @@
+"""Market-data providers: the interface, the offline ``synthetic`` market and ``alpaca``.
+
+``build_provider(settings)`` is the one place a provider is chosen. Importing this package
+never imports alpaca-py (an optional extra) or exchange-calendars; both load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stages.providers.base import (
+    DATASETS,
+    OPTION_BARS,
+    OPTION_BARS_SCHEMA,
+    OPTION_CHAIN,
+    OPTION_CHAIN_SCHEMA,
+    OPTION_CONTRACTS,
+    OPTION_CONTRACTS_SCHEMA,
+    STOCK_BARS,
+    STOCK_BARS_SCHEMA,
+    ChainSnapshot,
+    CheckItem,
+    MarketDataProvider,
+    ProviderCapabilities,
+    ProviderCheck,
+)
+
+if TYPE_CHECKING:
+    from ledger.config import Settings
+
+
+def build_provider(settings: Settings, **overrides: object) -> MarketDataProvider:
+    """The provider named by ``settings.provider``.
+
+    ``overrides`` go to the provider's constructor (tests pass ``sleep``/``clock`` to alpaca).
+    """
+    from ledger.errors import ConfigError, MissingExtraError
+
+    if settings.provider == "synthetic":
+        from stages.providers.synthetic import SyntheticProvider
+
+        return SyntheticProvider(seed=settings.synthetic_seed, risk_free_rate=settings.risk_free_rate)
+    if settings.provider == "alpaca":
+        try:
+            import alpaca  # noqa: F401  (probe only: the adapter imports what it needs)
+        except ImportError as e:
+            raise MissingExtraError.for_extra("alpaca", "alpaca-py") from e
+        from stages.providers.alpaca_provider import AlpacaProvider
+
+        return AlpacaProvider.from_settings(settings, **overrides)  # type: ignore[arg-type]
+    raise ConfigError(f"unknown provider {settings.provider!r}; choose synthetic or alpaca")
+
+
+__all__ = [
+    "DATASETS",
+    "OPTION_BARS",
+    "OPTION_BARS_SCHEMA",
+    "OPTION_CHAIN",
+    "OPTION_CHAIN_SCHEMA",
+    "OPTION_CONTRACTS",
+    "OPTION_CONTRACTS_SCHEMA",
+    "STOCK_BARS",
+    "STOCK_BARS_SCHEMA",
+    "ChainSnapshot",
+    "CheckItem",
+    "MarketDataProvider",
+    "ProviderCapabilities",
+    "ProviderCheck",
+    "build_provider",
+]
