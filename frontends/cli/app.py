@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        command.main(args=args, prog_name="options-helper", standalone_mode=False)
-        return EXIT_OK
+        # Without standalone mode click returns a typer.Exit's code instead of raising it.
+        result = command.main(args=args, prog_name="options-helper", standalone_mode=False)
+        return result if isinstance(result, int) else EXIT_OK
     except click.exceptions.Exit as e:
         return int(e.exit_code or 0)
     except click.exceptions.Abort:
