@@ -94,4 +94,4 @@ def progress(enabled: bool | None = None) -> Any:
                     console=__getattr__("err"), disable=not show, transient=False)
 
 
-__all__ = ["err", "fmt", "out", "print_json", "progress", "table", "to_jsonable"]
+__all__ = ["fmt", "print_json", "progress", "table", "to_jsonable"]  # plus the lazy `out` and `err` consoles

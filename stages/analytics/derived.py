@@ -159,7 +159,9 @@ def percentile_rank(prior: np.ndarray, today: float) -> float:
     n = values.size
     if n == 1:
         return 100.0
-    rank = np.sum(values < today) + (np.sum(values == today) + 1) / 2.0
+    # Ties within 1e-12: an IV stored as 0.21 and today's mean(0.20, 0.22) are the same level.
+    tie = np.abs(values - today) <= 1e-12
+    rank = np.sum((values < today) & ~tie) + (np.sum(tie) + 1) / 2.0
     return float((rank - 1.0) / (n - 1.0) * 100.0)
 
 

@@ -66,7 +66,7 @@ def test_health_on_a_missing_database_is_an_empty_report_with_guidance(tmp_path:
 def test_a_file_that_is_not_duckdb_is_a_clear_error_with_a_nonzero_exit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "notes.duckdb"
     bad.write_text("these are not the bytes you are looking for")
-    code, out, err = run_cli(capsys, "--duckdb-path", str(bad), "health")
+    code, _out, err = run_cli(capsys, "--duckdb-path", str(bad), "health")
     assert code == 5
     assert "not a DuckDB database" in err and "Traceback" not in err
 
