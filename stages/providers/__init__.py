@@ -51,6 +51,23 @@ def build_provider(settings: Settings, **overrides: object) -> MarketDataProvide
     raise ConfigError(f"unknown provider {settings.provider!r}; choose synthetic or alpaca")
 
 
+def check_provider(settings: Settings, **overrides: object) -> ProviderCheck:
+    """``provider check``: do the credentials work and which feeds answer. Never shows keys.
+
+    Missing credentials are reported (``ok`` false), not raised; a missing extra is raised.
+    """
+    from ledger.errors import AuthenticationError
+
+    try:
+        provider = build_provider(settings, **overrides)
+    except AuthenticationError as e:
+        return ProviderCheck(
+            provider=settings.provider, ok=False, is_synthetic=False,
+            items=(CheckItem(name="credentials", ok=False, detail=str(e)),),
+        )
+    return provider.check()
+
+
 __all__ = [
     "DATASETS",
     "OPTION_BARS",
@@ -67,4 +84,5 @@ __all__ = [
     "ProviderCapabilities",
     "ProviderCheck",
     "build_provider",
+    "check_provider",
 ]
