@@ -1,0 +1,25 @@
+"""The portal's entry point: ``streamlit run frontends/portal/app.py`` (or ``options-helper portal``).
+
+Pages are registered with ``st.navigation`` and live in ``views/`` (a folder named ``pages/`` would
+switch on Streamlit's legacy auto-discovered navigation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+VIEWS = Path(__file__).with_name("views")
+
+st.set_page_config(page_title="options-helper portal", page_icon="📈", layout="wide")
+
+PAGES = [
+    st.Page(VIEWS / "health.py", title="Health", icon="🩺", url_path="health", default=True),
+    st.Page(VIEWS / "gaps.py", title="Gaps", icon="🧩", url_path="gaps"),
+    st.Page(VIEWS / "runs.py", title="Runs", icon="🏃", url_path="runs"),
+    st.Page(VIEWS / "data.py", title="Data", icon="🗄️", url_path="data"),
+    st.Page(VIEWS / "symbol.py", title="Symbol", icon="💹", url_path="symbol"),
+]
+
+st.navigation(PAGES).run()

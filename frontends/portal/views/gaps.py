@@ -1,0 +1,97 @@
+"""Gaps: sessions × assets coloured by status, and the gap planner's plan with commands to copy.
+
+The portal never starts a backfill: it shows the commands; a person runs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import altair as alt
+import streamlit as st
+
+from frontends.portal import queries, ui
+
+COLOURS = {"ok": "#2e7d32", "stale": "#9ccc65", "partial": "#fbc02d", "skipped": "#90a4ae", "missing": "#eeeeee",
+           "failed": "#c62828"}
+AGGREGATED = "All symbols (aggregated)"
+
+
+def default_range(path: str, seq: int, delay: int) -> tuple[dt.date, dt.date]:
+    from ledger.calendar import TradingCalendar
+
+    cal = TradingCalendar.xnys()
+    end = cal.latest_completed_session(dt.datetime.now(dt.UTC), delay)
+    span = ui.query("partition_range", path, seq)
+    if span is not None and span[1] < end:
+        end = span[1]
+    return cal.last_sessions(20, end)[0], end
+
+
+def heatmap_chart(cells):  # type: ignore[no-untyped-def]
+    return alt.Chart(cells).mark_rect(stroke="white", strokeWidth=1).encode(
+        x=alt.X("session:O", title="session", axis=alt.Axis(labelAngle=-60)),
+        y=alt.Y("asset_key:N", title=None, sort=None),
+        color=alt.Color("status:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["asset_key", "session", "status", "detail"],
+    ).properties(height=260)
+
+
+def plan_section(s, start: dt.date, end: dt.date, symbol: str | None) -> None:  # type: ignore[no-untyped-def]
+    st.subheader("Gap planner")
+    st.caption("What `options-helper backfill` would run for this window. The portal never starts a backfill: "
+               "copy the commands into a terminal.")
+    try:
+        plan = queries.gap_plan(s, start=start, end=end, symbols=[symbol] if symbol else None)
+    except Exception as e:
+        st.warning(f"The planner could not plan this window: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        return
+    if plan is None:
+        st.info("The gap planner is not installed in this version; the heatmap above shows the gaps.")
+        return
+    c = st.columns(4)
+    c[0].metric("Sessions", plan.get("sessions") if not isinstance(plan.get("sessions"), list) else len(plan["sessions"]))
+    c[1].metric("Cells expected", plan.get("cells_expected", "-"))
+    c[2].metric("Cells missing", plan.get("cells_missing", "-"))
+    c[3].metric("Steps", len(plan.get("steps") or []))
+    commands = queries.plan_commands(plan)
+    if not commands:
+        st.success("Nothing to backfill in this window.")
+    else:
+        st.code("\n".join(commands), language="bash")
+        st.caption("Or let the planner run them all: " f"`options-helper backfill run --start {start} --end {end}`")
+    ranges = plan.get("ranges") or []
+    if ranges:
+        with st.expander(f"Ranges ({len(ranges)})"):
+            st.dataframe(ranges, hide_index=True)
+    with st.expander("The plan as JSON"):
+        st.json(plan, expanded=False)
+
+
+def body() -> None:
+    s, state = ui.open_ledger("Gaps")
+    path, seq = str(s.duckdb_path), state.last_seq
+    first, last = default_range(path, seq, s.session_close_delay_minutes)
+    symbols = ui.query("known_symbols", path, seq)
+    c = st.columns([2, 2, 3])
+    start = c[0].date_input("From", value=first, key="g_start")
+    end = c[1].date_input("To", value=last, key="g_end")
+    scope = c[2].selectbox("Symbols", [AGGREGATED, *symbols], key="g_symbol")
+    if start > end:
+        st.warning("'From' is after 'To'.")
+        return
+    symbol = None if scope == AGGREGATED else scope
+    cells = ui.query("heatmap", path, seq, start=start, end=end, symbol=symbol)
+    if not len(cells):
+        st.info(f"No XNYS sessions between {start} and {end}.")
+        return
+    summary = queries.heatmap_summary(cells)
+    st.caption(" · ".join(f"{k}: {v}" for k, v in summary.items() if v) + f" — {cells['session'].nunique()} sessions")
+    st.altair_chart(heatmap_chart(cells), width="stretch")
+    with st.expander("Cells"):
+        st.dataframe(cells[cells["status"] != "ok"], hide_index=True)
+    plan_section(s, start, end, symbol)
+
+
+ui.guarded(body)
