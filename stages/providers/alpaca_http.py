@@ -121,8 +121,11 @@ class Retrier:
                 error = classify(exc, endpoint)
                 if error is None:
                     raise
+                # An APIError's text is the server's body, which may echo anything: chain nothing
+                # from it (our message already carries the status, endpoint and redacted detail).
+                cause = None if isinstance(exc, APIError) else exc
                 if not isinstance(error, TransientProviderError):
-                    raise error from exc
+                    raise error from cause
                 status = _status(exc)
                 if status == 429:
                     stats.rate_limited += 1
@@ -139,7 +142,7 @@ class Retrier:
                         f"{endpoint}: still failing after {attempt} attempt(s) in {elapsed:.1f}s ({error}); "
                         f"the retry budget is {self.budget_seconds:g}s. Try again later, lower "
                         "[alpaca] requests_per_second, or raise [alpaca] retry_budget_seconds"
-                    ) from exc
+                    ) from cause
                 stats.retries += 1
                 log.warning("%s: %s; retry %d in %.2fs", endpoint, redact(str(error)), attempt, delay)
                 self.sleep(delay)
