@@ -95,3 +95,43 @@ def opt_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return out if math.isfinite(out) else None
+
+
+# -- Arrow-native column access (the fast path: no pandas objects per column) -----------------
+def to_arrow(table: pa.Table | pd.DataFrame) -> pa.Table:
+    """``table`` as a pyarrow Table (pandas frames are converted once)."""
+    if isinstance(table, pa.Table):
+        return table
+    if isinstance(table, pd.DataFrame):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    raise TypeError(f"expected a pyarrow Table or pandas DataFrame, got {type(table).__name__}")
+
+
+def arrow_float(table: pa.Table, name: str) -> np.ndarray:
+    """A column as float64 with NaN for nulls (all-NaN when absent)."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, np.nan)
+    return table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False).astype(float, copy=False)
+
+
+def arrow_date(table: pa.Table, name: str) -> np.ndarray:
+    """A column as ``datetime64[D]`` with NaT for nulls (all-NaT when absent)."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, np.datetime64("NaT"), dtype="datetime64[D]")
+    column = table.column(name)
+    if not pa.types.is_date32(column.type):
+        column = column.cast(pa.date32())
+    return column.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+
+
+def arrow_str(table: pa.Table, name: str) -> np.ndarray:
+    """A column as an object array of ``str`` with None for nulls."""
+    if name not in table.column_names:
+        return np.full(table.num_rows, None, dtype=object)
+    return table.column(name).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+def sort_rank(values: np.ndarray) -> np.ndarray:
+    """Integer ranks that sort like ``values`` with missing values last (for ``np.lexsort``)."""
+    codes, _ = pd.factorize(values, sort=True, use_na_sentinel=False)
+    return codes

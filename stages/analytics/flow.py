@@ -34,21 +34,23 @@ a partition ``(symbol, from_date, to_date, window_size, group_by)``.
 
 Inputs are snapshot tables (``SNAPSHOT_SCHEMA``; ``pyarrow.Table`` or pandas); ``contract_flow``
 returns the per-contract pandas frame, ``compute_flow`` / ``compute_flow_window`` a
-``pyarrow.Table`` in ``FLOW_SCHEMA``. Everything is vectorised (one merge, numpy, one groupby
-per grouping).
+``pyarrow.Table`` in ``FLOW_SCHEMA``. Everything is vectorised numpy over Arrow columns: the
+join is one ``pd.factorize`` of the contract symbols, each grouping one ``np.unique`` of
+combined key codes and ``np.bincount`` sums (``tests/bench/bench_flow.py`` has the figures).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledger.errors import StageError
-from stages.analytics._tables import dates, num, require_columns, to_pandas
-from stages.analytics.snapshot import normalize_option_type
+from stages.analytics._tables import arrow_date, arrow_float, arrow_str, sort_rank, to_arrow
 
 GROUP_CONTRACT = "contract"
 GROUP_STRIKE = "strike"
@@ -127,41 +129,103 @@ def classify_flow(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray)
         )
 
 
-def _session(frame: pd.DataFrame, what: str) -> np.datetime64:
-    days = np.unique(dates(frame, "as_of"))
+# A session's prepared arrays: one entry per column, all the same length.
+Arrays = dict[str, np.ndarray]
+
+
+def _option_type(table: pa.Table) -> np.ndarray:
+    raw = pc.utf8_lower(pc.utf8_trim_whitespace(table.column("option_type").cast(pa.string())))
+    low = raw.to_numpy(zero_copy_only=False).astype(object)
+    return np.where(np.isin(low, ["c", "call"]), "call", np.where(np.isin(low, ["p", "put"]), "put", None)).astype(object)
+
+
+def _prepare(snapshot: pa.Table | pd.DataFrame, what: str) -> tuple[Arrays, np.datetime64, float]:
+    table = to_arrow(snapshot)
+    if table.num_rows == 0:
+        raise StageError(f"the {what} snapshot is empty; flow needs two non-empty sessions")
+    missing = [c for c in _SNAPSHOT_NEEDS if c not in table.column_names]
+    if missing:
+        raise StageError(f"the {what} snapshot is missing column(s) {', '.join(missing)}")
+    days = np.unique(arrow_date(table, "as_of"))
     if len(days) != 1 or np.isnat(days[0]):
         raise StageError(f"the {what} snapshot must hold exactly one as_of date, found {len(days)}")
-    return days[0]
-
-
-def _prepare(snapshot: pa.Table | pd.DataFrame, what: str) -> tuple[pd.DataFrame, np.datetime64, float]:
-    frame = to_pandas(snapshot)
-    if frame.empty:
-        raise StageError(f"the {what} snapshot is empty; flow needs two non-empty sessions")
-    require_columns(frame, _SNAPSHOT_NEEDS, f"the {what} snapshot")
-    day = _session(frame, what)
-    symbols = frame["contract_symbol"].astype("string")
-    if symbols.isna().any():
+    day = days[0]
+    symbols = arrow_str(table, "contract_symbol")
+    if pd.isna(symbols).any():
         raise StageError(f"the {what} snapshot of {day} has rows without a contract_symbol")
-    if symbols.duplicated().any():
-        sample = symbols[symbols.duplicated()].head(3).tolist()
-        raise StageError(f"the {what} snapshot of {day} repeats contract(s) {', '.join(sample)}; de-duplicate it first")
-    spots = num(frame, "spot")
+    codes, uniques = pd.factorize(symbols)
+    if len(uniques) != len(symbols):
+        repeated = uniques[np.bincount(codes) > 1][:3]
+        raise StageError(f"the {what} snapshot of {day} repeats contract(s) {', '.join(repeated)}; de-duplicate it first")
+    spots = arrow_float(table, "spot")
     spot = float(spots[np.isfinite(spots)][0]) if np.isfinite(spots).any() else float("nan")
-    bid, ask, last = num(frame, "bid"), num(frame, "ask"), num(frame, "last")
-    prepared = pd.DataFrame(
-        {
-            "contract_symbol": symbols.to_numpy(dtype=object),
-            "expiry": dates(frame, "expiry"),
-            "option_type": normalize_option_type(frame["option_type"]).to_numpy(dtype=object),
-            "strike": num(frame, "strike"),
-            "oi": num(frame, "open_interest"),
-            "volume": num(frame, "volume"),
-            "mark": mark_price(bid, ask, last),
-            "delta": num(frame, "delta"),
-        }
-    )
-    return prepared, day, spot
+    arrays = {
+        "contract_symbol": symbols,
+        "expiry": arrow_date(table, "expiry"),
+        "option_type": _option_type(table),
+        "strike": arrow_float(table, "strike"),
+        "oi": arrow_float(table, "open_interest"),
+        "volume": arrow_float(table, "volume"),
+        "mark": mark_price(arrow_float(table, "bid"), arrow_float(table, "ask"), arrow_float(table, "last")),
+        "delta": arrow_float(table, "delta"),
+    }
+    return arrays, day, spot
+
+
+def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame) -> Arrays:
+    """Per-contract flow arrays for one session pair (see ``contract_flow``)."""
+    cur, to_day, spot = _prepare(current, "current")
+    prev, from_day, prev_spot = _prepare(previous, "previous")
+    if not from_day < to_day:
+        raise StageError(f"the previous snapshot ({from_day}) must be before the current one ({to_day})")
+    if not np.isfinite(spot):
+        spot = prev_spot
+
+    # Outer join on contract_symbol: one code per distinct contract, then each side's row (or -1).
+    n_cur = len(cur["contract_symbol"])
+    codes, uniques = pd.factorize(np.concatenate([cur["contract_symbol"], prev["contract_symbol"]]))
+    cur_row = np.full(len(uniques), -1)
+    prev_row = np.full(len(uniques), -1)
+    cur_row[codes[:n_cur]] = np.arange(n_cur)
+    prev_row[codes[n_cur:]] = np.arange(len(codes) - n_cur)
+    in_cur, in_prev = cur_row >= 0, prev_row >= 0
+
+    def side(arrays: Arrays, rows: np.ndarray, column: str) -> np.ndarray:
+        return arrays[column][np.maximum(rows, 0)]  # rows of -1 are masked by the caller
+
+    def pick(column: str) -> np.ndarray:
+        # This session's value where the contract is listed today, else the previous one's.
+        return np.where(in_cur, side(cur, cur_row, column), side(prev, prev_row, column))
+
+    # An absent side means the contract did not exist there: zero open interest, not unknown.
+    oi = np.where(in_cur, side(cur, cur_row, "oi"), 0.0)
+    oi_prev = np.where(in_prev, side(prev, prev_row, "oi"), 0.0)
+    delta_oi = oi - oi_prev
+    volume = np.where(in_cur, side(cur, cur_row, "volume"), np.nan)
+    mark, delta = pick("mark"), pick("delta")
+    n = len(uniques)
+    out: Arrays = {
+        "contract_symbol": np.asarray(uniques, dtype=object),
+        "expiry": pick("expiry").astype("datetime64[D]"),
+        "option_type": pick("option_type"),
+        "strike": pick("strike"),
+        "status": np.select([in_cur & in_prev, in_cur], [STATUS_MATCHED, STATUS_NEW], default=STATUS_DISAPPEARED).astype(object),
+        "from_date": np.full(n, from_day, dtype="datetime64[D]"),
+        "to_date": np.full(n, to_day, dtype="datetime64[D]"),
+        "oi_prev": oi_prev,
+        "oi": oi,
+        "delta_oi": delta_oi,
+        "volume": volume,
+        "mark": mark,
+        "delta": delta,
+        "spot": np.full(n, spot),
+        "delta_oi_notional": delta_oi * mark * 100.0,
+        "volume_notional": volume * mark * 100.0,
+        "delta_notional": delta_oi * delta * spot * 100.0,
+        "flow_class": classify_flow(delta_oi, oi_prev, volume).astype(object),
+    }
+    order = np.lexsort([sort_rank(out[c]) for c in ("contract_symbol", "option_type", "strike", "expiry")])
+    return {k: v[order] for k, v in out.items()}
 
 
 def contract_flow(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame) -> pd.DataFrame:
@@ -174,54 +238,7 @@ def contract_flow(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.Data
     Raises ``StageError`` on an empty snapshot, duplicate contracts, a snapshot holding several
     dates, or ``previous`` not strictly before ``current``.
     """
-    cur, to_day, spot = _prepare(current, "current")
-    prev, from_day, prev_spot = _prepare(previous, "previous")
-    if not from_day < to_day:
-        raise StageError(f"the previous snapshot ({from_day}) must be before the current one ({to_day})")
-    if not np.isfinite(spot):
-        spot = prev_spot
-
-    m = cur.merge(prev, on="contract_symbol", how="outer", suffixes=("", "_p"), indicator=True, sort=False)
-    side = m["_merge"].to_numpy()
-    in_cur = side != "right_only"
-    in_prev = side != "left_only"
-
-    def pick(column: str) -> np.ndarray:
-        # This session's value where the contract is listed today, else the previous one's.
-        return np.where(in_cur, m[column].to_numpy(), m[f"{column}_p"].to_numpy())
-
-    # An absent side means the contract did not exist there: zero open interest, not unknown.
-    oi = np.where(in_cur, m["oi"].to_numpy(dtype=float), 0.0)
-    oi_prev = np.where(in_prev, m["oi_p"].to_numpy(dtype=float), 0.0)
-    delta_oi = oi - oi_prev
-    volume = np.where(in_cur, m["volume"].to_numpy(dtype=float), np.nan)
-    mark = pick("mark").astype(float)
-    delta = pick("delta").astype(float)
-
-    out = pd.DataFrame(
-        {
-            "contract_symbol": m["contract_symbol"].to_numpy(dtype=object),
-            "expiry": pick("expiry").astype("datetime64[D]"),
-            "option_type": pick("option_type"),
-            "strike": pick("strike").astype(float),
-            "status": np.select([in_cur & in_prev, in_cur], [STATUS_MATCHED, STATUS_NEW], default=STATUS_DISAPPEARED),
-            "from_date": from_day,
-            "to_date": to_day,
-            "oi_prev": oi_prev,
-            "oi": oi,
-            "delta_oi": delta_oi,
-            "volume": volume,
-            "mark": mark,
-            "delta": delta,
-            "spot": spot,
-            "delta_oi_notional": delta_oi * mark * 100.0,
-            "volume_notional": volume * mark * 100.0,
-            "delta_notional": delta_oi * delta * spot * 100.0,
-            "flow_class": classify_flow(delta_oi, oi_prev, volume),
-        }
-    )
-    out = out.sort_values(["expiry", "strike", "option_type", "contract_symbol"], kind="mergesort", na_position="last")
-    return out.reset_index(drop=True)
+    return pd.DataFrame(_pair(current, previous))
 
 
 def compute_flow(
@@ -251,112 +268,131 @@ def compute_flow_window(
     unknown = [g for g in group_bys if g not in _GROUP_KEYS]
     if unknown:
         raise StageError(f"unknown flow grouping(s) {', '.join(unknown)}; use {', '.join(FLOW_GROUP_BYS)}")
+    snapshots = [to_arrow(s) for s in snapshots]
     symbol = symbol or _underlying(snapshots[-1])
-    pairs = pd.concat(
-        [contract_flow(snapshots[i], snapshots[i - 1]) for i in range(1, len(snapshots))], ignore_index=True
-    )
+    each = [_pair(snapshots[i], snapshots[i - 1]) for i in range(1, len(snapshots))]
+    pairs = {k: np.concatenate([p[k] for p in each]) for k in each[0]}
     start, end = pairs["from_date"].min(), pairs["to_date"].max()
     pairs["oi_start"] = np.where(pairs["from_date"] == start, pairs["oi_prev"], np.nan)
     pairs["oi_end"] = np.where(pairs["to_date"] == end, pairs["oi"], np.nan)
-    pairs["is_new"] = (pairs["status"] == STATUS_NEW).astype(np.int64)
-    pairs["is_gone"] = (pairs["status"] == STATUS_DISAPPEARED).astype(np.int64)
-    pairs["is_matched"] = (pairs["status"] == STATUS_MATCHED).astype(np.int64)
 
-    frames = [_aggregate(pairs, group_by) for group_by in group_bys]
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FLOW_SCHEMA.names)
-    out["symbol"] = symbol
-    out["as_of"] = end
-    out["from_date"] = start
-    out["to_date"] = end
-    out["window_size"] = len(snapshots) - 1
-    return _to_flow_table(out)
+    parts = [_aggregate(pairs, group_by) for group_by in group_bys]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    rows = len(out.get("row_key", ()))
+    out |= {
+        "symbol": np.full(rows, symbol, dtype=object),
+        "as_of": np.full(rows, end, dtype="datetime64[D]"),
+        "from_date": np.full(rows, start, dtype="datetime64[D]"),
+        "to_date": np.full(rows, end, dtype="datetime64[D]"),
+        "window_size": np.full(rows, len(snapshots) - 1, dtype=np.int64),
+    }
+    return _to_flow_table(out, rows)
 
 
-def _underlying(snapshot: pa.Table | pd.DataFrame) -> str:
-    frame = to_pandas(snapshot)
-    names = frame["underlying"].dropna().astype(str).str.upper().unique() if "underlying" in frame else []
+def _underlying(table: pa.Table) -> str:
+    names = {str(n).upper() for n in arrow_str(table, "underlying") if n is not None}
     if len(names) != 1:
         raise StageError(f"cannot tell the flow's symbol: the snapshot names {len(names)} underlyings; pass symbol=")
-    return str(names[0])
+    return names.pop()
 
 
-def _aggregate(pairs: pd.DataFrame, group_by: str) -> pd.DataFrame:
-    keys = list(_GROUP_KEYS[group_by])
-    grouped = pairs.groupby(keys, dropna=False, sort=False)
-    sums = grouped[[*_SUMMED, "oi_start", "oi_end"]].sum(min_count=1)
-    counts = grouped[["is_new", "is_gone", "is_matched"]].sum()
-    agg = sums.join(counts)
-    agg["n_pairs"] = grouped.size()
-    agg["n_contracts"] = grouped["contract_symbol"].nunique(dropna=False)
-    agg = agg.reset_index()
-    n = agg["n_pairs"].to_numpy()
-    agg["status"] = np.select(
-        [agg["is_matched"].to_numpy() == n, agg["is_new"].to_numpy() == n, agg["is_gone"].to_numpy() == n],
-        [STATUS_MATCHED, STATUS_NEW, STATUS_DISAPPEARED],
-        default=STATUS_MIXED,
-    )
-    agg["flow_class"] = classify_flow(
-        agg["delta_oi"].to_numpy(dtype=float), agg["oi_start"].to_numpy(dtype=float), agg["volume"].to_numpy(dtype=float)
-    )
-    agg = agg.rename(columns={"is_new": "n_new", "is_gone": "n_disappeared"}).drop(columns="is_matched")
-    for column in ("contract_symbol", "expiry", "strike"):
-        if column not in agg:
-            agg[column] = None if column == "contract_symbol" else (np.nan if column == "strike" else np.datetime64("NaT"))
-    agg = agg.sort_values(
-        ["option_type", "expiry", "strike", "contract_symbol"], kind="mergesort", na_position="last"
-    ).reset_index(drop=True)
-    agg["group_by"] = group_by
-    agg["row_key"] = row_keys(agg, group_by)
-    return agg
+def _aggregate(pairs: Arrays, group_by: str) -> Arrays:
+    keys = _GROUP_KEYS[group_by]
+    # Group codes combined in output sort order, so np.unique also sorts the groups (nulls last).
+    combined = np.zeros(len(pairs["contract_symbol"]), dtype=np.int64)
+    for column in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
+        codes, uniques = pd.factorize(pairs[column], sort=True, use_na_sentinel=False)
+        combined = combined * len(uniques) + codes
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    size = len(first)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        known = np.isfinite(values)
+        sums = np.bincount(inverse, weights=np.where(known, values, 0.0), minlength=size)
+        return np.where(np.bincount(inverse, weights=known, minlength=size) > 0, sums, np.nan)  # min_count=1
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(inverse, weights=mask, minlength=size).astype(np.int64)
+
+    contract_codes = pd.factorize(pairs["contract_symbol"])[0].astype(np.int64)
+    width = int(contract_codes.max()) + 1
+    distinct = np.unique(inverse.astype(np.int64) * width + contract_codes)
+    status = pairs["status"]
+    out: Arrays = {column: total(pairs[column]) for column in (*_SUMMED, "oi_start", "oi_end")}
+    n_pairs = np.bincount(inverse, minlength=size).astype(np.int64)
+    n_new, n_gone = count(status == STATUS_NEW), count(status == STATUS_DISAPPEARED)
+    n_matched = count(status == STATUS_MATCHED)
+    out |= {
+        "n_pairs": n_pairs,
+        "n_contracts": np.bincount(distinct // width, minlength=size).astype(np.int64),
+        "n_new": n_new,
+        "n_disappeared": n_gone,
+        "status": np.select([n_matched == n_pairs, n_new == n_pairs, n_gone == n_pairs],
+                            [STATUS_MATCHED, STATUS_NEW, STATUS_DISAPPEARED], default=STATUS_MIXED).astype(object),
+        "flow_class": classify_flow(out["delta_oi"], out["oi_start"], out["volume"]).astype(object),
+        "group_by": np.full(size, group_by, dtype=object),
+    }
+    blanks = {"contract_symbol": np.full(size, None, dtype=object),
+              "expiry": np.full(size, np.datetime64("NaT"), dtype="datetime64[D]"),
+              "option_type": np.full(size, None, dtype=object),
+              "strike": np.full(size, np.nan)}
+    for column, blank in blanks.items():
+        out[column] = pairs[column][first] if column in keys else blank
+    out["row_key"] = row_keys(out, group_by)
+    return out
 
 
 def _strike_text(strike: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(strike)
-    text = np.char.mod("%.8f", np.where(finite, strike, 0.0))
+    # Format each distinct strike once (a chain has tens of strikes, not thousands).
+    distinct, inverse = np.unique(strike, return_inverse=True)
+    finite = np.isfinite(distinct)
+    text = np.char.mod("%.8f", np.where(finite, distinct, 0.0))
     text = np.char.rstrip(np.char.rstrip(text, "0"), ".")
-    return np.where(finite, text, "").astype(object)
+    return np.where(finite, text, "").astype(object)[inverse.reshape(-1)]
 
 
-def _text(values: pd.Series) -> np.ndarray:
-    return values.astype("string").fillna("").to_numpy(dtype=object)
-
-
-def row_keys(rows: pd.DataFrame, group_by: str) -> np.ndarray:
+def row_keys(rows: Mapping[str, Any] | pd.DataFrame, group_by: str) -> np.ndarray:
     """The original's ``row_key`` for rows of one partition, in their order (see the module doc)."""
     parts: list[np.ndarray] = []
     for column in _GROUP_KEYS[group_by]:
+        values = np.asarray(rows[column])
         if column == "strike":
-            parts.append(_strike_text(rows["strike"].to_numpy(dtype=float)))
+            parts.append(_strike_text(values.astype(float)))
         elif column == "expiry":
-            days = rows["expiry"].to_numpy(dtype="datetime64[D]")
+            days = values.astype("datetime64[D]")
             parts.append(np.where(np.isnat(days), "", np.datetime_as_string(days, unit="D")).astype(object))
         else:
-            parts.append(_text(rows[column]))
-    key = np.full(len(rows), "", dtype=object)
+            missing = pd.isna(values)
+            parts.append(np.where(missing, "", values.astype(str) if values.dtype != object else values).astype(object))
+    key = np.full(len(parts[0]), "", dtype=object)
     for part in parts:
         key = np.where(part == "", key, np.where(key == "", part, key + "|" + part))
-    fallback = np.char.mod("row-%06d", np.arange(len(rows))).astype(object)
-    key = np.where(key == "", fallback, key)
-    repeat = pd.Series(key).groupby(key, sort=False).cumcount().to_numpy()
-    suffix = np.char.mod("|%d", repeat).astype(object)
-    return np.where(repeat > 0, key + suffix, key)
+    empty = np.flatnonzero(key == "")
+    if empty.size:
+        key[empty] = np.char.mod("row-%06d", empty).astype(object)
+    codes, uniques = pd.factorize(key)
+    if len(uniques) == len(key):
+        return key
+    # Repeats (possible only with null key parts): the n-th repeat of a key gets "|n".
+    repeat = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
+    again = np.flatnonzero(repeat > 0)
+    key[again] = key[again] + np.char.mod("|%d", repeat[again]).astype(object)
+    return key
 
 
-def _to_flow_table(frame: pd.DataFrame) -> pa.Table:
+def _to_flow_table(columns: Arrays, rows: int) -> pa.Table:
     arrays = []
     for field in FLOW_SCHEMA:
-        column = frame[field.name]
+        values = columns.get(field.name, np.full(rows, None, dtype=object))
         if pa.types.is_floating(field.type):
-            values = column.to_numpy(dtype=float)
             arrays.append(pa.array(values, mask=~np.isfinite(values), type=field.type))
         elif pa.types.is_integer(field.type):
-            arrays.append(pa.array(column.to_numpy(dtype=np.int64), type=field.type))
+            arrays.append(pa.array(values.astype(np.int64), type=field.type))
         elif pa.types.is_date(field.type):
-            days = np.asarray(column.to_numpy(), dtype="datetime64[D]")
-            arrays.append(pa.array(days, mask=np.isnat(days), type=field.type))
+            arrays.append(pa.array(values, mask=np.isnat(values), type=field.type))
         else:
-            # from_pandas: NaN / None / pd.NA all become null.
-            arrays.append(pa.array(column.to_numpy(dtype=object), type=field.type, from_pandas=True))
+            arrays.append(pa.array(values, type=field.type, from_pandas=True))  # None -> null
     return pa.Table.from_arrays(arrays, schema=FLOW_SCHEMA)
 
 
