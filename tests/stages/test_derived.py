@@ -17,11 +17,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from ledger.errors import StageError
-from stages.analytics.derived import DERIVED_COLUMNS, DERIVED_SCHEMA, compute_derived, iv_rank, percentile_rank
+from stages.analytics.derived import (
+    DERIVED_COLUMNS,
+    DERIVED_SCHEMA,
+    compute_derived,
+    iv_rank,
+    percentile_rank,
+)
 from tests.stages.conftest import SESSION
 
 
@@ -86,9 +93,9 @@ def test_percentile_and_iv_rank_by_hand(derived_snapshot, candles):
 
 
 def test_helpers():
-    assert percentile_rank(__import__("numpy").array([1.0, 2.0]), 3.0) == 100.0
-    assert percentile_rank(__import__("numpy").array([]), 3.0) == 100.0
-    assert iv_rank(__import__("numpy").array([0.2, 0.2]), 0.2) is None  # flat: undefined
+    assert percentile_rank(np.array([1.0, 2.0]), 3.0) == 100.0
+    assert percentile_rank(np.array([]), 3.0) == 100.0
+    assert iv_rank(np.array([0.2, 0.2]), 0.2) is None  # flat: undefined
 
 
 def test_empty_or_misdated_snapshot_is_an_error(derived_snapshot):
