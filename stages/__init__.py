@@ -1,0 +1,62 @@
+"""options-helper's stages: the asset registry, providers, stage functions and the runner.
+
+    import stages
+    result = stages.run_job("ingest_candles", as_of=date(2026, 11, 25), symbols=["SPY"], settings=settings)
+    day = stages.run_daily(as_of=date(2026, 11, 25), settings=settings)
+
+Importing this package is cheap: the runner (and with it pyarrow, pandas and the analytics)
+loads on first use of one of the names below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stages.runner import (
+        DailyResult,
+        JobResult,
+        SymbolOutcome,
+        default_session,
+        raise_for_status,
+        resolve_symbols,
+        run_daily,
+        run_job,
+    )
+
+_LAZY = {
+    "DailyResult": "stages.runner",
+    "JobResult": "stages.runner",
+    "SymbolOutcome": "stages.runner",
+    "default_session": "stages.runner",
+    "raise_for_status": "stages.runner",
+    "resolve_symbols": "stages.runner",
+    "run_daily": "stages.runner",
+    "run_job": "stages.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stages' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "DailyResult",
+    "JobResult",
+    "SymbolOutcome",
+    "default_session",
+    "raise_for_status",
+    "resolve_symbols",
+    "run_daily",
+    "run_job",
+]

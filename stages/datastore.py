@@ -1,0 +1,309 @@
+"""SQL for the data tables of migration 0002: one place per table, reads and partition writes.
+
+Reads take a DuckDB connection the runner opened read-only for the length of the read; writes
+(``write``) run inside the ledger's transaction through ``RunContext.complete(data_writer=...)``:
+delete the partition's rows, then insert the new ones from Arrow. Every inserted row gets the
+``run_id`` of the run that wrote it. Column and table names come from ``TABLES`` only; values
+are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ledger.errors import StageError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+
+@attrs.frozen(kw_only=True)
+class TableSpec:
+    """A data table: its insert columns (without ``run_id``) and the columns of its partition."""
+
+    name: str
+    columns: tuple[str, ...]
+    partition: tuple[str, ...]
+
+
+CANDLES = TableSpec(
+    name="candles_daily",
+    columns=("symbol", "date", "ts", "open", "high", "low", "close", "volume", "vwap", "trade_count"),
+    partition=("symbol", "date"),
+)
+OPTION_CONTRACTS = TableSpec(
+    name="option_contracts",
+    columns=("contract_symbol", "as_of", "underlying", "expiry", "option_type", "strike", "multiplier", "status",
+             "open_interest", "open_interest_date", "close_price"),
+    partition=("underlying", "as_of"),
+)
+OPTIONS_BARS = TableSpec(
+    name="options_bars",
+    columns=("contract_symbol", "date", "underlying", "ts", "open", "high", "low", "close", "volume", "vwap",
+             "trade_count"),
+    partition=("underlying", "date"),
+)
+SNAPSHOT_FILES = TableSpec(
+    name="options_snapshot_files",
+    columns=("symbol", "date", "path", "bytes", "sha256", "contracts", "spot", "provider"),
+    partition=("symbol", "date"),
+)
+FLOW = TableSpec(
+    name="options_flow",
+    columns=("symbol", "from_date", "to_date", "window_size", "group_by", "row_key", "as_of", "contract_symbol",
+             "expiry", "option_type", "strike", "delta_oi", "delta_oi_notional", "volume_notional", "delta_notional",
+             "n_pairs", "flow_class", "volume", "oi_start", "oi_end", "n_contracts", "n_new", "n_disappeared",
+             "status"),
+    partition=("symbol", "to_date", "window_size"),
+)
+DERIVED = TableSpec(
+    name="derived_metrics",
+    columns=("symbol", "date", "spot", "pc_oi", "pc_vol", "call_wall", "put_wall", "gamma_peak_strike",
+             "atm_iv_near", "em_near_pct", "skew_near_pp", "rv_20d", "rv_60d", "iv_rv_20d",
+             "atm_iv_near_percentile", "iv_term_slope", "iv_rank_252d"),
+    partition=("symbol", "date"),
+)
+REPORT_FILES = TableSpec(
+    name="report_files",
+    columns=("kind", "date", "path", "bytes", "sha256"),
+    partition=("kind", "date"),
+)
+TABLES: dict[str, TableSpec] = {t.name: t for t in (CANDLES, OPTION_CONTRACTS, OPTIONS_BARS, SNAPSHOT_FILES, FLOW,
+                                                     DERIVED, REPORT_FILES)}
+
+
+@attrs.frozen(kw_only=True)
+class TableWrite:
+    """Replace one partition of ``table``: delete the rows matching ``partition`` (column ->
+    value, or column -> list of values), insert ``rows`` (an Arrow table with the spec's columns)."""
+
+    table: str
+    rows: pa.Table = attrs.field(eq=False)
+    partition: Mapping[str, Any]
+
+    @property
+    def spec(self) -> TableSpec:
+        return TABLES[self.table]
+
+
+def _where(partition: Mapping[str, Any], spec: TableSpec) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for column, value in partition.items():
+        if column not in spec.partition:
+            raise StageError(f"{column!r} is not a partition column of {spec.name}")
+        if isinstance(value, list | tuple | set | frozenset):
+            clauses.append(f"{column} IN (SELECT unnest(?))")
+            params.append(sorted(value))
+        else:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses) or "FALSE", params
+
+
+def write(con: duckdb.DuckDBPyConnection, w: TableWrite, run_id: str) -> int:
+    """Replace ``w``'s partition in ``w.table``, stamping ``run_id``; returns rows inserted."""
+    spec = w.spec
+    missing = [c for c in spec.columns if c not in w.rows.column_names]
+    if missing:
+        raise StageError(f"rows for {spec.name} lack column(s) {', '.join(missing)}")
+    where, params = _where(w.partition, spec)
+    con.execute(f"DELETE FROM {spec.name} WHERE {where}", params)
+    if w.rows.num_rows == 0:
+        return 0
+    view = f"_rows_{spec.name}"
+    con.register(view, w.rows.select(list(spec.columns)))
+    try:
+        cols = ", ".join(spec.columns)
+        con.execute(f"INSERT INTO {spec.name} ({cols}, run_id) SELECT {cols}, ? FROM {view}", [run_id])
+    finally:
+        con.unregister(view)
+    return w.rows.num_rows
+
+
+# -- reads ----------------------------------------------------------------------------------------
+def select(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+    """The result of ``sql`` as an Arrow table."""
+    relation = con.sql(sql, params=list(params))
+    if hasattr(relation, "to_arrow_table"):  # DuckDB >= 2
+        return relation.to_arrow_table()
+    return relation.arrow()  # pragma: no cover - DuckDB 1.x
+
+
+def candle_dates(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], start: dt.date, end: dt.date) -> dict[str, set[dt.date]]:
+    """The sessions already stored per symbol in [start, end]."""
+    rows = con.execute(
+        "SELECT symbol, date FROM candles_daily WHERE symbol IN (SELECT unnest(?)) AND date BETWEEN ? AND ?",
+        [sorted(symbols), start, end],
+    ).fetchall()
+    out: dict[str, set[dt.date]] = {}
+    for symbol, day in rows:
+        out.setdefault(symbol, set()).add(day)
+    return out
+
+
+def candles(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], start: dt.date, end: dt.date) -> pa.Table:
+    """Stored candles of ``symbols`` in [start, end], ordered by (symbol, date)."""
+    return select(
+        con,
+        f"SELECT {', '.join(CANDLES.columns)}, run_id FROM candles_daily "
+        "WHERE symbol IN (SELECT unnest(?)) AND date BETWEEN ? AND ? ORDER BY symbol, date",
+        [sorted(symbols), start, end],
+    )
+
+
+def closes(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], day: dt.date) -> dict[str, float]:
+    """The stored close of each symbol on ``day`` (symbols without one are absent)."""
+    rows = con.execute(
+        "SELECT symbol, close FROM candles_daily WHERE symbol IN (SELECT unnest(?)) AND date = ? AND close > 0",
+        [sorted(symbols), day],
+    ).fetchall()
+    return {s: float(c) for s, c in rows}
+
+
+def snapshot_files(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], days: Iterable[dt.date]) -> list[dict[str, Any]]:
+    """Rows of ``options_snapshot_files`` for the symbols and sessions (as dicts)."""
+    cur = con.execute(
+        "SELECT symbol, date, path, bytes, sha256, contracts, spot, provider, run_id FROM options_snapshot_files "
+        "WHERE symbol IN (SELECT unnest(?)) AND date IN (SELECT unnest(?)) ORDER BY symbol, date",
+        [sorted(symbols), sorted(days)],
+    )
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def derived(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], start: dt.date, end: dt.date) -> pa.Table:
+    """Stored derived rows of ``symbols`` in [start, end], ordered by (symbol, date)."""
+    return select(
+        con,
+        f"SELECT {', '.join(DERIVED.columns)} FROM derived_metrics "
+        "WHERE symbol IN (SELECT unnest(?)) AND date BETWEEN ? AND ? ORDER BY symbol, date",
+        [sorted(symbols), start, end],
+    )
+
+
+def flow(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], to_date: dt.date, *,
+         group_by: str | None = None, window_size: int = 1) -> pa.Table:
+    """Stored flow rows ending at ``to_date`` (optionally of one grouping)."""
+    sql = (f"SELECT {', '.join(FLOW.columns)} FROM options_flow WHERE symbol IN (SELECT unnest(?)) "
+           "AND to_date = ? AND window_size = ?")
+    params: list[Any] = [sorted(symbols), to_date, window_size]
+    if group_by is not None:
+        sql += " AND group_by = ?"
+        params.append(group_by)
+    return select(con, sql + " ORDER BY symbol, group_by, row_key", params)
+
+
+def report_files(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> list[dict[str, Any]]:
+    """Rows of ``report_files`` (of one session, or all), newest first."""
+    sql = "SELECT kind, date, path, bytes, sha256, run_id FROM report_files"
+    params: list[Any] = []
+    if day is not None:
+        sql += " WHERE date = ?"
+        params.append(day)
+    cur = con.execute(sql + " ORDER BY date DESC, kind", params)
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, table: str, *, exclude: Sequence[str] = ("run_id",)) -> pa.Table:
+    """Every row of a data table in a deterministic order (for tests and audits)."""
+    spec = TABLES[table]
+    cols = [c for c in (*spec.columns, "run_id") if c not in exclude]
+    order = ", ".join(c for c in spec.columns if c in cols)
+    return select(con, f"SELECT {', '.join(cols)} FROM {spec.name} ORDER BY {order}")
+
+
+# -- ledger projections the runner consults -------------------------------------------------------
+def materialized_scopes(con: duckdb.DuckDBPyConnection, asset_key: str, partition_key: str,
+                        code_version: str | None) -> set[str]:
+    """Scopes of (asset, partition) whose latest event is a materialization by this code version."""
+    rows = con.execute(
+        "SELECT scope_key FROM meta.partition_status WHERE asset_key = ? AND partition_key = ? "
+        "AND status = 'materialized' AND (? IS NULL OR code_version = ?)",
+        [asset_key, partition_key, code_version, code_version],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def failed_checks(con: duckdb.DuckDBPyConnection, partition_key: str, scopes: Iterable[str]) -> list[dict[str, Any]]:
+    """Failed checks recorded for the session and scopes (the latest evaluation of each check)."""
+    cur = con.execute(
+        "SELECT asset_key, scope_key, check_name, severity, status, message FROM ("
+        "  SELECT *, row_number() OVER (PARTITION BY asset_key, scope_key, check_name ORDER BY seq DESC) AS n"
+        "  FROM meta.asset_checks WHERE partition_key = ? AND scope_key IN (SELECT unnest(?))"
+        ") WHERE n = 1 AND status = 'fail' ORDER BY scope_key, asset_key, check_name",
+        [partition_key, sorted(scopes)],
+    )
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def session_health(con: duckdb.DuckDBPyConnection, partition_key: str, exclude_jobs: Sequence[str]) -> dict[str, Any]:
+    """A ledger health summary for one session: each job's latest run for it, asset cells by
+    status, failed checks and abandoned runs. Deterministic for a given ledger state."""
+    cur = con.execute(
+        "SELECT job_name, status, triggered_by, run_id, duration_ms, error_type, error_message FROM ("
+        "  SELECT *, row_number() OVER (PARTITION BY job_name ORDER BY first_seq DESC) AS n"
+        "  FROM meta.ingestion_runs WHERE partition_key = ? AND job_name NOT IN (SELECT unnest(?))"
+        ") WHERE n = 1 ORDER BY job_name",
+        [partition_key, list(exclude_jobs) or [""]],
+    )
+    names = [d[0] for d in cur.description or []]
+    runs = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    cells = con.execute(
+        "SELECT asset_key, status, count(*) FROM meta.partition_status WHERE partition_key = ? "
+        "GROUP BY ALL ORDER BY ALL", [partition_key],
+    ).fetchall()
+    checks = con.execute(
+        "SELECT asset_key, scope_key, check_name, severity, message FROM ("
+        "  SELECT *, row_number() OVER (PARTITION BY asset_key, scope_key, check_name ORDER BY seq DESC) AS n"
+        "  FROM meta.asset_checks WHERE partition_key = ?"
+        ") WHERE n = 1 AND status = 'fail' ORDER BY asset_key, scope_key, check_name", [partition_key],
+    ).fetchall()
+    abandoned = con.execute(
+        "SELECT count(*) FROM meta.ingestion_runs WHERE partition_key = ? AND status = 'abandoned'", [partition_key],
+    ).fetchone()
+    by_status: dict[str, int] = {}
+    for _, status, n in cells:
+        by_status[status] = by_status.get(status, 0) + int(n)
+    return {
+        "session": partition_key,
+        "runs_failed": sum(r["status"] == "failed" for r in runs),
+        "abandoned_runs": int(abandoned[0]) if abandoned else 0,
+        "cells": ", ".join(f"{k}: {v}" for k, v in sorted(by_status.items())) or "none",
+        "latest_runs": runs,
+        "failed_checks": [dict(zip(("asset_key", "scope_key", "check_name", "severity", "message"), c, strict=True))
+                          for c in checks],
+    }
+
+
+__all__ = [
+    "CANDLES",
+    "DERIVED",
+    "FLOW",
+    "OPTIONS_BARS",
+    "OPTION_CONTRACTS",
+    "REPORT_FILES",
+    "SNAPSHOT_FILES",
+    "TABLES",
+    "TableSpec",
+    "TableWrite",
+    "candle_dates",
+    "candles",
+    "closes",
+    "derived",
+    "failed_checks",
+    "flow",
+    "materialized_scopes",
+    "report_files",
+    "select",
+    "session_health",
+    "snapshot_files",
+    "table_rows",
+    "write",
+]

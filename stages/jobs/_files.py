@@ -1,0 +1,118 @@
+"""File assets: staged before the transaction, published after it commits.
+
+A stage writes its file to ``<final>.<run_id>.tmp`` (flushed and fsynced) and records the final
+path, sha256 and size in its event and table row. The runner renames the temp file over the
+final path only once the ledger transaction has committed, so a file whose transaction failed
+stays an orphan temp (and is removed) and is never referenced. Should the process die between
+commit and rename, ``resolve`` finishes the rename the next time the file is read: the temp
+file's name carries the run id recorded in the row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ledger.errors import StageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@attrs.frozen(kw_only=True)
+class StagedFile:
+    """A written, fsynced temp file waiting for its transaction."""
+
+    relpath: str  # relative to the data root, with forward slashes
+    final: Path
+    temp: Path
+    bytes: int
+    sha256: str
+
+
+def temp_path(final: Path, run_id: str) -> Path:
+    return final.with_name(f"{final.name}.{run_id}.tmp")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _staged(data_root: Path, relpath: str, run_id: str) -> tuple[Path, Path]:
+    final = Path(data_root) / relpath
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return final, temp_path(final, run_id)
+
+
+def stage_bytes(data_root: Path, relpath: str, data: bytes, run_id: str) -> StagedFile:
+    final, temp = _staged(data_root, relpath, run_id)
+    with temp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return StagedFile(relpath=relpath, final=final, temp=temp, bytes=len(data),
+                      sha256=hashlib.sha256(data).hexdigest())
+
+
+def stage_parquet(data_root: Path, relpath: str, table: pa.Table, run_id: str) -> StagedFile:
+    import pyarrow.parquet as pq
+
+    final, temp = _staged(data_root, relpath, run_id)
+    with temp.open("wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return StagedFile(relpath=relpath, final=final, temp=temp, bytes=temp.stat().st_size, sha256=_sha256(temp))
+
+
+def publish(f: StagedFile) -> None:
+    """Move the temp file over the final path (atomic) and make the rename durable."""
+    os.replace(f.temp, f.final)
+    _fsync_dir(f.final.parent)
+
+
+def discard(f: StagedFile) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        f.temp.unlink()
+
+
+def resolve(data_root: Path, relpath: str, *, run_id: str, size: int) -> Path:
+    """The path of a recorded file, finishing an interrupted publish; ``StageError`` if it is gone."""
+    final = Path(data_root) / relpath
+    if final.is_file() and final.stat().st_size == size:
+        return final
+    temp = temp_path(final, run_id)
+    if temp.is_file() and temp.stat().st_size == size:
+        with contextlib.suppress(FileNotFoundError):  # another reader may have finished it first
+            os.replace(temp, final)
+        if final.is_file():
+            return final
+    raise StageError(
+        f"{final} is missing or does not match the ledger (expected {size} bytes from run {run_id}); "
+        "re-run the stage that writes it for this session"
+    )
+
+
+__all__ = ["StagedFile", "discard", "publish", "resolve", "stage_bytes", "stage_parquet", "temp_path"]

@@ -1,0 +1,174 @@
+"""``build_briefing`` and ``build_dashboard``: the session's report files (scope ``ALL``).
+
+* ``data/reports/briefing/YYYY-MM-DD.md`` and ``.json``: ``stages.analytics.build_briefing`` over
+  each symbol's derived row, its previous spot, its flow by strike and the failed checks the
+  ledger recorded for it this session.
+* ``data/reports/dashboard/YYYY-MM-DD.html``: ``stages.analytics.render_dashboard`` over the
+  symbols' recent derived rows and candles, the session's flow by strike, and a ledger health
+  summary of the session (this job's own runs left out, so a re-run renders the same page).
+
+Whether the inputs are synthetic is read from the snapshot rows' provider (their lineage), so
+a briefing built from synthetic data says so whichever provider is configured now.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stages import datastore
+from stages.jobs import _files
+from stages.jobs.base import JobContext, PartitionResult
+from stages.registry import BUILD_DASHBOARD, DASHBOARD_VIEWS
+
+BRIEFING_DIR = "reports/briefing"
+DASHBOARD_DIR = "reports/dashboard"
+BRIEFING_MARKDOWN_KIND = "briefing_markdown"
+BRIEFING_JSON_KIND = "briefing_json"
+DASHBOARD_SESSIONS = 60
+GROUP_STRIKE = "strike"
+
+
+def _synthetic(ctx: JobContext, providers: list[str | None]) -> bool:
+    known = [p for p in providers if p]
+    return any(p == "synthetic" for p in known) if known else ctx.settings.provider == "synthetic"
+
+
+def _of(table: pa.Table, symbol: str) -> pa.Table:
+    return table.filter(pc.equal(table["symbol"], symbol)) if table.num_rows else table
+
+
+def _report_row(kind: str, ctx: JobContext, f: _files.StagedFile) -> dict[str, Any]:
+    return {"kind": kind, "date": ctx.as_of, "path": f.relpath, "bytes": f.bytes, "sha256": f.sha256}
+
+
+def _report_table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.table({
+        "kind": [r["kind"] for r in rows], "date": pa.array([r["date"] for r in rows], pa.date32()),
+        "path": [r["path"] for r in rows], "bytes": pa.array([r["bytes"] for r in rows], pa.int64()),
+        "sha256": [r["sha256"] for r in rows],
+    })
+
+
+# -- briefing -------------------------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class BriefingInputs:
+    derived: pa.Table
+    flow: pa.Table
+    failed_checks: list[dict[str, Any]]
+    providers: list[str | None]
+    previous_closes: dict[str, float]
+
+
+def gather_briefing(ctx: JobContext) -> BriefingInputs:
+    prev = ctx.previous_session
+
+    def read(con: Any) -> BriefingInputs:
+        files = datastore.snapshot_files(con, ctx.symbols, [ctx.as_of])
+        return BriefingInputs(
+            derived=datastore.derived(con, ctx.symbols, prev, ctx.as_of),
+            flow=datastore.flow(con, ctx.symbols, ctx.as_of, group_by=GROUP_STRIKE),
+            failed_checks=datastore.failed_checks(con, ctx.partition_key, ctx.symbols),
+            providers=[f["provider"] for f in files],
+            previous_closes=datastore.closes(con, ctx.symbols, prev),
+        )
+
+    return ctx.read(read)
+
+
+def compute_briefing(ctx: JobContext, inputs: BriefingInputs, scope: str) -> PartitionResult:
+    from stages.analytics.briefing import SymbolBriefing, build_briefing
+    from stages.analytics.checks import CheckResult
+
+    items = []
+    for symbol in ctx.symbols:
+        rows = _of(inputs.derived, symbol).to_pylist()
+        today = next((r for r in rows if r["date"] == ctx.as_of), None)
+        before = next((r for r in rows if r["date"] == ctx.previous_session), None)
+        prev_spot = before["spot"] if before and before.get("spot") else inputs.previous_closes.get(symbol)
+        checks = tuple(
+            CheckResult(asset_key=c["asset_key"], check_name=c["check_name"], severity=c["severity"], status="fail",
+                        scope_key=c["scope_key"], message=c["message"] or "")
+            for c in inputs.failed_checks if c["scope_key"] == symbol
+        )
+        items.append(SymbolBriefing(symbol=symbol, as_of=ctx.as_of if today else None, derived=today,
+                                    previous_spot=prev_spot, flow=_of(inputs.flow, symbol), checks=checks))
+    synthetic = _synthetic(ctx, inputs.providers)
+    markdown, payload = build_briefing(ctx.as_of, items, synthetic=synthetic, generated_at=ctx.now)
+    day = ctx.as_of.isoformat()
+    md = _files.stage_bytes(ctx.data_root, f"{BRIEFING_DIR}/{day}.md", markdown.encode(), ctx.run_id)
+    js = _files.stage_bytes(ctx.data_root, f"{BRIEFING_DIR}/{day}.json",
+                            (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode(), ctx.run_id)
+    table = _report_table([_report_row(BRIEFING_MARKDOWN_KIND, ctx, md), _report_row(BRIEFING_JSON_KIND, ctx, js)])
+    return PartitionResult(
+        scope_key=scope,
+        writes=(datastore.TableWrite(table=datastore.REPORT_FILES.name, rows=table,
+                                     partition={"kind": [BRIEFING_MARKDOWN_KIND, BRIEFING_JSON_KIND], "date": ctx.as_of}),),
+        files=(md, js),
+        check_input=markdown,
+        rows=len(items),
+        min_data_time=ctx.as_of,
+        max_data_time=ctx.as_of,
+        extra={"synthetic": synthetic, "symbols": list(ctx.symbols),
+               "symbols_with_data": sum(i.derived is not None for i in items),
+               "json_path": js.relpath, "json_sha256": js.sha256, "json_bytes": js.bytes},
+    )
+
+
+# -- dashboard ------------------------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class DashboardInputs:
+    derived: pa.Table
+    candles: pa.Table
+    flow: pa.Table
+    health: dict[str, Any]
+    providers: list[str | None]
+
+
+def gather_dashboard(ctx: JobContext) -> DashboardInputs:
+    start = ctx.calendar.last_sessions(DASHBOARD_SESSIONS, ctx.as_of)[0]
+
+    def read(con: Any) -> DashboardInputs:
+        return DashboardInputs(
+            derived=datastore.derived(con, ctx.symbols, start, ctx.as_of),
+            candles=datastore.candles(con, ctx.symbols, start, ctx.as_of),
+            flow=datastore.flow(con, ctx.symbols, ctx.as_of, group_by=GROUP_STRIKE),
+            health=datastore.session_health(con, ctx.partition_key, exclude_jobs=[BUILD_DASHBOARD]),
+            providers=[f["provider"] for f in datastore.snapshot_files(con, ctx.symbols, [ctx.as_of])],
+        )
+
+    return ctx.read(read)
+
+
+def compute_dashboard(ctx: JobContext, inputs: DashboardInputs, scope: str) -> PartitionResult:
+    from stages.analytics.dashboard import DashboardInputs as Page
+    from stages.analytics.dashboard import DashboardSymbol, render_dashboard
+
+    symbols = tuple(
+        DashboardSymbol(symbol=s, history=_of(inputs.derived, s), prices=_of(inputs.candles, s), flow=_of(inputs.flow, s))
+        for s in ctx.symbols
+    )
+    synthetic = _synthetic(ctx, inputs.providers)
+    html = render_dashboard(ctx.as_of, Page(symbols=symbols, health=inputs.health), synthetic=synthetic,
+                            generated_at=ctx.now)
+    page = _files.stage_bytes(ctx.data_root, f"{DASHBOARD_DIR}/{ctx.as_of.isoformat()}.html", html.encode(), ctx.run_id)
+    table = _report_table([_report_row(DASHBOARD_VIEWS, ctx, page)])
+    return PartitionResult(
+        scope_key=scope,
+        writes=(datastore.TableWrite(table=datastore.REPORT_FILES.name, rows=table,
+                                     partition={"kind": DASHBOARD_VIEWS, "date": ctx.as_of}),),
+        files=(page,),
+        check_input=html,
+        rows=len(symbols),
+        min_data_time=ctx.as_of,
+        max_data_time=ctx.as_of,
+        extra={"synthetic": synthetic, "symbols": list(ctx.symbols)},
+    )
+
+
+__all__ = ["BRIEFING_DIR", "DASHBOARD_DIR", "compute_briefing", "compute_dashboard", "gather_briefing",
+           "gather_dashboard"]

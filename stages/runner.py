@@ -1,0 +1,538 @@
+"""The runner: one job, one session, a set of symbols, recorded in the ledger.
+
+``run_job`` validates the session and symbols, starts a run, gathers the stage's inputs with
+short read-only reads, computes every scope without holding the database (heartbeating and
+reporting progress as it goes), runs the asset's quality checks on what is about to be
+written, and then commits the data rows, the asset and check events and the run's end in
+**one** ledger transaction (``RunContext.complete(events, data_writer=...)``). File assets are
+staged before that transaction and published after it commits.
+
+Per scope the outcome is ``success`` (materialized), ``failed`` (a provider, stage or usage
+error: recorded, nothing written for that partition) or ``skipped`` (with a reason). The run
+fails when an error-severity check fails (the data is still committed: a failing check never
+hides it) or when every attempted scope fails; a check that raises, a bug, or a failed commit
+fails the run with nothing written. ``run_daily`` runs every stage in the seed's order and skips
+a symbol's downstream stages once one of its upstream assets failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ledger.errors import LedgerError, OptionsHelperError, StageError, UsageError
+from stages import registry
+from stages.jobs.base import FAILED, SKIPPED, SUCCESS, JobContext, PartitionResult
+
+if TYPE_CHECKING:
+    from ledger.api import Ledger, RunContext
+    from ledger.calendar import TradingCalendar
+    from ledger.config import Settings
+    from stages.analytics.checks import CheckResult
+    from stages.providers.base import MarketDataProvider
+
+Progress = Callable[[str, int, int], None]
+
+ALREADY_MATERIALIZED = "already_materialized"
+UPSTREAM_FAILED = "upstream_failed"
+
+
+# -- results --------------------------------------------------------------------------------------
+def _json_safe(value: Any) -> Any:
+    """Plain JSON values: NaN -> None, numpy scalars -> Python, dates -> ISO strings."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+@attrs.frozen(kw_only=True)
+class SymbolOutcome:
+    """What happened to one scope (a symbol, or ``ALL``)."""
+
+    scope_key: str
+    status: str  # success | failed | skipped
+    rows: int = 0
+    bytes: int | None = None
+    path: str | None = None
+    sha256: str | None = None
+    reason: str | None = None
+    error: str | None = None
+    materialization_id: str | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(attrs.asdict(self))  # type: ignore[no-any-return]
+
+
+@attrs.frozen(kw_only=True)
+class JobResult:
+    """One run of one job. ``run_id`` is None when ``resume=True`` found nothing to do."""
+
+    run_id: str | None
+    job: str
+    asset_key: str
+    as_of: dt.date
+    status: str  # success | failed
+    outcomes: tuple[SymbolOutcome, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0
+    ledger_seconds: float = 0.0  # inside ledger commits (run start, heartbeats, the final transaction)
+    data_write_seconds: float = 0.0  # the part of the final transaction spent writing data rows
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCESS
+
+    def outcome(self, scope: str) -> SymbolOutcome | None:
+        return next((o for o in self.outcomes if o.scope_key == scope), None)
+
+    def scopes(self, status: str) -> list[str]:
+        return [o.scope_key for o in self.outcomes if o.status == status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "job": self.job,
+            "asset_key": self.asset_key,
+            "as_of": self.as_of.isoformat(),
+            "status": self.status,
+            "error": self.error,
+            "seconds": round(self.seconds, 4),
+            "ledger_seconds": round(self.ledger_seconds, 4),
+            "data_write_seconds": round(self.data_write_seconds, 4),
+            "counts": {s: len(self.scopes(s)) for s in (SUCCESS, FAILED, SKIPPED)},
+            "outcomes": [o.to_dict() for o in self.outcomes],
+            "checks": [_json_safe(attrs.asdict(c)) for c in self.checks],
+        }
+
+
+@attrs.frozen(kw_only=True)
+class DailyResult:
+    """Every stage of one session, in the seed's order."""
+
+    as_of: dt.date
+    status: str  # success | failed
+    results: tuple[JobResult, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == SUCCESS
+
+    def result(self, job: str) -> JobResult | None:
+        return next((r for r in self.results if r.job == job), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of.isoformat(), "status": self.status, "seconds": round(self.seconds, 4),
+                "results": [r.to_dict() for r in self.results]}
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+def default_session(settings: Settings, now: dt.datetime | None = None) -> dt.date:
+    """The latest completed XNYS session at ``now`` (its close plus the configured delay)."""
+    from ledger.calendar import TradingCalendar
+
+    when = now or dt.datetime.now(dt.UTC)
+    return TradingCalendar.xnys().latest_completed_session(when, settings.session_close_delay_minutes)
+
+
+def check_session(as_of: dt.date, settings: Settings, now: dt.datetime, calendar: TradingCalendar) -> dt.date:
+    """``as_of`` if it is a completed XNYS session, else a ``UsageError`` saying which one to use."""
+    if isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date):
+        raise UsageError(f"as_of must be a date (YYYY-MM-DD), got {as_of!r}")
+    calendar.require_session(as_of)
+    latest = calendar.latest_completed_session(now, settings.session_close_delay_minutes)
+    if as_of > latest:
+        raise UsageError(f"the {as_of} session has not closed yet; the latest completed session is {latest}")
+    return as_of
+
+
+def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, watchlist: str | None = None) -> tuple[str, ...]:
+    """Upper-cased, de-duplicated, validated tickers; None means the watchlist (default: ``default``)."""
+    from ledger.config import DEFAULT_WATCHLIST_NAME
+    from stages.occ import require_ticker
+
+    if symbols is not None and watchlist is not None:
+        raise UsageError("give symbols or a watchlist, not both")
+    if isinstance(symbols, str):
+        symbols = symbols.split(",")
+    if symbols is None:
+        chosen: Sequence[str] = settings.watchlist(watchlist or DEFAULT_WATCHLIST_NAME)
+    else:
+        chosen = symbols
+    out: list[str] = []
+    for raw in chosen:
+        s = str(raw).strip().upper()
+        if s and s not in out:
+            out.append(require_ticker(s))
+    if not out:
+        raise UsageError("no symbols given; pass --symbols A,B or --watchlist NAME")
+    return tuple(out)
+
+
+# -- the runner -----------------------------------------------------------------------------------
+@attrs.define
+class _Clock:
+    ledger: float = 0.0
+    data: float = 0.0
+
+    def timed(self, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.ledger += time.perf_counter() - t0
+
+
+def _open_ledger(settings: Settings) -> Ledger:
+    import ledger
+
+    return ledger.open(settings.duckdb_path, lock_timeout_seconds=settings.lock_timeout_seconds,
+                       lease_seconds=settings.lease_seconds)
+
+
+def run_job(
+    job: str,
+    *,
+    as_of: dt.date,
+    symbols: Sequence[str] | None = None,
+    settings: Settings,
+    provider: MarketDataProvider | None = None,
+    triggered_by: str = "python",
+    parent_run_id: str | None = None,
+    backfill_id: str | None = None,
+    progress: Progress | None = None,
+    now: dt.datetime | None = None,
+    skip: Mapping[str, str] | None = None,
+    resume: bool = False,
+    ledger_handle: Ledger | None = None,
+) -> JobResult:
+    """Run ``job`` for the session ``as_of`` over ``symbols`` (None: the default watchlist).
+
+    ``skip`` maps scopes to a reason to record them skipped without running (``run_daily`` uses
+    it for symbols whose upstream failed); ``resume=True`` leaves out scopes already
+    materialized for the session by the current code version, and records no run at all when
+    nothing is left. ``ledger_handle`` reuses an open ``Ledger`` for ``settings.duckdb_path``.
+    Raises ``UsageError`` for an unknown job, a date that is not a completed
+    session, or a malformed symbol; every other problem is reported in the result.
+    """
+    from ledger.calendar import TradingCalendar
+
+    started = time.perf_counter()
+    spec = registry.job(job)
+    asset = registry.asset(spec.asset_key)
+    now = now or dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise UsageError("now must be timezone-aware")
+    calendar = TradingCalendar.xnys()
+    check_session(as_of, settings, now, calendar)
+    names = resolve_symbols(symbols, settings)
+    scopes = names if asset.per_symbol else (registry.ALL_SCOPE,)
+    partition = as_of.isoformat()
+    skip = {k: v for k, v in (skip or {}).items() if k in scopes}
+    clock = _Clock()
+    led = ledger_handle if ledger_handle is not None else clock.timed(lambda: _open_ledger(settings))
+
+    done: set[str] = set()
+    if resume:
+        def read_done(con: Any) -> set[str]:
+            from stages.datastore import materialized_scopes
+
+            return materialized_scopes(con, asset.key, partition, spec.code_version)
+
+        with led.reader() as con:
+            done = read_done(con) & set(scopes)
+    pending = [s for s in scopes if s not in skip and s not in done]
+    preset = [SymbolOutcome(scope_key=s, status=SKIPPED, reason=ALREADY_MATERIALIZED) for s in scopes if s in done]
+    if resume and not pending and not skip:
+        return JobResult(run_id=None, job=job, asset_key=asset.key, as_of=as_of, status=SUCCESS,
+                         outcomes=tuple(preset), seconds=time.perf_counter() - started)
+
+    if asset.needs_provider and provider is None:
+        from stages.providers import build_provider
+
+        provider = build_provider(settings)
+    args = {"as_of": partition, "symbols": list(names), "resume": resume, "skip": dict(skip)}
+    run = led.run(job, triggered_by=triggered_by, parent_run_id=parent_run_id,
+                  provider=provider.name if provider is not None else None, args=args, partition_key=partition,
+                  scope_keys=scopes, code_version=spec.code_version, backfill_id=backfill_id)
+    clock.timed(run.__enter__)
+
+    def reader(fn: Callable[[Any], Any]) -> Any:
+        with led.reader() as con:
+            return fn(con)
+
+    ctx = JobContext(job=job, asset_key=asset.key, as_of=as_of, symbols=names, settings=settings, run_id=run.run_id,
+                     now=now, calendar=calendar, provider=provider, reader=reader)
+    partials: list[PartitionResult] = []
+    try:
+        result = _execute(ctx, run, asset, spec, pending, skip, preset, partials, clock, progress)
+    except BaseException as exc:
+        for p in partials:
+            for f in p.files:
+                _discard(f)
+        if not run.finished:
+            clock.timed(functools.partial(run.fail, exc))
+        if not isinstance(exc, Exception):
+            raise
+        error = f"{type(exc).__name__}: {exc}"
+        outcomes = [SymbolOutcome(scope_key=s, status=FAILED, error=error) for s in pending]
+        outcomes += [SymbolOutcome(scope_key=s, status=SKIPPED, reason=r) for s, r in skip.items()]
+        return JobResult(run_id=run.run_id, job=job, asset_key=asset.key, as_of=as_of, status=FAILED,
+                         outcomes=tuple(_in_order(scopes, [*preset, *outcomes])), error=error,
+                         seconds=time.perf_counter() - started, ledger_seconds=clock.ledger,
+                         data_write_seconds=clock.data)
+    return attrs.evolve(result, seconds=time.perf_counter() - started, ledger_seconds=clock.ledger,
+                        data_write_seconds=clock.data)
+
+
+def _in_order(scopes: Sequence[str], outcomes: Sequence[SymbolOutcome]) -> list[SymbolOutcome]:
+    rank = {s: i for i, s in enumerate(scopes)}
+    return sorted(outcomes, key=lambda o: rank.get(o.scope_key, len(rank)))
+
+
+def _discard(f: Any) -> None:
+    from stages.jobs._files import discard
+
+    discard(f)
+
+
+def _per_scope_error(exc: BaseException) -> bool:
+    """Errors that fail one scope; anything else (bugs, ledger trouble) fails the run."""
+    return isinstance(exc, OptionsHelperError) and not isinstance(exc, LedgerError)
+
+
+def _execute(
+    ctx: JobContext,
+    run: RunContext,
+    asset: registry.AssetSpec,
+    spec: registry.JobSpec,
+    pending: list[str],
+    skip: Mapping[str, str],
+    preset: list[SymbolOutcome],
+    partials: list[PartitionResult],
+    clock: _Clock,
+    progress: Progress | None,
+) -> JobResult:
+    from stages.analytics.checks import run_checks
+    from stages.jobs import stage
+
+    gather, compute = stage(ctx.job)
+    total = len(pending)
+    if progress:
+        progress(f"{ctx.job}: reading inputs", 0, total)
+    inputs = gather(ctx) if pending else None
+    checks_by_scope: dict[str, list[CheckResult]] = {}
+    for i, scope in enumerate(pending):
+        if progress:
+            progress(f"{ctx.job}: {scope}", i, total)
+        try:
+            part = compute(ctx, inputs, scope)
+        except Exception as exc:
+            if not _per_scope_error(exc):
+                raise
+            part = PartitionResult(scope_key=scope, status=FAILED, error=str(exc), error_type=type(exc).__name__)
+        partials.append(part)
+        if part.status == SUCCESS:
+            # A check that raises is a bug in the check, not a finding: it fails the run.
+            checks_by_scope[scope] = run_checks(asset.key, part.check_input, session=ctx.as_of, scope_key=scope)
+        clock.timed(run.heartbeat)
+    if progress:
+        progress(f"{ctx.job}: committing", total, total)
+
+    events: list[Any] = []
+    outcomes: list[SymbolOutcome] = list(preset)
+    all_checks: list[CheckResult] = []
+    for part in partials:
+        if part.status == SUCCESS:
+            primary = part.primary_file
+            extra = dict(_json_safe(part.extra))
+            mat = run.materialized(
+                asset.key, ctx.partition_key, part.scope_key, asset_kind=asset.kind, rows=part.rows,
+                bytes=primary.bytes if primary else None,
+                min_data_time=_ts(part.min_data_time), max_data_time=_ts(part.max_data_time),
+                code_version=spec.code_version, data_version=primary.sha256[:16] if primary else None,
+                path=primary.relpath if primary else None, sha256=primary.sha256 if primary else None, extra=extra,
+            )
+            events.append(mat)
+            for c in checks_by_scope.get(part.scope_key, []):
+                events.append(run.check(asset_key=c.asset_key, partition_key=ctx.partition_key, scope_key=part.scope_key,
+                                        check_name=c.check_name, severity=c.severity, status=c.status,
+                                        metrics=_json_safe(c.metrics), message=c.message,
+                                        materialization_id=mat.event_id))
+                all_checks.append(c)
+            outcomes.append(SymbolOutcome(scope_key=part.scope_key, status=SUCCESS, rows=part.rows,
+                                          bytes=primary.bytes if primary else None,
+                                          path=primary.relpath if primary else None,
+                                          sha256=primary.sha256 if primary else None,
+                                          materialization_id=mat.event_id, extra=extra))
+        elif part.status == FAILED:
+            events.append(run.asset_failed(asset.key, ctx.partition_key, part.scope_key, asset_kind=asset.kind,
+                                           error_type=part.error_type or "Error",
+                                           error_message=(part.error or "")[:2000]))
+            outcomes.append(SymbolOutcome(scope_key=part.scope_key, status=FAILED, error=part.error))
+        else:
+            events.append(run.skipped(asset.key, ctx.partition_key, part.scope_key, asset_kind=asset.kind,
+                                      reason=part.reason or "", extra=_json_safe(part.extra)))
+            outcomes.append(SymbolOutcome(scope_key=part.scope_key, status=SKIPPED, reason=part.reason,
+                                          extra=_json_safe(part.extra)))
+    for scope, reason in skip.items():
+        events.append(run.skipped(asset.key, ctx.partition_key, scope, asset_kind=asset.kind, reason=reason))
+        outcomes.append(SymbolOutcome(scope_key=scope, status=SKIPPED, reason=reason))
+
+    error = _run_error(partials, all_checks)
+    successes = [p for p in partials if p.status == SUCCESS]
+
+    def write_data(con: Any) -> None:
+        from stages.datastore import write
+
+        t0 = time.perf_counter()
+        try:
+            for part in successes:
+                for w in part.writes:
+                    write(con, w, ctx.run_id)
+        finally:
+            clock.data += time.perf_counter() - t0
+
+    writer = write_data if successes else None
+    if error is None:
+        clock.timed(lambda: run.complete(events, data_writer=writer))
+    else:
+        from ledger.events import RunFailed
+        from ledger.fingerprint import fingerprint
+
+        failed_event = RunFailed(run_id=ctx.run_id, error_type="StageError", error_message=error[:2000],
+                                 error_fingerprint=fingerprint("StageError", error))
+        clock.timed(lambda: run.commit([*events, failed_event], data_writer=writer))
+        run.finished = True
+    for part in successes:  # committed: the files may now appear under their final names
+        from stages.jobs._files import publish
+
+        for f in part.files:
+            publish(f)
+    scopes = (*ctx.symbols,) if asset.per_symbol else (registry.ALL_SCOPE,)
+    return JobResult(run_id=ctx.run_id, job=ctx.job, asset_key=asset.key, as_of=ctx.as_of,
+                     status=SUCCESS if error is None else FAILED, outcomes=tuple(_in_order(scopes, outcomes)),
+                     checks=tuple(all_checks), error=error)
+
+
+def _ts(day: dt.date | None) -> str | None:
+    return None if day is None else dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).isoformat()
+
+
+def _run_error(partials: Sequence[PartitionResult], checks: Sequence[CheckResult]) -> str | None:
+    bad = [c for c in checks if c.status == "fail" and c.severity == "error"]
+    if bad:
+        names = ", ".join(f"{c.scope_key} {c.check_name}" for c in bad[:5])
+        more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+        return f"{len(bad)} error-severity check(s) failed: {names}{more}; the data was kept, see `options-helper health`"
+    attempted = [p for p in partials if p.status != SKIPPED]
+    failures = [p for p in attempted if p.status == FAILED]
+    if attempted and len(failures) == len(attempted):
+        first = failures[0]
+        return f"every symbol failed ({len(failures)}); first: {first.scope_key}: {first.error}"
+    return None
+
+
+# -- the daily pipeline ---------------------------------------------------------------------------
+def run_daily(
+    *,
+    as_of: dt.date,
+    symbols: Sequence[str] | None = None,
+    settings: Settings,
+    provider: MarketDataProvider | None = None,
+    triggered_by: str = "python",
+    parent_run_id: str | None = None,
+    backfill_id: str | None = None,
+    progress: Progress | None = None,
+    now: dt.datetime | None = None,
+    resume: bool = False,
+    jobs: Sequence[str] | None = None,
+) -> DailyResult:
+    """Every stage for ``as_of`` in the seed's order (candles, options bars, snapshots, flow,
+    derived, briefing, dashboard). A symbol whose upstream asset failed for the session is
+    skipped downstream with reason ``upstream_failed:<asset>``."""
+    from ledger.calendar import TradingCalendar
+
+    started = time.perf_counter()
+    now = now or dt.datetime.now(dt.UTC)
+    check_session(as_of, settings, now, TradingCalendar.xnys())
+    names = resolve_symbols(symbols, settings)
+    order = list(jobs) if jobs is not None else list(registry.DAILY_ORDER)
+    for j in order:
+        registry.job(j)
+    if provider is None and any(registry.asset(registry.job(j).asset_key).needs_provider for j in order):
+        from stages.providers import build_provider
+
+        provider = build_provider(settings)
+    led = _open_ledger(settings)
+    broken: dict[str, set[str]] = {}  # asset -> symbols without a usable partition this session
+    results: list[JobResult] = []
+    for j in registry.DAILY_ORDER:
+        if j not in order:
+            continue
+        asset = registry.asset(registry.job(j).asset_key)
+        skip: dict[str, str] = {}
+        if asset.per_symbol:
+            for up in asset.upstream:
+                if up.lag == 0:
+                    for s in broken.get(up.asset_key, set()):
+                        skip.setdefault(s, f"{UPSTREAM_FAILED}:{up.asset_key}")
+        result = run_job(j, as_of=as_of, symbols=names, settings=settings, provider=provider,
+                         triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id,
+                         progress=progress, now=now, skip=skip, resume=resume, ledger_handle=led)
+        results.append(result)
+        broken[asset.key] = {o.scope_key for o in result.outcomes
+                             if o.status == FAILED or (o.status == SKIPPED and (o.reason or "").startswith(UPSTREAM_FAILED))}
+    status = SUCCESS if all(r.ok for r in results) else FAILED
+    return DailyResult(as_of=as_of, status=status, results=tuple(results), seconds=time.perf_counter() - started)
+
+
+def raise_for_status(result: JobResult | DailyResult) -> None:
+    """Raise ``StageError`` (exit code 9) if the job or any job of the day failed."""
+    if result.ok:
+        return
+    if isinstance(result, DailyResult):
+        bad = [r for r in result.results if not r.ok]
+        raise StageError("; ".join(f"{r.job}: {r.error}" for r in bad))
+    raise StageError(f"{result.job}: {result.error}")
+
+
+def dumps(result: JobResult | DailyResult) -> str:
+    return json.dumps(result.to_dict(), indent=2)
+
+
+__all__ = [
+    "ALREADY_MATERIALIZED",
+    "UPSTREAM_FAILED",
+    "DailyResult",
+    "JobResult",
+    "SymbolOutcome",
+    "check_session",
+    "default_session",
+    "raise_for_status",
+    "resolve_symbols",
+    "run_daily",
+    "run_job",
+]
