@@ -15,6 +15,7 @@ import numpy as np
 WIDTH, HEIGHT = 560, 190
 LEFT, RIGHT, TOP, BOTTOM = 58, 12, 14, 40
 PALETTE = ("#2563eb", "#ea580c", "#16a34a", "#9333ea")
+Values = Sequence[float] | np.ndarray
 
 
 def _fmt(value: float) -> str:
@@ -64,7 +65,7 @@ def _bounds(values: np.ndarray, include_zero: bool = False) -> tuple[float, floa
     return lo - pad, hi + pad
 
 
-def line_chart(title: str, days: Sequence[dt.date], series: dict[str, Sequence[float]]) -> str:
+def line_chart(title: str, days: Sequence[dt.date], series: dict[str, Values]) -> str:
     """One or more lines over ``days`` (aligned with each series; NaN breaks a line)."""
     values = {name: np.asarray(v, dtype=float) for name, v in series.items()}
     if not days or not any(np.isfinite(v).any() for v in values.values()):
@@ -104,7 +105,7 @@ def line_chart(title: str, days: Sequence[dt.date], series: dict[str, Sequence[f
     return "".join(parts)
 
 
-def bar_chart(title: str, categories: Sequence[str], series: dict[str, Sequence[float]]) -> str:
+def bar_chart(title: str, categories: Sequence[str], series: dict[str, Values]) -> str:
     """Grouped signed bars per category (e.g. flow by strike, calls and puts side by side)."""
     values = {name: np.nan_to_num(np.asarray(v, dtype=float)) for name, v in series.items()}
     if not categories or not any(np.any(v != 0) for v in values.values()):

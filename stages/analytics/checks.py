@@ -272,7 +272,7 @@ def parseable_occ(symbol_column: str, underlying_column: str | None) -> Callable
                 | ~np.isclose(strike, num(frame, "strike"), rtol=0, atol=1e-6)
             )
         bad_rows = ~ok | inconsistent
-        metrics = {"rows_checked": len(frame), "unparseable_contracts": int((~ok).sum()),
+        metrics: dict[str, Any] = {"rows_checked": len(frame), "unparseable_contracts": int((~ok).sum()),
                    "inconsistent_contracts": int(inconsistent.sum()),
                    "unparseable_ratio": float((~ok).mean()) if len(frame) else 0.0,
                    "sample": [str(s) for s in symbols[bad_rows][:_SAMPLE]]}

@@ -136,7 +136,10 @@ Arrays = dict[str, np.ndarray]
 def _option_type(table: pa.Table) -> np.ndarray:
     raw = pc.utf8_lower(pc.utf8_trim_whitespace(table.column("option_type").cast(pa.string())))
     low = raw.to_numpy(zero_copy_only=False).astype(object)
-    return np.where(np.isin(low, ["c", "call"]), "call", np.where(np.isin(low, ["p", "put"]), "put", None)).astype(object)
+    out = np.full(len(low), None, dtype=object)  # anything but call/put stays null
+    out[np.isin(low, ["c", "call"])] = "call"
+    out[np.isin(low, ["p", "put"])] = "put"
+    return out
 
 
 def _prepare(snapshot: pa.Table | pd.DataFrame, what: str) -> tuple[Arrays, np.datetime64, float]:
@@ -300,8 +303,8 @@ def _aggregate(pairs: Arrays, group_by: str) -> Arrays:
     keys = _GROUP_KEYS[group_by]
     # Group codes combined in output sort order, so np.unique also sorts the groups (nulls last).
     combined = np.zeros(len(pairs["contract_symbol"]), dtype=np.int64)
-    for column in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
-        codes, uniques = pd.factorize(pairs[column], sort=True, use_na_sentinel=False)
+    for key in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
+        codes, uniques = pd.factorize(pairs[key], sort=True, use_na_sentinel=False)
         combined = combined * len(uniques) + codes
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
