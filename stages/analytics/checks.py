@@ -442,7 +442,7 @@ def _build_registry() -> dict[str, tuple[Check, ...]]:
                monotonic_dates("date", ("contract_symbol",))),
             _c(OPTIONS_BARS, "options_bars_no_negative_prices", "error", "open/high/low/close >= 0", non_negative(_PRICES)),
             _c(OPTIONS_BARS, "options_bars_parseable_contract_symbol", "error", "contract symbols are OCC",
-               parseable_occ("contract_symbol", None)),
+               parseable_occ("contract_symbol", "underlying")),
             _c(OPTIONS_BARS, "options_bars_no_future_dates", "error", "no bar after the session",
                dated_no_later_than_session("date")),
             _c(OPTIONS_BARS, "options_bars_fresh", "warn", "the newest bar is the session's", fresh("date")),
