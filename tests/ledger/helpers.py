@@ -1,0 +1,102 @@
+"""Builders shared by the ledger tests: a fixed clock, realistic runs, projection snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from hypothesis import settings
+
+from ledger.events import AssetMaterialized, CheckEvaluated, Event, RunStarted, RunSucceeded
+from ledger.projections import PROJECTION_KEYS, PROJECTION_TABLES
+
+T0 = dt.datetime(2025, 3, 6, 21, 0, tzinfo=dt.UTC)
+SESSION = "2025-03-06"
+SYMBOLS = ("AAPL", "BRK.B", "MSFT", "SPY", "TSLA", "NVDA", "QQQ")
+
+# Hypothesis budgets: DuckDB costs ~10 ms per projection statement, so the default stays small.
+# HYPOTHESIS_PROFILE=ci or nightly runs longer.
+_PROFILES = {
+    "default": dict(max_examples=8, stateful_step_count=15),
+    "ci": dict(max_examples=40, stateful_step_count=30),
+    "nightly": dict(max_examples=300, stateful_step_count=60),
+}
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+_budget = _PROFILES.get(PROFILE, _PROFILES["default"])
+STATEFUL = settings(max_examples=_budget["max_examples"], stateful_step_count=_budget["stateful_step_count"],
+                    deadline=None)
+# Properties over pure code (no database) can afford many more examples.
+PURE = settings(max_examples=_budget["max_examples"] * 25, deadline=None)
+DB_PROPERTY = settings(max_examples=_budget["max_examples"] * 2, deadline=None)
+
+
+class FixedClock:
+    """An injectable clock that only moves when told to."""
+
+    def __init__(self, start: dt.datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> dt.datetime:
+        self.now += dt.timedelta(seconds=seconds)
+        return self.now
+
+
+def realistic_run(
+    run_id: str,
+    *,
+    n_materializations: int = 5,
+    n_checks: int = 5,
+    partition_key: str = SESSION,
+    asset_key: str = "candles_daily",
+    job_name: str = "ingest_candles",
+    lease_seconds: float = 300.0,
+    finish: bool = True,
+) -> list[Event]:
+    """One run as the CLI records it: started, a materialization per symbol, checks linked to them,
+    succeeded."""
+    mats = [
+        AssetMaterialized(
+            run_id=run_id, asset_key=asset_key, partition_key=partition_key,
+            scope_key=SYMBOLS[i % len(SYMBOLS)], rows=250 + i, bytes=4096 * (i + 1),
+            min_data_time=f"{partition_key}T00:00:00+00:00", max_data_time=f"{partition_key}T00:00:00+00:00",
+            code_version="1", data_version=f"dv-{i}", extra={"provider": "synthetic"},
+        )
+        for i in range(n_materializations)
+    ]
+    checks = [
+        CheckEvaluated(
+            run_id=run_id, asset_key=asset_key, partition_key=partition_key,
+            scope_key=mats[i % len(mats)].scope_key if mats else "ALL",
+            check_name=f"check_{i}", severity="error" if i % 2 else "warn", status="pass" if i % 3 else "fail",
+            metrics={"n": i}, message="ok" if i % 3 else "gap",
+            materialization_id=mats[i % len(mats)].event_id if mats else None,
+        )
+        for i in range(n_checks)
+    ]
+    events: list[Event] = [RunStarted(run_id=run_id, job_name=job_name, triggered_by="cli",
+                                      scope_keys=[m.scope_key for m in mats], partition_key=partition_key,
+                                      lease_seconds=lease_seconds, args={"symbols": "AAPL"})]
+    events += mats + checks
+    if finish:
+        events.append(RunSucceeded(run_id=run_id))
+    return events
+
+
+def keyed(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in primary-key order, so two backends compare independently of SQL collation."""
+    keys = PROJECTION_KEYS[table]
+    return sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys))
+
+
+def snapshot(store: Any, *, as_of_seq: int | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every projection of ``store``, keyed-ordered."""
+    return {t: keyed(t, store.projection(t, as_of_seq=as_of_seq)) for t in PROJECTION_TABLES}
+
+
+def log_tail(store: Any) -> list[tuple[int, str]]:
+    """(seq, event_type) of the whole log: what 'nothing was written' compares."""
+    return [(s.seq, s.event_type) for s in store.read()]
