@@ -37,9 +37,9 @@ def check(
 
         print_json(result.to_json())
     else:
-        from frontends.cli import render
-
         from rich.markup import escape
+
+        from frontends.cli import render
 
         con = render.out
         status = "[green]ok[/green]" if result.ok else "[red]failing[/red]"

@@ -26,7 +26,6 @@ import math
 
 import attrs
 import numpy as np
-from scipy.signal import lfilter
 
 from stages.providers import _counter_rng as rng
 
@@ -150,6 +149,26 @@ def session_range(start: dt.date, end: dt.date) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
+def ar1(shocks: np.ndarray, phi: float, block: int = 256) -> np.ndarray:
+    """``x_t = phi * x_{t-1} + shocks_t`` from ``x_{-1} = 0``, vectorised block by block.
+
+    Within a block ``x_{s+j} = phi^j * (x_{s-1} * phi + sum_{k<=j} shocks_{s+k} * phi^-k)``;
+    blocks keep ``phi^-k`` small, so the sums stay exact to rounding. (scipy.signal.lfilter
+    does the same but costs seconds to import.)
+    """
+    out = np.empty(len(shocks))
+    powers = phi ** np.arange(block + 1, dtype=np.float64)
+    carry = 0.0
+    for start in range(0, len(shocks), block):
+        chunk = shocks[start : start + block]
+        n = len(chunk)
+        up = powers[1 : n + 1]
+        values = up * (carry + np.cumsum(chunk / powers[:n]) / phi)
+        out[start : start + n] = values
+        carry = float(values[-1])
+    return out
+
+
 @attrs.frozen(kw_only=True, eq=False)
 class PricePath:
     """A symbol's daily path over every calendar session (arrays aligned with the sessions)."""
@@ -186,7 +205,7 @@ def price_path(seed: int, symbol: str) -> PricePath:
     is_gap = rng.uniform(rng.stream_key(seed, symbol, "gap"), counters) < p.gap_prob
     gap = np.where(is_gap, GAP_SIZE_SIGMAS * sigma * rng.normal(rng.stream_key(seed, symbol, "gapsize"), counters), 0.0)
     shocks = sigma * z + gap - 0.5 * sigma * sigma
-    x = lfilter([1.0], [1.0, -PHI], shocks)
+    x = ar1(shocks, PHI)
     years = (ordinals - day_number(REFERENCE_DAY)) / 365.25
     log_close = math.log(p.anchor) + p.drift * years + x
     close = np.maximum(np.round(np.exp(log_close), 2), 0.05)

@@ -69,7 +69,7 @@ def test_ticker_shapes(ticker, ok):
     assert is_ticker(ticker) is ok
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     root=st.from_regex(r"[A-Z][A-Z0-9]{0,5}", fullmatch=True),
     expiry=st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)),
