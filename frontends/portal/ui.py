@@ -18,7 +18,6 @@ from ledger.config import Settings, load_settings
 
 CACHE_TTL_SECONDS = 30
 DISCLAIMER = "Read-only view of the ledger. Informational use only; not financial advice."
-STATUS_COLOURS = {"success": "🟢", "failed": "🔴", "abandoned": "🟠", "started": "🔵"}
 
 
 def settings() -> Settings:
@@ -96,11 +95,17 @@ def with_run_links(df: pd.DataFrame, column: str = "run_id") -> pd.DataFrame:
     return df
 
 
-def status_icons(df: pd.DataFrame, column: str = "status") -> pd.DataFrame:
-    if column in df.columns and len(df):
-        df = df.copy()
-        df[column] = [f"{STATUS_COLOURS.get(v, '⚪')} {v}" for v in df[column]]
-    return df
+_TONES = {"success": "#e8f5e9", "ok": "#e8f5e9", "current": "#e8f5e9", "pass": "#e8f5e9",
+          "failed": "#ffebee", "fail": "#ffebee", "stale": "#ffebee", "error": "#ffebee",
+          "abandoned": "#fff3e0", "behind": "#fff8e1", "warn": "#fff8e1", "started": "#e3f2fd"}
+
+
+def tinted(df: pd.DataFrame, *columns: str) -> Any:
+    """A Styler colouring status-like cells (success green, failed red, abandoned orange, ...)."""
+    present = [c for c in columns if c in df.columns]
+    if not present or not len(df) or len(df) > 2000:
+        return df
+    return df.style.map(lambda v: f"background-color: {_TONES[v]}" if v in _TONES else "", subset=present)
 
 
 def utc(value: dt.datetime | None) -> str:
@@ -108,4 +113,4 @@ def utc(value: dt.datetime | None) -> str:
 
 
 __all__ = ["CACHE_TTL_SECONDS", "DISCLAIMER", "guarded", "guidance", "open_ledger", "query", "run_link_column",
-           "settings", "sidebar", "status_icons", "utc", "with_run_links"]
+           "settings", "sidebar", "tinted", "utc", "with_run_links"]

@@ -35,7 +35,7 @@ def heatmap_chart(cells):  # type: ignore[no-untyped-def]
         color=alt.Color("status:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())),
                         legend=alt.Legend(orient="bottom", title=None)),
         tooltip=["asset_key", "session", "status", "detail"],
-    ).properties(height=260)
+    ).properties(height=alt.Step(26))
 
 
 def plan_section(s, start: dt.date, end: dt.date, symbol: str | None) -> None:  # type: ignore[no-untyped-def]

@@ -51,7 +51,7 @@ def body() -> None:
     st.subheader("Latest run per job")
     latest = h["latest_runs"][["job_name", "status", "triggered_by", "partition_key", "started_at", "duration_ms",
                                "error_type", "run_id"]]
-    st.dataframe(ui.status_icons(ui.with_run_links(latest)), hide_index=True, column_config=links)
+    st.dataframe(ui.tinted(ui.with_run_links(latest), "status"), hide_index=True, column_config=links)
 
     st.subheader("Recurring failures")
     st.caption("Failed runs grouped by error fingerprint: the exception type and the message with numbers, "
@@ -66,14 +66,14 @@ def body() -> None:
     st.caption("Sessions behind the latest completed XNYS session, per asset and symbol.")
     fresh = h["freshness"]
     if len(fresh):
-        st.dataframe(ui.with_run_links(fresh, "last_run_id"), hide_index=True, column_config=links)
+        st.dataframe(ui.tinted(ui.with_run_links(fresh, "last_run_id"), "freshness"), hide_index=True, column_config=links)
     else:
         st.info("No watermarks yet: no asset has been materialized.")
 
     st.subheader("Failed checks")
     checks = h["failed_checks"]
     if len(checks):
-        st.dataframe(ui.with_run_links(checks), hide_index=True, column_config=links)
+        st.dataframe(ui.tinted(ui.with_run_links(checks), "severity"), hide_index=True, column_config=links)
     else:
         st.success("No failed checks in the last 7 days.")
 

@@ -16,7 +16,7 @@ def run_page(path: str, seq: int, run_id: str) -> None:
         st.warning(f"No run {run_id} in this ledger.")
         return
     r = detail["run"]
-    st.subheader(f"{r['job_name']} · {ui.STATUS_COLOURS.get(r['status'], '')} {r['status']}")
+    st.subheader(f"{r['job_name']} · {r['status']}")
     st.code(r["run_id"], language=None)
     c = st.columns(5)
     c[0].metric("Partition", r.get("partition_key") or "-")
@@ -38,12 +38,12 @@ def run_page(path: str, seq: int, run_id: str) -> None:
     st.dataframe(detail["events"], hide_index=True)
     st.markdown("**Assets**")
     if len(detail["assets"]):
-        st.dataframe(detail["assets"], hide_index=True)
+        st.dataframe(ui.tinted(detail["assets"], "status"), hide_index=True)
     else:
         st.caption("No asset events.")
     st.markdown("**Checks**")
     if len(detail["checks"]):
-        st.dataframe(detail["checks"], hide_index=True)
+        st.dataframe(ui.tinted(detail["checks"], "status"), hide_index=True)
     else:
         st.caption("No checks.")
 
@@ -64,7 +64,7 @@ def list_page(path: str, seq: int) -> None:
     df = ui.query("runs", path, seq, status=pick(status), job=pick(job), triggered_by=pick(trigger),
                   partition=partition.strip() or None, search=search.strip() or None, limit=int(limit))
     st.caption(f"{len(df):,} runs shown, newest first. Open a run by its link, or paste its id below.")
-    st.dataframe(ui.status_icons(ui.with_run_links(df)), hide_index=True,
+    st.dataframe(ui.tinted(ui.with_run_links(df), "status"), hide_index=True,
                  column_config={"run_id": ui.run_link_column("run_id")})
     wanted = st.text_input("Open run id", key="open_run")
     if wanted.strip():
