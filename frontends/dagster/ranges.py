@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from ledger.calendar import TradingCalendar
 
 CODE_LOCATION_MODULE = "frontends.dagster.defs"
+# Gaps that no run can fill (the provider cannot serve that past session): not worth a range.
+UNFIXABLE_REASONS = frozenset({"unrecoverable"})
 _ASSET_FIELDS = ("asset_key", "asset")
 _START_FIELDS = ("start", "first", "from", "start_date")
 _END_FIELDS = ("end", "last", "to", "end_date")
@@ -65,8 +67,11 @@ def _sessions_of(row: Mapping[str, Any], calendar: TradingCalendar) -> list[dt.d
 
 
 def _rows(plan: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
-    """The plan's gap ranges; its steps when it lists no ranges."""
-    ranges = [r for r in plan.get("ranges") or () if isinstance(r, Mapping)]
+    """The plan's fixable gap ranges; its steps when it lists no ranges."""
+    ranges = [
+        r for r in plan.get("ranges") or ()
+        if isinstance(r, Mapping) and r.get("reason") not in UNFIXABLE_REASONS
+    ]
     if ranges:
         return ranges
     return [s for s in plan.get("steps") or () if isinstance(s, Mapping)]
@@ -78,7 +83,8 @@ def dagster_partition_ranges(
     """Per asset (in graph order), the runs of consecutive sessions that Dagster should materialize.
 
     Each item: ``asset_key``, ``job``, ``start``, ``end``, ``sessions`` (count), ``symbols``
-    (the scopes with gaps in it, when the plan says), ``partition_range`` (``START...END``) and
+    (the scopes with gaps in it), ``reasons`` (missing, stale, failed, ...; unrecoverable gaps
+    are left out), ``partition_range`` (``START...END``) and
     ``command`` (a ``dagster job backfill`` that fills it, one run per session, oldest first).
     """
     from ledger.calendar import TradingCalendar, dates_to_ranges
@@ -86,6 +92,7 @@ def dagster_partition_ranges(
     cal = calendar or TradingCalendar.xnys()
     days: dict[str, set[dt.date]] = {}
     scopes: dict[str, dict[dt.date, set[str]]] = {}
+    reasons: dict[str, dict[dt.date, set[str]]] = {}
     for row in _rows(gap_plan):
         key = _first(row, _ASSET_FIELDS)
         if key is None:
@@ -95,13 +102,17 @@ def dagster_partition_ranges(
         days.setdefault(key, set()).update(row_days)
         for d in row_days:
             scopes.setdefault(key, {}).setdefault(d, set()).update(_scopes(row))
+            if row.get("reason"):
+                reasons.setdefault(key, {}).setdefault(d, set()).add(str(row["reason"]))
 
     order = {k: i for i, k in enumerate(registry.ASSET_KEYS)}
     out: list[dict[str, Any]] = []
     for key in sorted(days, key=lambda k: (order.get(k, len(order)), k)):
         job = registry.job_for_asset(key).name if key in order else None
         for start, end, count in dates_to_ranges(sorted(days[key]), cal):
-            symbols = sorted(set().union(*(scopes[key].get(d, set()) for d in cal.sessions_in_range(start, end))))
+            span = cal.sessions_in_range(start, end)
+            symbols = sorted(set().union(*(scopes[key].get(d, set()) for d in span)))
+            why = sorted(set().union(*(reasons.get(key, {}).get(d, set()) for d in span)))
             command = (
                 f"dagster job backfill -m {CODE_LOCATION_MODULE} -j {job} "
                 f"--from {start.isoformat()} --to {end.isoformat()} --noprompt"
@@ -116,6 +127,7 @@ def dagster_partition_ranges(
                     "end": end.isoformat(),
                     "sessions": count,
                     "symbols": symbols,
+                    "reasons": why,
                     "partition_range": f"{start.isoformat()}...{end.isoformat()}",
                     "command": command,
                 }

@@ -111,6 +111,22 @@ def materialization_metadata(spec: AssetSpec, result: Any, data_root: Path) -> d
     return meta
 
 
+def _provider_for(spec: AssetSpec, provider: ProviderResource, settings: Any) -> Any:
+    """The provider, as ``options-helper daily`` passes it to every stage (and records its name).
+
+    A stage that reads no market data still runs when the provider cannot be built (e.g. alpaca
+    without keys), as ``options-helper flow`` would.
+    """
+    from ledger.errors import OptionsHelperError
+
+    try:
+        return provider.build(settings)
+    except OptionsHelperError:
+        if spec.needs_provider:
+            raise
+        return None
+
+
 def materialize_partition(
     context: dg.AssetExecutionContext,
     spec: AssetSpec,
@@ -134,7 +150,7 @@ def materialize_partition(
         as_of=session,
         symbols=symbols,
         settings=settings,
-        provider=provider.build(settings),
+        provider=_provider_for(spec, provider, settings),
         triggered_by=TRIGGERED_BY,
         parent_run_id=context.run_id,
     )

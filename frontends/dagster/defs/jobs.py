@@ -13,7 +13,6 @@ the ``options_helper_duckdb`` pool on every asset (limit 1).
 
 import dagster as dg
 
-from frontends.dagster.defs.partitions import SESSIONS
 from stages import registry
 
 DAILY_JOB_NAME = "daily"
@@ -24,7 +23,6 @@ WRITER_TAGS = {WRITER_TAG_KEY: WRITER_TAG_VALUE}
 daily_job = dg.define_asset_job(
     name=DAILY_JOB_NAME,
     selection=dg.AssetSelection.assets(*(registry.job(name).asset_key for name in registry.DAILY_ORDER)),
-    partitions_def=SESSIONS,
     executor_def=dg.in_process_executor,
     tags=WRITER_TAGS,
     description="The daily pipeline for one session, like `options-helper daily --as-of SESSION`: "
@@ -35,8 +33,7 @@ stage_jobs = [
     dg.define_asset_job(
         name=job.name,
         selection=dg.AssetSelection.assets(job.asset_key),
-        partitions_def=SESSIONS,
-        executor_def=dg.in_process_executor,
+            executor_def=dg.in_process_executor,
         tags=WRITER_TAGS,
         description=f"{job.description} Like `options-helper {job.cli_command} --as-of SESSION`.",
     )
