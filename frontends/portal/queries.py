@@ -8,6 +8,7 @@ runs its queries and closes it before returning.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -224,7 +225,7 @@ def run_detail(path: str | Path, run_id: str) -> dict[str, Any] | None:
         events.insert(3, "offset_s", [(t - started).total_seconds() if t is not None else None
                                       for t in events["recorded_at"]])
     if len(events):
-        events["payload"] = [redact_text(p or "", secrets) for p in events["payload"]]
+        events["payload"] = [_redacted_payload(p, secrets) for p in events["payload"]]
     error = None
     if row.get("status") in ("failed", "abandoned"):
         error = {
@@ -242,6 +243,14 @@ def run_detail(path: str | Path, run_id: str) -> dict[str, Any] | None:
         "assets": assets,
         "checks": checks,
     }
+
+
+def _redacted_payload(payload: str | None, secrets: list[str]) -> str:
+    """The payload with secret-named keys and known secret values masked (again: belt and braces)."""
+    try:
+        return redact_text(json.dumps(redact(json.loads(payload or "{}"), secrets), sort_keys=True), secrets)
+    except ValueError:
+        return redact_text(payload or "", secrets)
 
 
 # -- gaps ---------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 import ledger
 from ledger.calendar import TradingCalendar
+from ledger.events import RunSucceeded
 from stages import registry
 
 SYMBOLS = ("AAPL", "MSFT", "SPY")
@@ -92,7 +93,6 @@ def seed(path: str | Path, *, data_root: str | Path | None = None, symbols: tupl
     with led.store.session():
         _write(led, clock, cal, days, symbols, root, info)
     info["last_seq"] = led.last_seq()
-    info["first_day_seq"] = len(registry.JOBS) * 3  # somewhere inside the first session
     return info
 
 
@@ -102,54 +102,61 @@ def _write(led: Any, clock: _Clock, cal: TradingCalendar, days: list[dt.date], s
     for i, day in enumerate(days):
         clock.now = cal.session_close(day) + dt.timedelta(minutes=40)
         part = day.isoformat()
+        # every job's run of the session: all started in one commit, all finished in the next
+        contexts = []
         for spec in registry.JOBS:
             asset = registry.asset(spec.asset_key)
             scopes = list(symbols) if asset.per_symbol else [registry.ALL_SCOPE]
-            clock.tick(5)
-            with led.run(spec.name, triggered_by="cli", provider="synthetic", partition_key=part, scope_keys=scopes,
-                         code_version=spec.code_version,
-                         args={"as_of": part, "symbols": scopes, "api_key": "PKTEST1234"}) as run:
-                clock.tick(2)
-                events: list[Any] = []
-                rows: dict[str, list[tuple[Any, ...]]] = {}
-                for scope in scopes:
-                    mat = run.materialized(spec.asset_key, part, scope, rows=100 + i, bytes=4096,
-                                           code_version=spec.code_version, min_data_time=f"{part}T00:00:00+00:00",
-                                           max_data_time=f"{part}T21:00:00+00:00", asset_kind=asset.kind)
-                    events.append(mat)
-                    failing = spec.asset_key == "options_snapshot_file" and scope == "MSFT" and i == len(days) - 1
-                    events.append(run.check(asset_key=spec.asset_key, partition_key=part, scope_key=scope,
-                                            check_name="row_count_positive" if not failing else "spot_matches_candle",
-                                            severity="error" if not failing else "warn",
-                                            status="fail" if failing else "pass",
-                                            message="spot differs from the close by 3.2%" if failing else "",
-                                            metrics={"rows": 100 + i}, materialization_id=mat.event_id))
-                    px = base.get(scope, 100.0) * (1 + 0.01 * math.sin(i + len(scope)))
-                    if spec.asset_key == "candles_daily":
-                        rows.setdefault("candles_daily", []).append(
-                            (scope, day, clock.now, px * 0.99, px * 1.01, px * 0.98, px, 1_000_000 + i, px, 5000,
-                             run.run_id))
-                    if spec.asset_key == "derived_metrics":
-                        rows.setdefault("derived_metrics", []).append(
-                            (scope, day, px, 0.8, 0.9, px * 1.05, px * 0.95, px, 0.22 + 0.01 * i, 0.03, 2.0, 0.18,
-                             0.2, 1.2, 40.0 + i, 0.01, 35.0 + i, run.run_id))
-                    if spec.asset_key == "options_flow":
-                        for k, strike in enumerate((px * 0.95, px, px * 1.05)):
-                            for kind in ("call", "put"):
-                                rows.setdefault("options_flow", []).append(
-                                    (scope, days[max(0, i - 1)], day, 1, "strike", f"{kind}-{k}", day, None, None,
-                                     kind, round(strike), 100.0 * (k - 1), 1e5 * (k - 1), 2e5, 5e4 * (k - 1), 1,
-                                     "building", run.run_id))
-                if spec.asset_key in ("briefing_markdown", "dashboard_views"):
-                    ext = "md" if spec.asset_key == "briefing_markdown" else "html"
-                    sub = "briefing" if ext == "md" else "dashboard"
-                    rel = f"reports/{sub}/{part}.{ext}"
-                    f = root / rel
-                    f.parent.mkdir(parents=True, exist_ok=True)
-                    f.write_text("# Briefing (synthetic data)\n" if ext == "md" else "<html>synthetic</html>")
-                    rows["report_files"] = [(spec.asset_key, day, rel, f.stat().st_size, "0" * 64, run.run_id)]
-                run.complete(events, data_writer=_data_writer(rows))
-                info["run_ids"].append(run.run_id)
+            contexts.append((spec, asset, scopes, led.run(
+                spec.name, triggered_by="cli", provider="synthetic", partition_key=part, scope_keys=scopes,
+                code_version=spec.code_version, args={"as_of": part, "symbols": scopes, "api_key": "PKTEST1234"})))
+        led.append([ctx.started for *_, ctx in contexts])
+        clock.tick(2 + i)
+        events: list[Any] = []
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for spec, asset, scopes, run in contexts:
+            for scope in scopes:
+                mat = run.materialized(spec.asset_key, part, scope, rows=100 + i, bytes=4096,
+                                       code_version=spec.code_version, min_data_time=f"{part}T00:00:00+00:00",
+                                       max_data_time=f"{part}T21:00:00+00:00", asset_kind=asset.kind)
+                events.append(mat)
+                failing = spec.asset_key == "options_snapshot_file" and scope == "MSFT" and i == len(days) - 1
+                events.append(run.check(asset_key=spec.asset_key, partition_key=part, scope_key=scope,
+                                        check_name="row_count_positive" if not failing else "spot_matches_candle",
+                                        severity="error" if not failing else "warn",
+                                        status="fail" if failing else "pass",
+                                        message="spot differs from the close by 3.2%" if failing else "",
+                                        metrics={"rows": 100 + i}, materialization_id=mat.event_id))
+                px = base.get(scope, 100.0) * (1 + 0.01 * math.sin(i + len(scope)))
+                if spec.asset_key == "candles_daily":
+                    rows.setdefault("candles_daily", []).append(
+                        (scope, day, clock.now, px * 0.99, px * 1.01, px * 0.98, px, 1_000_000 + i, px, 5000,
+                         run.run_id))
+                if spec.asset_key == "derived_metrics":
+                    rows.setdefault("derived_metrics", []).append(
+                        (scope, day, px, 0.8, 0.9, px * 1.05, px * 0.95, px, 0.22 + 0.01 * i, 0.03, 2.0, 0.18,
+                         0.2, 1.2, 40.0 + i, 0.01, 35.0 + i, run.run_id))
+                if spec.asset_key == "options_flow":
+                    for k, strike in enumerate((px * 0.95, px, px * 1.05)):
+                        for kind in ("call", "put"):
+                            rows.setdefault("options_flow", []).append(
+                                (scope, days[max(0, i - 1)], day, 1, "strike", f"{kind}-{k}", day, None, None,
+                                 kind, round(strike), 100.0 * (k - 1), 1e5 * (k - 1), 2e5, 5e4 * (k - 1), 1,
+                                 "building", run.run_id))
+            if spec.asset_key in ("briefing_markdown", "dashboard_views"):
+                ext = "md" if spec.asset_key == "briefing_markdown" else "html"
+                sub = "briefing" if ext == "md" else "dashboard"
+                rel = f"reports/{sub}/{part}.{ext}"
+                f = root / rel
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text("# Briefing (synthetic data)\n" if ext == "md" else "<html>synthetic</html>")
+                rows.setdefault("report_files", []).append(
+                    (spec.asset_key, day, rel, f.stat().st_size, "0" * 64, run.run_id))
+            events.append(RunSucceeded(run_id=run.run_id))
+            info["run_ids"].append(run.run_id)
+        led.append(events, data_writer=_data_writer(rows))
+        if i == 0:
+            info["first_day_seq"] = led.last_seq()
         # the same failure, three sessions running, with different numbers: one fingerprint
         clock.tick(60)
         if i >= len(days) - 3:

@@ -115,7 +115,8 @@ def test_run_detail_is_redacted_and_complete(seeded: dict[str, Any]) -> None:
     assert d is not None and d["run"]["run_id"] == rid and d["error"] is None
     assert d["args"]["api_key"] == "***"
     assert "PKTEST1234" not in d["events"]["payload"].str.cat()
-    assert list(d["events"]["event_type"])[0] == "run_started" and list(d["events"]["event_type"])[-1] == "run_succeeded"
+    kinds = list(d["events"]["event_type"])
+    assert kinds[0] == "run_started" and kinds[-1] == "run_succeeded"
     assert (d["events"]["offset_s"] >= 0).all()
     assert len(d["assets"]) == 3 and len(d["checks"]) == 3
 
