@@ -284,11 +284,16 @@ class DuckDBEventStore:
                 try:
                     mem.execute("SET TimeZone = 'UTC'")
                     migrate.migrate(mem)
-                    # DuckDB 2 has no fetch_arrow_table(); .sql() avoids the DB-API result's extra copy.
-                    events = self._memory_con.sql(
-                        "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events "
-                        f"WHERE seq <= {int(seq)}"
-                    ).to_arrow_table()
+                    # DuckDB 2 has no fetch_arrow_table(); a cursor's relation avoids the DB-API result's
+                    # extra copy and is not blocked by a half-fetched result on the main connection.
+                    cur = self._memory_con.cursor()
+                    try:
+                        events = cur.sql(
+                            "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events "
+                            f"WHERE seq <= {int(seq)}"
+                        ).to_arrow_table()
+                    finally:
+                        cur.close()
                     mem.register("_src_events", events)
                     projections.fold(mem, "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _src_events)")
                     yield mem
