@@ -153,7 +153,8 @@ def lineage_violations(con: Any, data_root: Path | None) -> tuple[list[str], dic
     """Data rows without their materialization, materializations without their rows or file.
 
     - every data row's ``run_id`` has a successful ``ingestion_run_assets`` row for the same
-      (asset, partition, scope);
+      (asset, scope) whose partition is the row's date or whose data period (min/max data time)
+      covers it (a candles run also writes the missing history it fetched);
     - every materialized cell of ``partition_status`` whose ``rows`` > 0 has data rows written by
       ``materialized_run_id`` (the rows are replaced per partition, so the latest writer owns them);
     - every file row points at a file with that sha256 (or at the run's staged temp, which the
@@ -172,7 +173,9 @@ def lineage_violations(con: Any, data_root: Path | None) -> tuple[list[str], dic
                 FROM (SELECT * FROM {table} {where}) d
                 LEFT JOIN meta.ingestion_run_assets a
                   ON a.run_id = d.run_id AND a.asset_key = ? AND a.status = 'success'
-                 AND a.partition_key = strftime(d.{part}, '%Y-%m-%d') AND a.scope_key = {scope}
+                 AND a.scope_key = {scope}
+                 AND (a.partition_key = strftime(d.{part}, '%Y-%m-%d')
+                      OR CAST(d.{part} AS DATE) BETWEEN CAST(a.min_event_ts AS DATE) AND CAST(a.max_event_ts AS DATE))
                 WHERE a.run_id IS NULL LIMIT 3""", [asset]).fetchall()
         for r in orphan:
             problems.append(f"{table} row {r[1]}/{r[2]} written by run {r[0]} has no materialization of {asset}")
