@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +276,7 @@ def heatmap(
     start: dt.date,
     end: dt.date,
     symbol: str | None = None,
-    symbols: list[str] | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per (asset, session) in [start, end]: the cell status, aggregated over symbols
     (or for one ``symbol``). Statuses: ok, stale (older code version), partial, skipped, missing, failed."""
@@ -286,7 +287,7 @@ def heatmap(
     columns = ["asset_key", "session", "status", "ok", "failed", "skipped", "expected", "detail"]
     if not sessions:
         return _frame([], columns)
-    universe = symbols if symbols is not None else known_symbols(path)
+    universe = list(symbols) if symbols is not None else known_symbols(path)
     scopes = [symbol] if symbol else universe
     code = registry.code_versions()
     with db.read_only(path) as con:
@@ -331,20 +332,50 @@ def heatmap_summary(cells: pd.DataFrame) -> dict[str, int]:
 
 
 def gap_plan(settings: Any, *, start: dt.date | None = None, end: dt.date | None = None,
-             assets: list[str] | None = None, symbols: list[str] | None = None) -> dict[str, Any] | None:
-    """The gap planner's plan (``stages.plan``) as a dict, or None until the planner is installed.
+             assets: list[str] | None = None, symbols: list[str] | None = None,
+             now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The gap planner's plan as a dict (``GapPlan.to_dict()``), or None when no planner is installed.
 
-    Display only: the portal shows the commands, it never runs a backfill.
+    The same inputs as ``stages.plan`` (registry graph, provider capabilities, window, universe), but
+    planned on a read-only connection of our own: ``stages.plan`` goes through ``ledger.open``, whose
+    store opens the file read-write. Display only: the portal never runs a backfill.
     """
     try:
-        import stages
+        from ledger.planner import default_window, plan_gaps
+        from stages import planning
     except ImportError:
         return None
-    plan = getattr(stages, "plan", None)
-    if plan is None:
-        return None
-    result = plan(settings, start=start, end=end, assets=assets or None, symbols=symbols or None)
-    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    from ledger.calendar import TradingCalendar
+    from stages import registry
+
+    cal = TradingCalendar.xnys()
+    latest = cal.latest_completed_session(now or dt.datetime.now(dt.UTC), settings.session_close_delay_minutes)
+    lo, hi = default_window(cal, start=start, end=end, latest=latest, sessions=planning.DEFAULT_SESSIONS)
+    try:
+        caps = planning.provider_capabilities(settings)
+    except Exception:  # no credentials or no extra: plan as if every dataset could be backfilled
+        caps = None
+    graph = planning.planner_graph(caps)
+    universe, explicit = planning.resolve_symbols(settings, symbols)
+    keys = planning.resolve_assets(assets)
+    if keys is None and explicit:
+        keys = [a.key for a in graph if a.per_symbol]
+    unrecoverable = {a.key: (None if a.recoverable_before else latest) for a in graph}
+    with db.read_only(settings.duckdb_path) as con:
+        plan = plan_gaps(con, graph=graph, symbols=universe, start=lo, end=hi, calendar=cal,
+                         code_versions=registry.code_versions(), unrecoverable=unrecoverable, assets=keys,
+                         universe_option=f"--symbols {','.join(universe)}" if explicit else None)
+    return plan.to_dict()
+
+
+def gap_plan_for(path: str | Path, *, start: dt.date, end: dt.date, symbols: tuple[str, ...]) -> dict[str, Any] | None:
+    """``gap_plan`` for the ledger at ``path`` (cacheable: plain arguments only)."""
+    import attrs
+
+    from ledger.config import load_settings
+
+    settings = attrs.evolve(load_settings(), duckdb_path=Path(path))
+    return gap_plan(settings, start=start, end=end, symbols=list(symbols) or None)
 
 
 def plan_commands(plan: dict[str, Any]) -> list[str]:
@@ -495,6 +526,7 @@ __all__ = [
     "failure_groups",
     "freshness",
     "gap_plan",
+    "gap_plan_for",
     "health",
     "heatmap",
     "heatmap_summary",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.portal.seed import seed
+from tests.portal.seed import SYMBOLS, seed
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +31,18 @@ def seeded_copy(seeded: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     return {**seeded, "path": str(db), "data_root": str(data)}
 
 
+def write_config(folder: Path, symbols: tuple[str, ...] = SYMBOLS) -> Path:
+    """An options-helper.toml whose default watchlist is the seeded symbols."""
+    path = folder / "options-helper.toml"
+    path.write_text("[watchlists]\ndefault = [" + ", ".join(f'"{s}"' for s in symbols) + "]\n")
+    return path
+
+
 @pytest.fixture
-def portal_env(seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Point the portal (its Settings) at the seeded ledger."""
+def portal_env(seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """Point the portal (its Settings) at the seeded ledger, with the seeded symbols as the watchlist."""
     monkeypatch.setenv("OPTIONS_HELPER_DUCKDB_PATH", seeded["path"])
     monkeypatch.setenv("OPTIONS_HELPER_DATA_ROOT", seeded["data_root"])
-    monkeypatch.delenv("OPTIONS_HELPER_CONFIG", raising=False)
+    monkeypatch.setenv("OPTIONS_HELPER_CONFIG", str(write_config(tmp_path)))
+    monkeypatch.setenv("OPTIONS_HELPER_PROVIDER", "synthetic")
     return seeded

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.portal
 
@@ -79,6 +79,7 @@ def test_gaps_page(portal_env: dict[str, Any]) -> None:
     assert "ok: 35" in _texts(at)
     at.selectbox(key="g_symbol").select("MSFT").run()
     assert not at.exception and not at.error and "ok: 35" in _texts(at)
+    assert any("options-helper backfill" in c.value for c in at.code) or "not installed" in _texts(at)
 
 
 def test_runs_page_list_filter_and_detail(portal_env: dict[str, Any]) -> None:

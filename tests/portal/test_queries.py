@@ -215,3 +215,24 @@ def test_queries_hold_no_connection(seeded_copy: dict[str, Any]) -> None:
     queries.heatmap(path, start=dt.date(2026, 1, 2), end=dt.date(2026, 1, 9))
     con = duckdb.connect(path)  # would raise if a read-only connection were still open here
     con.close()
+
+
+def test_gap_plan_is_read_only_and_lists_commands(seeded_copy: dict[str, Any], tmp_path: Path) -> None:
+    import attrs
+
+    from ledger.config import load_settings
+
+    settings = attrs.evolve(load_settings(environ={}), duckdb_path=Path(seeded_copy["path"]))
+    start, end = dt.date.fromisoformat(seeded_copy["sessions"][0]), dt.date.fromisoformat(seeded_copy["sessions"][-1])
+    plan = queries.gap_plan(settings, start=start, end=end, symbols=["AAPL", "MSFT", "SPY", "TSLA"])
+    if plan is None:
+        pytest.skip("the gap planner is not installed")
+    assert {"start", "end", "sessions", "cells_expected", "cells_missing", "ranges", "steps"} <= set(plan)
+    commands = queries.plan_commands(plan)
+    assert commands and all(c.startswith("options-helper ") for c in commands)
+    assert any("TSLA" in c for c in commands)  # the symbol with no data at all
+    # planning holds no connection and never wrote: the file is unchanged and free
+    assert db.last_seq(seeded_copy["path"]) == seeded_copy["last_seq"]
+    duckdb.connect(seeded_copy["path"]).close()
+    cached = queries.gap_plan_for(seeded_copy["path"], start=start, end=end, symbols=("AAPL",))
+    assert cached is not None and all("AAPL" in c for c in queries.plan_commands(cached) if "--symbols" in c)

@@ -10,7 +10,7 @@ import datetime as dt
 import altair as alt
 import streamlit as st
 
-from frontends.portal import queries, ui
+from frontends.portal import db, queries, ui
 
 COLOURS = {"ok": "#2e7d32", "stale": "#9ccc65", "partial": "#fbc02d", "skipped": "#90a4ae", "missing": "#eeeeee",
            "failed": "#c62828"}
@@ -38,12 +38,13 @@ def heatmap_chart(cells):  # type: ignore[no-untyped-def]
     ).properties(height=alt.Step(26))
 
 
-def plan_section(s, start: dt.date, end: dt.date, symbol: str | None) -> None:  # type: ignore[no-untyped-def]
+def plan_section(s, start: dt.date, end: dt.date, symbol: str | None, symbols: list[str]) -> None:  # type: ignore[no-untyped-def]
     st.subheader("Gap planner")
     st.caption("What `options-helper backfill` would run for this window. The portal never starts a backfill: "
                "copy the commands into a terminal.")
     try:
-        plan = queries.gap_plan(s, start=start, end=end, symbols=[symbol] if symbol else None)
+        plan = ui.query("gap_plan_for", str(s.duckdb_path), db.last_seq(s.duckdb_path), start=start, end=end,
+                        symbols=(symbol,) if symbol else tuple(symbols))
     except Exception as e:
         st.warning(f"The planner could not plan this window: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return
@@ -51,7 +52,7 @@ def plan_section(s, start: dt.date, end: dt.date, symbol: str | None) -> None:  
         st.info("The gap planner is not installed in this version; the heatmap above shows the gaps.")
         return
     c = st.columns(4)
-    c[0].metric("Sessions", plan.get("sessions") if not isinstance(plan.get("sessions"), list) else len(plan["sessions"]))
+    c[0].metric("Sessions", plan.get("sessions", "-"))
     c[1].metric("Cells expected", plan.get("cells_expected", "-"))
     c[2].metric("Cells missing", plan.get("cells_missing", "-"))
     c[3].metric("Steps", len(plan.get("steps") or []))
@@ -60,7 +61,10 @@ def plan_section(s, start: dt.date, end: dt.date, symbol: str | None) -> None:  
         st.success("Nothing to backfill in this window.")
     else:
         st.code("\n".join(commands), language="bash")
-        st.caption("Or let the planner run them all: " f"`options-helper backfill run --start {start} --end {end}`")
+        st.caption(f"Or fill the whole window in one go: `options-helper backfill --start {start} --end {end}`"
+                   + (f" `--symbols {symbol}`" if symbol else ""))
+        with st.expander(f"Steps ({len(plan['steps'])})"):
+            st.dataframe(plan["steps"], hide_index=True)
     ranges = plan.get("ranges") or []
     if ranges:
         with st.expander(f"Ranges ({len(ranges)})"):
@@ -73,7 +77,7 @@ def body() -> None:
     s, state = ui.open_ledger("Gaps")
     path, seq = str(s.duckdb_path), state.last_seq
     first, last = default_range(path, seq, s.session_close_delay_minutes)
-    symbols = ui.query("known_symbols", path, seq)
+    symbols = sorted(set(s.watchlist()) | set(ui.query("known_symbols", path, seq)))
     c = st.columns([2, 2, 3])
     start = c[0].date_input("From", value=first, key="g_start")
     end = c[1].date_input("To", value=last, key="g_end")
@@ -82,7 +86,7 @@ def body() -> None:
         st.warning("'From' is after 'To'.")
         return
     symbol = None if scope == AGGREGATED else scope
-    cells = ui.query("heatmap", path, seq, start=start, end=end, symbol=symbol)
+    cells = ui.query("heatmap", path, seq, start=start, end=end, symbol=symbol, symbols=tuple(symbols))
     if not len(cells):
         st.info(f"No XNYS sessions between {start} and {end}.")
         return
@@ -91,7 +95,7 @@ def body() -> None:
     st.altair_chart(heatmap_chart(cells), width="stretch")
     with st.expander("Cells"):
         st.dataframe(cells[cells["status"] != "ok"], hide_index=True)
-    plan_section(s, start, end, symbol)
+    plan_section(s, start, end, symbol, symbols)
 
 
 ui.guarded(body)
