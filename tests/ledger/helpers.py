@@ -18,7 +18,7 @@ SYMBOLS = ("AAPL", "BRK.B", "MSFT", "SPY", "TSLA", "NVDA", "QQQ")
 # Hypothesis budgets: DuckDB costs ~10 ms per projection statement, so the default stays small.
 # HYPOTHESIS_PROFILE=ci or nightly runs longer.
 _PROFILES = {
-    "default": dict(max_examples=8, stateful_step_count=15),
+    "default": dict(max_examples=5, stateful_step_count=10),
     "ci": dict(max_examples=40, stateful_step_count=30),
     "nightly": dict(max_examples=300, stateful_step_count=60),
 }
