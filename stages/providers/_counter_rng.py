@@ -1,6 +1,6 @@
 """Counter-based random numbers: every draw is a pure function of its coordinates.
 
-A draw is ``mix(stream_key ^ mix(counter))``, where ``stream_key`` is a blake2b digest of
+A draw is ``mix(stream_key ^ counter * golden)``, where ``stream_key`` is a blake2b digest of
 (seed, symbol, stream name) and ``counter`` is any uint64 built from the draw's coordinates
 (a calendar-day ordinal, a contract key combined with a session ordinal). Nothing depends on
 how many draws were made before, on the order of requests or on the size of the array, which
@@ -43,8 +43,9 @@ def mix(x: np.ndarray) -> np.ndarray:
 
 
 def bits(key: int, counter: np.ndarray) -> np.ndarray:
-    c = np.asarray(counter).astype(np.uint64, copy=False)
-    z = mix(c)
+    """64 random bits per counter: the finaliser of a Weyl step (``counter * golden``) keyed by ``key``."""
+    z = np.asarray(counter).astype(np.uint64)  # a copy: updated in place below
+    z *= _GOLDEN
     z ^= np.uint64(key)
     return mix(z)
 
@@ -59,14 +60,19 @@ def normal(key: int, counter: np.ndarray) -> np.ndarray:
     return ndtri(uniform(key, counter))
 
 
+def normal_from_bits(raw: np.ndarray) -> np.ndarray:
+    """Standard normals from the top 53 of 64 random bits (the low 11 stay free for other use)."""
+    return ndtri(((raw >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT)
+
+
 def combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """One counter from two coordinates (e.g. a contract key and a session ordinal)."""
     return mix(np.asarray(a).astype(np.uint64, copy=False)) ^ np.asarray(b).astype(np.uint64, copy=False)
 
 
 def symbol_uniform(seed: int, symbol: str, stream: str) -> float:
-    """One uniform draw fixed for (seed, symbol, stream): a per-symbol parameter."""
-    return float(uniform(stream_key(seed, symbol, stream), np.zeros(1, dtype=np.uint64))[0])
+    """One uniform draw in (0, 1) fixed for (seed, symbol, stream): a per-symbol parameter."""
+    return ((stream_key(seed, symbol, stream) >> 11) + 0.5) * _TO_UNIT
 
 
-__all__ = ["bits", "combine", "mix", "normal", "stream_key", "symbol_uniform", "uniform"]
+__all__ = ["bits", "combine", "mix", "normal", "normal_from_bits", "stream_key", "symbol_uniform", "uniform"]

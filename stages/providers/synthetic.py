@@ -39,7 +39,7 @@ from stages.providers.base import (
     sorted_table,
 )
 from stages.providers.synthetic_chain import YEAR_DAYS, Contracts, Quotes, bid_ask, quote
-from stages.providers.synthetic_listings import expiries_open, expiry_from_date, strikes_listed
+from stages.providers.synthetic_listings import expiries_open, expiry_from_date, strike_life, strikes_at
 from stages.providers.synthetic_prices import (
     daily_bars,
     day_number,
@@ -61,13 +61,12 @@ def _check_range(start: dt.date, end: dt.date) -> None:
 
 def _chain_contracts(seed: int, key: str, index: int, expiry_lte: dt.date | None) -> Contracts:
     """Every contract of ``key`` listed at session ``index``, in (expiry, type, strike) order."""
-    path = price_path(seed, key)
     as_of = dt.date.fromordinal(_EPOCH.toordinal() + int(session_days()[index].astype(np.int64)))
     parts = []
     for e in expiries_open(as_of):
         if expiry_lte is not None and e.date > expiry_lte:
             continue
-        listing = strikes_listed(path, e, index)
+        listing = strikes_at(seed, key, e, index)
         n = len(listing.strike_milli)
         if n == 0:
             continue
@@ -90,19 +89,26 @@ def _chain_contracts(seed: int, key: str, index: int, expiry_lte: dt.date | None
 
 
 def _occ_symbols(root: str, c: Contracts) -> pa.Array:
-    """OCC symbols for many contracts at once (pyarrow string kernels, no Python loop per row)."""
-    n = len(c.strike_milli)
-    days, inverse = np.unique(c.expiry_day, return_inverse=True)
-    ymd = pa.array([f"{root}{_EPOCH + dt.timedelta(days=int(d)):%y%m%d}" for d in days]).take(pa.array(inverse))
-    cp = pa.array(np.array(["P", "C"])[c.is_call.astype(np.int64)]) if n else pa.array([], pa.string())
-    strikes = pc.utf8_lpad(pc.cast(pa.array(c.strike_milli), pa.string()), 8, "0")
-    return pc.binary_join_element_wise(ymd, cp, strikes, "")
+    """OCC symbols for many contracts at once: one prefix per (expiry, type), one strike field
+    per distinct strike, joined by a pyarrow string kernel (no Python loop per contract)."""
+    if len(c.strike_milli) == 0:
+        return pa.array([], pa.string())
+    group_key = c.expiry_day * 2 + c.is_call
+    groups, g_inverse = np.unique(group_key, return_inverse=True)
+    prefixes = pa.array([
+        f"{root}{_EPOCH + dt.timedelta(days=int(k // 2)):%y%m%d}{'C' if k % 2 else 'P'}" for k in groups.tolist()
+    ])
+    strikes, s_inverse = np.unique(c.strike_milli, return_inverse=True)
+    fields = pa.array([f"{m:08d}" for m in strikes.tolist()])
+    return pc.binary_join_element_wise(prefixes.take(pa.array(g_inverse)), fields.take(pa.array(s_inverse)), "")
 
 
 def _types(c: Contracts) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(
-        pa.array((~c.is_call).astype(np.int8)), pa.array(["call", "put"])
-    ).cast(pa.string())
+    return pc.if_else(pa.array(c.is_call), "call", "put")
+
+
+def _constant(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 class SyntheticProvider:
@@ -159,12 +165,12 @@ class SyntheticProvider:
         return pa.Table.from_arrays(
             [
                 _occ_symbols(occ_root(underlying), c),
-                pa.array(np.full(n, underlying, dtype=object), pa.string()),
+                _constant(underlying, n),
                 pa.array(c.expiry_day.astype(np.int32), pa.date32()),
                 _types(c),
                 pa.array(c.strike),
                 pa.array(np.full(n, MULTIPLIER, dtype=np.int32)),
-                pa.array(np.full(n, "active", dtype=object), pa.string()),
+                _constant("active", n),
                 pa.array(q.open_interest),
                 as_of_col,
                 pa.array(q.last, from_pandas=True),
@@ -190,7 +196,7 @@ class SyntheticProvider:
         table = pa.Table.from_arrays(
             [
                 _occ_symbols(occ_root(underlying), c),
-                pa.array(np.full(n, underlying, dtype=object), pa.string()),
+                _constant(underlying, n),
                 pa.array(c.expiry_day.astype(np.int32), pa.date32()),
                 _types(c),
                 pa.array(c.strike),
@@ -234,7 +240,7 @@ class SyntheticProvider:
             e = expiry_from_date(occ.expiry)
             if e is None:
                 continue
-            listing = strikes_listed(path, e, min(e.expiry_index, len(path.close) - 1))
+            listing = strike_life(self.seed, root, e)
             milli = round(occ.strike * 1000)
             j = int(np.searchsorted(listing.strike_milli, milli))
             if j < len(listing.strike_milli) and listing.strike_milli[j] == milli:

@@ -156,6 +156,26 @@ def strikes_listed(path: PricePath, expiry: Expiry, upto: int) -> StrikeListing:
     return StrikeListing(expiry=expiry, strike_milli=strikes[first_of_each], listing_index=listed[first_of_each])
 
 
+@functools.lru_cache(maxsize=8192)
+def strike_life(seed: int, key: str, expiry: Expiry) -> StrikeListing:
+    """Every strike ``expiry`` ever lists for ``key`` (up to its expiry or the calendar's end).
+
+    A strike's listing session is the first session whose range covers it, so this equals
+    ``strikes_listed`` at any session once filtered to ``listing_index <= session``.
+    """
+    from stages.providers.synthetic_prices import price_path
+
+    path = price_path(seed, key)
+    return strikes_listed(path, expiry, min(expiry.expiry_index, len(path.close) - 1))
+
+
+def strikes_at(seed: int, key: str, expiry: Expiry, index: int) -> StrikeListing:
+    """The strikes of ``expiry`` listed on or before session ``index``."""
+    life = strike_life(seed, key, expiry)
+    keep = life.listing_index <= index
+    return StrikeListing(expiry=expiry, strike_milli=life.strike_milli[keep], listing_index=life.listing_index[keep])
+
+
 def session_date(index: int) -> dt.date:
     return dt.date.fromisoformat(str(session_days()[index]))
 
@@ -169,6 +189,8 @@ __all__ = [
     "expiry_for_friday",
     "expiry_from_date",
     "session_date",
+    "strike_life",
+    "strikes_at",
     "strikes_listed",
     "wide_band",
 ]

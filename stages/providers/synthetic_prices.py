@@ -149,7 +149,7 @@ def session_range(start: dt.date, end: dt.date) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
-def ar1(shocks: np.ndarray, phi: float, block: int = 256) -> np.ndarray:
+def ar1(shocks: np.ndarray, phi: float, block: int = 1024) -> np.ndarray:
     """``x_t = phi * x_{t-1} + shocks_t`` from ``x_{-1} = 0``, vectorised block by block.
 
     Within a block ``x_{s+j} = phi^j * (x_{s-1} * phi + sum_{k<=j} shocks_{s+k} * phi^-k)``;
@@ -182,15 +182,18 @@ class PricePath:
     close_cumsum: np.ndarray  # for trailing means
 
 
-def _month_number(days: np.ndarray) -> np.ndarray:
-    return days.astype("datetime64[M]").astype(np.int64)
+@functools.cache
+def _calendar_terms() -> tuple[np.ndarray, np.ndarray]:
+    """Per session: the month number since 1970 and the years since ``REFERENCE_DAY``."""
+    days, ordinals, _ = _sessions()
+    return days.astype("datetime64[M]").astype(np.int64), (ordinals - day_number(REFERENCE_DAY)) / 365.25
 
 
 @functools.lru_cache(maxsize=512)
 def price_path(seed: int, symbol: str) -> PricePath:
     p = symbol_params(seed, symbol)
-    days, ordinals, _ = _sessions()
-    months = _month_number(days)
+    ordinals = _sessions()[1]
+    months, years = _calendar_terms()
     first_month, last_month = int(months[0]) - 3, int(months[-1])
     month_ids = np.arange(first_month, last_month + 1, dtype=np.int64)
     zm = rng.normal(rng.stream_key(seed, symbol, "regime"), month_ids + (1 << 40))
@@ -201,12 +204,14 @@ def price_path(seed: int, symbol: str) -> PricePath:
 
     sigma = p.base_vol / math.sqrt(TRADING_DAYS) * regime
     counters = ordinals.astype(np.uint64)
-    z = rng.normal(rng.stream_key(seed, symbol, "ret"), counters)
-    is_gap = rng.uniform(rng.stream_key(seed, symbol, "gap"), counters) < p.gap_prob
-    gap = np.where(is_gap, GAP_SIZE_SIGMAS * sigma * rng.normal(rng.stream_key(seed, symbol, "gapsize"), counters), 0.0)
+    raw = rng.bits(rng.stream_key(seed, symbol, "ret"), counters)
+    z = rng.normal_from_bits(raw)
+    # The low 11 bits (unused by the normal) decide the gap days; sizes are drawn only for those.
+    is_gap = (raw & np.uint64(0x7FF)).astype(np.float64) < p.gap_prob * 2048.0
+    gap = np.zeros(len(z))
+    gap[is_gap] = GAP_SIZE_SIGMAS * sigma[is_gap] * rng.normal(rng.stream_key(seed, symbol, "gapsize"), counters[is_gap])
     shocks = sigma * z + gap - 0.5 * sigma * sigma
     x = ar1(shocks, PHI)
-    years = (ordinals - day_number(REFERENCE_DAY)) / 365.25
     log_close = math.log(p.anchor) + p.drift * years + x
     close = np.maximum(np.round(np.exp(log_close), 2), 0.05)
     return PricePath(

@@ -86,9 +86,9 @@ def test_the_same_numbers_on_any_machine():
     assert (chain.num_rows, int(np.sum(chain.column("open_interest").to_numpy()))) == GOLDEN_CHAIN
 
 
-GOLDEN_CLOSES = [("AAPL", "2025-06-02", 123.31), ("AAPL", "2025-06-03", 124.93),
-                 ("BRK.B", "2025-06-02", 199.61), ("BRK.B", "2025-06-03", 199.71)]
-GOLDEN_CHAIN = (2086, 56091369)
+GOLDEN_CLOSES = [("AAPL", "2025-06-02", 268.21), ("AAPL", "2025-06-03", 263.81),
+                 ("BRK.B", "2025-06-02", 19.09), ("BRK.B", "2025-06-03", 19.6)]
+GOLDEN_CHAIN = (1788, 26338874)
 
 
 def test_the_seed_changes_the_market():
