@@ -243,11 +243,13 @@ def failed_checks(con: duckdb.DuckDBPyConnection, partition_key: str, scopes: It
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def session_health(con: duckdb.DuckDBPyConnection, partition_key: str, exclude_jobs: Sequence[str]) -> dict[str, Any]:
+def session_health(con: duckdb.DuckDBPyConnection, partition_key: str, exclude_jobs: Sequence[str],
+                   exclude_assets: Sequence[str] = ()) -> dict[str, Any]:
     """A ledger health summary for one session: each job's latest run for it, asset cells by
-    status, failed checks and abandoned runs. Deterministic for a given ledger state."""
+    status, failed checks and abandoned runs; the excluded jobs and assets are left out (a
+    report leaves itself out, so re-running it renders the same page)."""
     cur = con.execute(
-        "SELECT job_name, status, triggered_by, run_id, duration_ms, error_type, error_message FROM ("
+        "SELECT job_name, status, triggered_by, run_id, error_type, error_message FROM ("
         "  SELECT *, row_number() OVER (PARTITION BY job_name ORDER BY first_seq DESC) AS n"
         "  FROM meta.ingestion_runs WHERE partition_key = ? AND job_name NOT IN (SELECT unnest(?))"
         ") WHERE n = 1 ORDER BY job_name",
@@ -257,13 +259,14 @@ def session_health(con: duckdb.DuckDBPyConnection, partition_key: str, exclude_j
     runs = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     cells = con.execute(
         "SELECT asset_key, status, count(*) FROM meta.partition_status WHERE partition_key = ? "
-        "GROUP BY ALL ORDER BY ALL", [partition_key],
+        "AND asset_key NOT IN (SELECT unnest(?)) GROUP BY ALL ORDER BY ALL", [partition_key, list(exclude_assets) or [""]],
     ).fetchall()
     checks = con.execute(
         "SELECT asset_key, scope_key, check_name, severity, message FROM ("
         "  SELECT *, row_number() OVER (PARTITION BY asset_key, scope_key, check_name ORDER BY seq DESC) AS n"
-        "  FROM meta.asset_checks WHERE partition_key = ?"
-        ") WHERE n = 1 AND status = 'fail' ORDER BY asset_key, scope_key, check_name", [partition_key],
+        "  FROM meta.asset_checks WHERE partition_key = ? AND asset_key NOT IN (SELECT unnest(?))"
+        ") WHERE n = 1 AND status = 'fail' ORDER BY asset_key, scope_key, check_name",
+        [partition_key, list(exclude_assets) or [""]],
     ).fetchall()
     abandoned = con.execute(
         "SELECT count(*) FROM meta.ingestion_runs WHERE partition_key = ? AND status = 'abandoned'", [partition_key],

@@ -137,7 +137,8 @@ def gather_dashboard(ctx: JobContext) -> DashboardInputs:
             derived=datastore.derived(con, ctx.symbols, start, ctx.as_of),
             candles=datastore.candles(con, ctx.symbols, start, ctx.as_of),
             flow=datastore.flow(con, ctx.symbols, ctx.as_of, group_by=GROUP_STRIKE),
-            health=datastore.session_health(con, ctx.partition_key, exclude_jobs=[BUILD_DASHBOARD]),
+            health=datastore.session_health(con, ctx.partition_key, exclude_jobs=[BUILD_DASHBOARD],
+                                           exclude_assets=[DASHBOARD_VIEWS]),
             providers=[f["provider"] for f in datastore.snapshot_files(con, ctx.symbols, [ctx.as_of])],
         )
 
