@@ -21,9 +21,10 @@ whole adapter runs against a local server. Keys are passed to the clients explic
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -176,6 +177,7 @@ class AlpacaProvider:
     def _client(self, kind: str) -> Any:
         if kind not in self._clients:
             key, secret = self._credentials.key_id.reveal(), self._credentials.secret_key.reveal()
+            client: Any
             if kind == "stock":
                 client = StockHistoricalDataClient(key, secret, raw_data=True, url_override=self.data_url)
             elif kind == "option":
@@ -226,7 +228,7 @@ class AlpacaProvider:
                 symbol_or_symbols=chunk, timeframe=TimeFrame.Day, start=_start(start), end=_end(end),
                 feed=DataFeed(self.stock_feed), adjustment=Adjustment.SPLIT,
             )
-            payload = self._call("stock bars", lambda r=request: self._client("stock").get_stock_bars(r))
+            payload = self._call("stock bars", functools.partial(self._client("stock").get_stock_bars, request))
             tables.append(parse.bars_table(payload, key_name="symbol", start=start, end=end, what="stock bars"))
         if not tables:
             return STOCK_BARS_SCHEMA.empty_table()
@@ -234,8 +236,8 @@ class AlpacaProvider:
 
     def _contract_rows(self, underlying: str, as_of: dt.date, expiry_lte: dt.date | None,
                        statuses: Sequence[AssetStatus], limit: int = CONTRACTS_PAGE_SIZE,
-                       max_pages: int = MAX_CONTRACT_PAGES) -> list[dict]:
-        rows: list[dict] = []
+                       max_pages: int = MAX_CONTRACT_PAGES) -> list[Mapping[str, Any]]:
+        rows: list[Mapping[str, Any]] = []
         for status in statuses:
             token: str | None = None
             for _page in range(max_pages):
@@ -244,7 +246,7 @@ class AlpacaProvider:
                     expiration_date_lte=expiry_lte, limit=limit, page_token=token,
                 )
                 payload = self._call("option contracts",
-                                     lambda r=request: self._client("trading").get_option_contracts(r))
+                                     functools.partial(self._client("trading").get_option_contracts, request))
                 page, token = parse.contracts_page(payload)
                 rows.extend(page)
                 if token is None or max_pages == 1:
@@ -314,7 +316,7 @@ class AlpacaProvider:
         for chunk in _chunks(symbols, SYMBOLS_PER_REQUEST):
             request = OptionBarsRequest(symbol_or_symbols=chunk, timeframe=TimeFrame.Day,
                                         start=_start(start), end=_end(end))
-            payload = self._call("option bars", lambda r=request: self._client("option").get_option_bars(r))
+            payload = self._call("option bars", functools.partial(self._client("option").get_option_bars, request))
             tables.append(parse.bars_table(payload, key_name="contract_symbol", start=start, end=end,
                                            what="option bars"))
         if not tables:
