@@ -33,7 +33,7 @@ def run_page(path: str, seq: int, run_id: str) -> None:
         st.error(f"**{e['type']}**: {e['message']}")
         st.caption(f"fingerprint {e['fingerprint'] or '-'} · template: {e['template']}")
     st.markdown("**Arguments** (redacted)")
-    st.json(detail["args"], expanded=False)
+    st.json(detail["args"], expanded=True)
     st.markdown("**Event timeline**")
     st.dataframe(detail["events"], hide_index=True)
     st.markdown("**Assets**")
