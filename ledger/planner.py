@@ -14,7 +14,7 @@ for its upstream assets. See docs/gaps.md for the rules; in short, per cell, fir
                        needs is absent and itself unrecoverable
 ``failed``             the latest asset event is a failure, or (no row) a failed run targeted it
 ``abandoned``          no row, and an abandoned run targeted it
-``upstream_missing``   no row, and an upstream cell is absent or failed (and fixable)
+``upstream_missing``   no row (or a skipped one), and an upstream cell is absent or failed (and fixable)
 ``missing``            no row
 ``check_failed``       an error-severity check failed on the cell's current materialization
 ``stale``              the stage's code version changed since, an upstream cell was materialized
@@ -258,11 +258,13 @@ def plan_gaps(
         _prepare_runs_and_checks(con, names, sub, days, meta)
         for i, a in enumerate(sub):
             first_idx = 0 if a.key in lb_assets else first_window_idx
-            _asset_state(con, names, i, a, sub, days, first_idx, versions.get(a.key), cutoffs.get(a.key), meta)
+            _asset_state(con, names, i, a, sub, days, len(syms), first_idx, versions.get(a.key),
+                         cutoffs.get(a.key), meta)
         reported = [(i, a) for i, a in enumerate(sub) if a.key in report]
         if reported:
             con.execute(f"CREATE TEMP TABLE {names['gaps']} AS " + " UNION ALL ".join(
-                f"SELECT {i} AS ord, idx, scope_key, reason FROM {names['st']}{i} WHERE reason IS NOT NULL"
+                f"SELECT {i} AS ord, t.idx, coalesce(s.scope_key, '{ALL_SCOPE}') AS scope_key, t.reason "
+                f"FROM {names['st']}{i} t LEFT JOIN {names['syms']} s ON s.sid = t.sid WHERE t.reason IS NOT NULL"
                 for i, _ in reported))
         else:
             con.execute(f"CREATE TEMP TABLE {names['gaps']} (ord INTEGER, idx INTEGER, scope_key VARCHAR, reason VARCHAR)")
@@ -323,11 +325,11 @@ def _cutoffs(sub: Sequence[PlannerAsset], unrecoverable: Mapping[str, dt.date | 
 def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[dict[str, str]]:
     """Unique names for the temp tables and views of one plan, dropped afterwards."""
     tag = uuid.uuid4().hex[:10]
-    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "syms", "bad", "chk_mat", "chk_run", "gaps", "st")}
+    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "syms", "jobs", "bad", "chk_mat", "chk_run", "chk_ck", "gaps", "st")}
     try:
         yield names
     finally:
-        for k in ("cal", "syms"):
+        for k in ("cal", "syms", "jobs"):
             with suppress(Exception):  # best effort: the connection may already be closed
                 con.unregister(names[k])
         tables = con.execute(
@@ -352,108 +354,135 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, names: dict[str, str], days
 
 def _prepare_runs_and_checks(con: duckdb.DuckDBPyConnection, names: dict[str, str], sub: Sequence[PlannerAsset],
                              days: Sequence[dt.date], meta: str) -> None:
+    """Small keyed tables: failed/abandoned runs and failed error checks, per cell key ``ck``."""
     lo, hi = days[0].isoformat(), days[-1].isoformat()
-    jobs = [a.job for a in sub if a.job]
-    keys = [a.key for a in sub]
-    # Failed or abandoned runs that targeted cells: scope '*' when the run named no scopes.
+    cal, syms = names["cal"], names["syms"]
+    n = f"(SELECT greatest(count(*), 1) FROM {syms})"
+    jobs = {a.job: a for a in sub if a.job}
+    con.register(names["jobs"], _arrow_table({
+        "job_name": list(jobs), "asset_key": [a.key for a in jobs.values()],
+        "per_symbol": [a.per_symbol for a in jobs.values()]}))
+    # The latest failed or abandoned run per cell that targeted it (a run naming no scopes
+    # targets every scope; an exact scope beats such a run). Keyed (asset_key, ck).
     con.execute(f"""
         CREATE TEMP TABLE {names['bad']} AS
-        SELECT job_name, partition_key, scope, arg_max(status, first_seq) AS run_status FROM (
-            SELECT job_name, partition_key, status, coalesce(first_seq, last_seq) AS first_seq,
-                   unnest(CASE WHEN len(coalesce(scope_keys, []::VARCHAR[])) = 0 THEN ['*']
-                               ELSE scope_keys END) AS scope
-            FROM {meta}.ingestion_runs
-            WHERE status IN ('failed', 'abandoned') AND list_contains(?, job_name)
-              AND partition_key BETWEEN ? AND ?)
-        GROUP BY job_name, partition_key, scope""", [jobs, lo, hi])
+        WITH r AS (
+            SELECT r.job_name, r.partition_key, r.status, coalesce(r.first_seq, r.last_seq) AS seq,
+                   unnest(CASE WHEN len(coalesce(r.scope_keys, []::VARCHAR[])) = 0 THEN ['*']
+                               ELSE r.scope_keys END) AS scope
+            FROM {meta}.ingestion_runs r SEMI JOIN {names['jobs']} j ON j.job_name = r.job_name
+            WHERE r.status IN ('failed', 'abandoned') AND r.partition_key BETWEEN ? AND ?
+        ), keyed AS (
+            SELECT j.asset_key, c.idx * {n} + s.sid AS ck, r.status, r.seq, r.scope = '*' AS wildcard
+            FROM r JOIN {names['jobs']} j ON j.job_name = r.job_name JOIN {cal} c ON c.pk = r.partition_key
+                   JOIN {syms} s ON (s.scope_key = r.scope OR r.scope = '*')
+            WHERE j.per_symbol
+            UNION ALL
+            SELECT j.asset_key, c.idx * {n} - 1 AS ck, r.status, r.seq, FALSE
+            FROM r JOIN {names['jobs']} j ON j.job_name = r.job_name JOIN {cal} c ON c.pk = r.partition_key
+            WHERE NOT j.per_symbol
+        )
+        SELECT asset_key, ck, arg_max(status, (NOT wildcard, status = 'failed', seq)) AS run_status
+        FROM keyed GROUP BY asset_key, ck""", [lo, hi])
     # The latest evaluation of each error-severity check, where it failed; linked to the
-    # materialization by seq, or (older events) by run.
+    # materialization by seq, or (events without the link) by run and cell.
     con.execute(f"""
         CREATE TEMP TABLE {names['chk_run']} AS
         SELECT asset_key, partition_key, scope_key, run_id, materialization_seq FROM (
-            SELECT asset_key, partition_key, scope_key, run_id, materialization_seq, status FROM {meta}.asset_checks
-            WHERE severity = 'error' AND list_contains(?, asset_key) AND partition_key BETWEEN ? AND ?
-            QUALIFY row_number() OVER (PARTITION BY asset_key, partition_key, scope_key, check_name,
-                                       coalesce(materialization_seq, -1), run_id ORDER BY seq DESC) = 1)
-        WHERE status = 'fail'""", [keys, lo, hi])
+            SELECT k.asset_key, k.partition_key, k.scope_key, k.run_id, k.materialization_seq, k.status
+            FROM {meta}.asset_checks k SEMI JOIN {names['jobs']} j ON j.asset_key = k.asset_key
+            WHERE k.severity = 'error' AND k.partition_key BETWEEN ? AND ?
+            QUALIFY row_number() OVER (PARTITION BY k.asset_key, k.partition_key, k.scope_key, k.check_name,
+                                       coalesce(k.materialization_seq, -1), k.run_id ORDER BY k.seq DESC) = 1)
+        WHERE status = 'fail'""", [lo, hi])
     con.execute(f"CREATE TEMP TABLE {names['chk_mat']} AS SELECT DISTINCT materialization_seq AS mseq "
                 f"FROM {names['chk_run']} WHERE materialization_seq IS NOT NULL")
+    con.execute(f"""
+        CREATE TEMP TABLE {names['chk_ck']} AS
+        SELECT DISTINCT k.asset_key, CASE WHEN j.per_symbol THEN c.idx * {n} + s.sid ELSE c.idx * {n} - 1 END AS ck,
+               k.run_id
+        FROM {names['chk_run']} k JOIN {names['jobs']} j ON j.asset_key = k.asset_key
+             JOIN {cal} c ON c.pk = k.partition_key
+             LEFT JOIN {syms} s ON s.scope_key = k.scope_key OR k.scope_key = '{ALL_SCOPE}'
+        WHERE k.materialization_seq IS NULL AND (s.sid IS NOT NULL OR NOT j.per_symbol)""")
+
+
+def _arrow_table(columns: Mapping[str, list[Any]]) -> Any:
+    import pyarrow as pa
+
+    return pa.table(columns)
 
 
 def _asset_state(con: duckdb.DuckDBPyConnection, names: dict[str, str], i: int, a: PlannerAsset,
-                 sub: Sequence[PlannerAsset], days: Sequence[dt.date], first_idx: int,
+                 sub: Sequence[PlannerAsset], days: Sequence[dt.date], n_syms: int, first_idx: int,
                  version: str | None, cutoff: dt.date | None, meta: str) -> None:
-    """``st{i}``: one row per expected cell of asset ``a``: idx, scope_key, present, vseq, reason, bits."""
+    """``st{i}``: one row per expected cell of ``a``: ck, idx, sid, vseq, reason, bits.
+
+    A cell key ``ck`` is ``idx * n + sid`` for a symbol's cell and ``idx * n - 1`` for an ALL cell,
+    so every join between cells is one integer equality."""
     index = {a2.key: j for j, a2 in enumerate(sub)}
     cal, syms, st = names["cal"], names["syms"], names["st"]
+    n = max(n_syms, 1)
     cutoff_idx = _cutoff_index(days, cutoff)
-    params: list[Any] = []
+    lo, hi = days[first_idx].isoformat(), days[-1].isoformat()
 
     if a.per_symbol:
-        cells = f"SELECT c.idx, c.pk, s.scope_key FROM {cal} c CROSS JOIN {syms} s WHERE c.idx >= {first_idx}"
-        ps = (f"SELECT p.* FROM {meta}.partition_status p SEMI JOIN {syms} s ON s.scope_key = p.scope_key "
-              f"WHERE p.asset_key = ?")
+        cells = (f"SELECT c.idx, s.sid, c.idx * {n} + s.sid AS ck FROM {cal} c CROSS JOIN {syms} s "
+                 f"WHERE c.idx >= {first_idx}")
+        ps = (f"SELECT c.idx * {n} + s.sid AS ck, p.status, p.materialized_seq, p.last_seq, p.code_version, "
+              f"p.materialized_run_id FROM {meta}.partition_status p JOIN {cal} c ON c.pk = p.partition_key "
+              f"JOIN {syms} s ON s.scope_key = p.scope_key "
+              f"WHERE p.asset_key = ? AND p.partition_key BETWEEN ? AND ?")
     else:
-        cells = f"SELECT c.idx, c.pk, '{ALL_SCOPE}' AS scope_key FROM {cal} c WHERE c.idx >= {first_idx}"
-        ps = f"SELECT p.* FROM {meta}.partition_status p WHERE p.asset_key = ? AND p.scope_key = '{ALL_SCOPE}'"
-    params.append(a.key)
+        cells = f"SELECT c.idx, -1 AS sid, c.idx * {n} - 1 AS ck FROM {cal} c WHERE c.idx >= {first_idx}"
+        ps = (f"SELECT c.idx * {n} - 1 AS ck, p.status, p.materialized_seq, p.last_seq, p.code_version, "
+              f"p.materialized_run_id FROM {meta}.partition_status p JOIN {cal} c ON c.pk = p.partition_key "
+              f"WHERE p.asset_key = ? AND p.partition_key BETWEEN ? AND ? AND p.scope_key = '{ALL_SCOPE}'")
 
     joins, bits, vseqs = [], [], []
-    for n, (up, lag) in enumerate(a.upstream):
+    for m, (up, lag) in enumerate(a.upstream):
         j = index[up]
         ua = sub[j]
-        alias = f"u{n}"
+        alias = f"u{m}"
         if ua.per_symbol and not a.per_symbol:
-            src = f"(SELECT idx + {lag} AS idx, bit_or(bits) AS bits, max(vseq) AS vseq FROM {st}{j} GROUP BY idx)"
-            on = f"{alias}.idx = x.idx"
+            # every symbol's cell of the session: aggregate per session first
+            src = (f"(SELECT (idx + {lag}) * {n} - 1 AS ck, bit_or(bits) AS bits, max(vseq) AS vseq "
+                   f"FROM {st}{j} GROUP BY idx)")
+            on = f"{alias}.ck = x.ck"
         elif ua.per_symbol:
-            src = f"(SELECT idx + {lag} AS idx, scope_key, bits, vseq FROM {st}{j})" if lag else f"{st}{j}"
-            on = f"{alias}.idx = x.idx AND {alias}.scope_key = x.scope_key"
-        else:  # an ALL-scoped upstream: every scope of this asset depends on it
-            src = f"(SELECT idx + {lag} AS idx, bits, vseq FROM {st}{j})" if lag else f"{st}{j}"
-            on = f"{alias}.idx = x.idx"
+            src, on = f"{st}{j}", f"{alias}.ck = x.ck - {lag * n}"
+        elif a.per_symbol:  # an ALL-scoped upstream: every symbol depends on it
+            src, on = f"{st}{j}", f"{alias}.ck = (x.idx - {lag}) * {n} - 1"
+        else:
+            src, on = f"{st}{j}", f"{alias}.ck = x.ck - {lag * n}"
         joins.append(f"LEFT JOIN {src} {alias} ON {on}")
         bits.append(f"coalesce({alias}.bits, 0)")
         vseqs.append(f"{alias}.vseq")
     up_bits = " | ".join(bits) if bits else "0"
     up_vseq = f"greatest({', '.join(vseqs)})" if vseqs else "NULL::BIGINT"
-
-    if a.per_symbol:
-        runs = (f"LEFT JOIN {names['bad']} r1 ON r1.job_name = ? AND r1.partition_key = x.pk AND r1.scope = x.scope_key "
-                f"LEFT JOIN {names['bad']} r2 ON r2.job_name = ? AND r2.partition_key = x.pk AND r2.scope = '*'")
-        run_status = "coalesce(r1.run_status, r2.run_status)"
-        params_runs = [a.job, a.job]
-        chk_scope = "(k.scope_key = x.scope_key OR k.scope_key = 'ALL')"
-    else:
-        runs = (f"LEFT JOIN (SELECT partition_key, arg_max(run_status, run_status = 'failed') AS run_status "
-                f"FROM {names['bad']} WHERE job_name = ? GROUP BY partition_key) r1 ON r1.partition_key = x.pk")
-        run_status = "r1.run_status"
-        params_runs = [a.job]
-        chk_scope = "k.scope_key = x.scope_key"
+    absent_blocked = f"(NOT present AND (up_bits & {_ABSENT_BLOCKED}) <> 0)"
 
     sql = f"""
     CREATE TEMP TABLE {st}{i} AS
     WITH x AS (
-        SELECT c.idx, c.pk, c.scope_key, p.status, p.materialized_seq, p.materialized_run_id, p.code_version,
+        SELECT c.ck, c.idx, c.sid, p.status, p.materialized_seq, p.materialized_run_id, p.code_version,
                CASE p.status WHEN 'materialized' THEN p.materialized_seq WHEN 'skipped' THEN p.last_seq END AS vseq,
                coalesce(p.status IN ('materialized', 'skipped'), FALSE) AS present
-        FROM ({cells}) c LEFT JOIN ({ps}) p ON p.partition_key = c.pk AND p.scope_key = c.scope_key
+        FROM ({cells}) c LEFT JOIN ({ps}) p ON p.ck = c.ck
     ), y AS (
-        SELECT x.idx, x.scope_key, x.present, x.vseq, x.status,
-               {run_status} AS run_status,
+        SELECT x.ck, x.idx, x.sid, x.present, x.vseq, x.status, r.run_status,
                (x.status = 'materialized' AND (km.mseq IS NOT NULL OR k.run_id IS NOT NULL)) AS chk,
                (x.status = 'materialized' AND x.code_version IS NOT NULL AND ?::VARCHAR IS NOT NULL
                 AND x.code_version <> ?::VARCHAR) AS code_stale,
                {up_bits} AS up_bits, {up_vseq} AS up_vseq
         FROM x
         {' '.join(joins)}
-        {runs}
+        LEFT JOIN (SELECT ck, run_status FROM {names['bad']} WHERE asset_key = ?) r ON r.ck = x.ck
         LEFT JOIN {names['chk_mat']} km ON km.mseq = x.materialized_seq
-        LEFT JOIN (SELECT DISTINCT asset_key, partition_key, scope_key, run_id FROM {names['chk_run']}
-                   WHERE materialization_seq IS NULL AND asset_key = ?) k
-               ON k.partition_key = x.pk AND {chk_scope} AND k.run_id = x.materialized_run_id
+        LEFT JOIN (SELECT ck, run_id FROM {names['chk_ck']} WHERE asset_key = ?) k
+               ON k.ck = x.ck AND k.run_id = x.materialized_run_id
     ), z AS (
-        SELECT idx, scope_key, present, vseq, up_bits,
+        SELECT ck, idx, sid, present, vseq, up_bits,
                CASE
                    WHEN status = 'failed' THEN 'failed'
                    WHEN status IS NULL THEN CASE
@@ -462,22 +491,22 @@ def _asset_state(con: duckdb.DuckDBPyConnection, names: dict[str, str], i: int, 
                         WHEN (up_bits & {_ABSENT_FIXABLE}) <> 0 THEN 'upstream_missing'
                         ELSE 'missing' END
                    WHEN chk THEN 'check_failed'
+                   WHEN status = 'skipped' AND (up_bits & {_ABSENT_FIXABLE}) <> 0 THEN 'upstream_missing'
                    WHEN code_stale OR (up_bits & {_WILL_CHANGE | _ABSENT_FIXABLE}) <> 0 OR up_vseq > vseq THEN 'stale'
                END AS base
         FROM y
     )
-    SELECT idx, scope_key, vseq,
-           CASE WHEN base IS NOT NULL AND (idx < {cutoff_idx} OR (NOT present AND (up_bits & {_ABSENT_BLOCKED}) <> 0))
-                THEN 'unrecoverable' ELSE base END AS reason,
+    SELECT ck, idx, sid, vseq,
+           CASE WHEN base IS NOT NULL AND (idx < {cutoff_idx} OR {absent_blocked}) THEN 'unrecoverable'
+                ELSE base END AS reason,
            CASE WHEN base IS NULL THEN 0
-                WHEN idx < {cutoff_idx} OR (NOT present AND (up_bits & {_ABSENT_BLOCKED}) <> 0)
-                     THEN CASE WHEN present THEN 0 ELSE {_ABSENT_BLOCKED} END
+                WHEN idx < {cutoff_idx} OR {absent_blocked} THEN CASE WHEN present THEN 0 ELSE {_ABSENT_BLOCKED} END
                 WHEN present THEN {_WILL_CHANGE} ELSE {_ABSENT_FIXABLE} END AS bits
     FROM z
     """
     # Placeholders in textual order: the partition_status subquery (in x), the code version pair
-    # (in y's select list), the run joins, then the unlinked-check subquery.
-    con.execute(sql, [*params, version, version, *params_runs, a.key])
+    # (in y's select list), the failed-run and unlinked-check subqueries.
+    con.execute(sql, [a.key, lo, hi, version, version, a.key, a.key])
 
 
 def _cutoff_index(days: Sequence[dt.date], cutoff: dt.date | None) -> int:
@@ -511,12 +540,13 @@ def backfill_planned(con: duckdb.DuckDBPyConnection, backfill_id: str, meta: str
     """The ``BackfillPlanned`` event of ``backfill_id``: seq, recorded_at, args, cells; or None."""
     import json
 
-    row = con.execute(
+    rows = con.execute(
         f"SELECT seq, recorded_at, CAST(payload AS VARCHAR) FROM {meta}.events "
         "WHERE event_type = 'backfill_planned' AND payload->>'backfill_id' = ? ORDER BY seq LIMIT 1",
-        [backfill_id]).fetchone()
-    if row is None:
+        [backfill_id]).fetchall()
+    if not rows:
         return None
+    row = rows[0]
     payload = json.loads(row[2])
     return {"seq": int(row[0]), "recorded_at": row[1], "args": payload.get("args", {}),
             "cells": [tuple(c) for c in payload.get("cells", [])]}
@@ -556,12 +586,13 @@ def backfill_runs(con: duckdb.DuckDBPyConnection, backfill_id: str, meta: str = 
 def backfill_finished(con: duckdb.DuckDBPyConnection, backfill_id: str, meta: str = "meta") -> dict[str, Any] | None:
     import json
 
-    row = con.execute(
+    rows = con.execute(
         f"SELECT seq, recorded_at, CAST(payload AS VARCHAR) FROM {meta}.events "
         "WHERE event_type = 'backfill_finished' AND payload->>'backfill_id' = ? ORDER BY seq DESC LIMIT 1",
-        [backfill_id]).fetchone()
-    if row is None:
+        [backfill_id]).fetchall()
+    if not rows:
         return None
+    row = rows[0]
     payload = json.loads(row[2])
     return {"seq": int(row[0]), "recorded_at": row[1], "status": payload.get("status"),
             "message": payload.get("message", "")}

@@ -1,0 +1,190 @@
+"""`options-helper gaps` and `options-helper backfill [resume ID | status ID]`: thin over
+``stages.planning.plan`` and ``stages.backfill``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Any
+
+import typer
+
+from frontends.cli import render
+from frontends.cli.context import settings
+
+DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Start = Annotated[str | None, typer.Option("--start", help="First session (YYYY-MM-DD; default: 20 sessions before --end).", show_default=False)]
+End = Annotated[str | None, typer.Option("--end", help="Last session (default: the latest completed XNYS session).", show_default=False)]
+Assets = Annotated[list[str] | None, typer.Option("--assets", help="Assets to plan (comma-separated or repeated; default: all).", show_default=False)]
+Symbols = Annotated[str | None, typer.Option("--symbols", help="Comma-separated tickers (default: the default watchlist).", show_default=False)]
+
+MAX_ROWS = 40
+
+backfill_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+
+
+def _symbols(text: str | None) -> list[str] | None:
+    return [s for s in text.split(",") if s.strip()] if text else None
+
+
+def gaps(
+    ctx: typer.Context,
+    start: Start = None,
+    end: End = None,
+    assets: Assets = None,
+    symbols: Symbols = None,
+    duckdb_path: DbPath = None,
+    json: Json = False,
+) -> None:
+    """Report missing, failed, stale and unrecoverable cells (asset x session x symbol) and the
+    commands that fix them, upstream first. Weekends and XNYS holidays are never gaps.
+
+    Example: options-helper gaps    |    options-helper gaps --start 2026-11-02 --symbols AAPL,MSFT --json
+    """
+    from stages.planning import parse_window, plan
+
+    s = settings(ctx, duckdb_path)
+    lo, hi = parse_window(start, end)
+    the_plan = plan(s, start=lo, end=hi, assets=assets, symbols=_symbols(symbols))
+    if json:
+        render.print_json(the_plan.to_dict())
+        return
+    _render_plan(the_plan.to_dict())
+
+
+def _render_plan(doc: dict[str, Any]) -> None:
+    reasons = ", ".join(f"{k} {v:,}" for k, v in doc["reasons"].items()) or "none"
+    render.out.print(
+        f"{doc['start']} .. {doc['end']}: {doc['sessions']} sessions, {len(doc['symbols'])} symbols, "
+        f"{len(doc['assets'])} assets: {doc['cells_expected']:,} cells expected, "
+        f"[bold]{doc['cells_missing']:,}[/bold] to fix, {doc['cells_unrecoverable']:,} unrecoverable ({reasons})")
+    if not doc["ranges"]:
+        render.out.print("[green]no gaps[/green]")
+        return
+    grouped: dict[tuple[str, str, str, str, int], list[str]] = defaultdict(list)
+    for r in doc["ranges"]:
+        grouped[(r["asset_key"], r["reason"], r["start"], r["end"], r["sessions"])].append(r["scope_key"])
+    rows = [{"asset": a, "reason": why, "symbols": scopes, "start": lo, "end": hi, "sessions": n}
+            for (a, why, lo, hi, n), scopes in grouped.items()]
+    render.table("Gaps", rows[:MAX_ROWS], ["asset", "reason", "symbols", "start", "end", "sessions"])
+    if len(rows) > MAX_ROWS:
+        render.out.print(f"… {len(rows) - MAX_ROWS:,} more rows (use --json)")
+    steps = [{"step": st["step"], "command": st["command"]} for st in doc["steps"]]
+    render.table("Plan (run in order, or all at once with `options-helper backfill`)", steps[:MAX_ROWS], ["step", "command"])
+    if len(steps) > MAX_ROWS:
+        render.out.print(f"… {len(steps) - MAX_ROWS:,} more steps (use --json)")
+
+
+def _progress_callback(bar: Any) -> Any:
+    task = bar.add_task("backfill", total=None)
+
+    def update(message: str, done: int, total: int) -> None:
+        bar.update(task, description=message[:60], completed=done, total=total)
+
+    return update
+
+
+@backfill_app.callback()
+def backfill(
+    ctx: typer.Context,
+    start: Start = None,
+    end: End = None,
+    assets: Assets = None,
+    symbols: Symbols = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: show what would run.")] = False,
+    duckdb_path: DbPath = None,
+    json: Json = False,
+) -> None:
+    """Fill the gaps of a window through the runner, upstream first, recorded as one backfill
+    (its id is on every run it starts). Subcommands: `resume ID`, `status ID`.
+
+    Example: options-helper backfill --start 2026-11-02 --end 2026-11-25    |    options-helper backfill --dry-run
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from stages.backfill import backfill as run_backfill
+    from stages.planning import parse_window
+
+    s = settings(ctx, duckdb_path)
+    lo, hi = parse_window(start, end)
+    with render.progress(enabled=None if not json else False) as bar:
+        result = run_backfill(s, start=lo, end=hi, assets=assets, symbols=_symbols(symbols), dry_run=dry_run,
+                              progress=_progress_callback(bar))
+    _finish(result.to_dict(), json)
+    if not result.ok:
+        raise typer.Exit(9)
+
+
+@backfill_app.command("resume")
+def resume(
+    ctx: typer.Context,
+    backfill_id: Annotated[str, typer.Argument(help="The backfill id printed by `options-helper backfill`.")],
+    duckdb_path: DbPath = None,
+    json: Json = False,
+) -> None:
+    """Resume an interrupted backfill: run its cells not finished since it was planned.
+
+    Example: options-helper backfill resume 0193a6c2-...
+    """
+    from stages.backfill import backfill_resume
+
+    s = settings(ctx, duckdb_path)
+    with render.progress(enabled=None if not json else False) as bar:
+        result = backfill_resume(s, backfill_id, progress=_progress_callback(bar))
+    _finish(result.to_dict(), json)
+    if not result.ok:
+        raise typer.Exit(9)
+
+
+@backfill_app.command("status")
+def status(
+    ctx: typer.Context,
+    backfill_id: Annotated[str, typer.Argument(help="The backfill id.")],
+    duckdb_path: DbPath = None,
+    json: Json = False,
+) -> None:
+    """Show a backfill's progress: cells done, failed and pending, per asset, and its runs.
+
+    Example: options-helper backfill status 0193a6c2-... --json
+    """
+    from stages.backfill import backfill_status
+
+    doc = backfill_status(settings(ctx, duckdb_path), backfill_id)
+    if json:
+        render.print_json(doc)
+        return
+    render.out.print(f"backfill {doc['backfill_id']}: [bold]{doc['status']}[/bold], planned {render.fmt(doc['planned_at'])}; "
+                     f"{doc['cells_done']:,}/{doc['cells_total']:,} cells done, {doc['cells_failed']:,} failed, "
+                     f"{doc['cells_pending']:,} pending; {doc['runs_total']} runs {dict(doc['runs'])}")
+    rows = [{"asset": a, **c} for a, c in doc["by_asset"].items()]
+    render.table("Cells per asset", rows, ["asset", "done", "failed", "pending"])
+    if doc["resume_command"]:
+        render.out.print(f"resume with: {doc['resume_command']}")
+
+
+def _finish(doc: dict[str, Any], json: bool) -> None:
+    if json:
+        render.print_json(doc)
+        return
+    if doc["plan"] is not None and (doc["dry_run"] or doc["status"] == "nothing_to_do"):
+        _render_plan(doc["plan"])
+    if doc["dry_run"]:
+        render.out.print(f"dry run: {doc['cells_total']:,} cells would run; nothing was recorded")
+        return
+    if doc["status"] == "nothing_to_do":
+        return
+    colour = "green" if doc["status"] == "success" else "red"
+    render.out.print(
+        f"backfill {doc['backfill_id']}: [{colour}]{doc['status']}[/{colour}]: {doc['cells_done']:,}/{doc['cells_total']:,} "
+        f"cells done, {doc['cells_failed']:,} failed, {doc['cells_blocked']:,} blocked by a failed upstream, "
+        f"{len(doc['jobs'])} runs in {doc['seconds']:.1f}s")
+    if doc["status"] != "success":
+        render.out.print(f"see: options-helper backfill status {doc['backfill_id']}; "
+                         f"retry: options-helper backfill resume {doc['backfill_id']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gaps")(gaps)
+
+
+__all__ = ["backfill_app", "register"]
