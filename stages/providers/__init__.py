@@ -65,7 +65,11 @@ def check_provider(settings: Settings, **overrides: object) -> ProviderCheck:
             provider=settings.provider, ok=False, is_synthetic=False,
             items=(CheckItem(name="credentials", ok=False, detail=str(e)),),
         )
-    return provider.check()
+    check = getattr(provider, "check", None)
+    if check is None:
+        return ProviderCheck(provider=provider.name, ok=True, is_synthetic=provider.is_synthetic,
+                             items=(CheckItem(name=provider.name, ok=True, detail="no check offered"),))
+    return check()
 
 
 __all__ = [

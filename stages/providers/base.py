@@ -214,7 +214,9 @@ class MarketDataProvider(Protocol):
 
     def option_bars(self, contract_symbols: Sequence[str], start: dt.date, end: dt.date) -> pa.Table: ...
 
-    def check(self) -> ProviderCheck: ...
+
+# Both built-in providers also offer ``check() -> ProviderCheck`` (``provider check``); it is not
+# part of the protocol, so test doubles need not implement it.
 
 
 __all__ = [
