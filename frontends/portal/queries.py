@@ -166,13 +166,15 @@ def freshness(marks: list[dict[str, Any]], *, latest_session: dt.date, calendar:
 
 # -- runs ---------------------------------------------------------------------------------------
 def run_filters(path: str | Path) -> dict[str, list[str]]:
-    """The distinct values the runs list can be filtered by."""
+    """The distinct values the runs list can be filtered by (one scan)."""
     with db.read_only(path) as con:
-        def distinct(column: str) -> list[str]:
-            return [r[0] for r in con.execute(
-                f"SELECT DISTINCT {column} FROM meta.ingestion_runs WHERE {column} IS NOT NULL ORDER BY 1").fetchall()]
-        return {"job_name": distinct("job_name"), "status": distinct("status"),
-                "triggered_by": distinct("triggered_by")}
+        row = con.execute(
+            "SELECT list(DISTINCT job_name ORDER BY job_name) FILTER (WHERE job_name IS NOT NULL), "
+            "list(DISTINCT status ORDER BY status), "
+            "list(DISTINCT triggered_by ORDER BY triggered_by) FILTER (WHERE triggered_by IS NOT NULL) "
+            "FROM meta.ingestion_runs").fetchone()
+    jobs, statuses, triggers = row if row else ([], [], [])
+    return {"job_name": list(jobs or []), "status": list(statuses or []), "triggered_by": list(triggers or [])}
 
 
 def runs(
@@ -291,17 +293,23 @@ def heatmap(
     scopes = [symbol] if symbol else universe
     code = registry.code_versions()
     with db.read_only(path) as con:
-        cells = con.execute(
-            """
-            SELECT asset_key, partition_key AS session,
-                   count(*) FILTER (WHERE status = 'materialized' OR materialized_seq IS NOT NULL) AS ok,
-                   count(*) FILTER (WHERE status = 'failed' AND materialized_seq IS NULL) AS failed,
-                   count(*) FILTER (WHERE status = 'skipped' AND materialized_seq IS NULL) AS skipped,
-                   list(DISTINCT code_version) FILTER (WHERE code_version IS NOT NULL) AS code_versions
-            FROM meta.partition_status
-            WHERE partition_key BETWEEN ? AND ? AND (scope_key = 'ALL' OR scope_key IN (SELECT unnest(?)))
-            GROUP BY ALL
-            """, [sessions[0], sessions[-1], scopes]).df()
+        return _heatmap(con, sessions, scopes, code)
+
+
+def _heatmap(con: Any, sessions: list[str], scopes: list[str], code: dict[str, str]) -> pd.DataFrame:
+    from stages import registry
+
+    cells = con.execute(
+        """
+        SELECT asset_key, partition_key AS session,
+               count(*) FILTER (WHERE status = 'materialized' OR materialized_seq IS NOT NULL) AS ok,
+               count(*) FILTER (WHERE status = 'failed' AND materialized_seq IS NULL) AS failed,
+               count(*) FILTER (WHERE status = 'skipped' AND materialized_seq IS NULL) AS skipped,
+               list(DISTINCT code_version) FILTER (WHERE code_version IS NOT NULL) AS code_versions
+        FROM meta.partition_status
+        WHERE partition_key BETWEEN ? AND ? AND (scope_key = 'ALL' OR scope_key IN (SELECT unnest(?)))
+        GROUP BY ALL
+        """, [sessions[0], sessions[-1], scopes]).df()
     grid = pd.MultiIndex.from_product([list(registry.ASSET_KEYS), sessions], names=["asset_key", "session"])
     df = cells.set_index(["asset_key", "session"]).reindex(grid).reset_index()
     per_symbol = {a.key: a.per_symbol for a in registry.ASSETS}
@@ -324,7 +332,17 @@ def heatmap(
     df["status"] = [status(r) for r in df.itertuples()]
     df["detail"] = [f"{r.ok}/{r.expected} ok" + (f", {r.failed} failed" if r.failed else "")
                     + (f", {r.skipped} skipped" if r.skipped else "") for r in df.itertuples()]
-    return df[columns]
+    return df[["asset_key", "session", "status", "ok", "failed", "skipped", "expected", "detail"]]
+
+
+def gaps_inputs(path: str | Path) -> dict[str, Any]:
+    """What the Gaps page needs before it draws: the symbols and the span of the ledger's cells."""
+    with db.read_only(path) as con:
+        symbols = [r[0] for r in con.execute(
+            "SELECT DISTINCT scope_key FROM meta.partition_status WHERE scope_key <> 'ALL' ORDER BY 1").fetchall()]
+        row = con.execute("SELECT min(partition_key), max(partition_key) FROM meta.partition_status").fetchone()
+    span = None if not row or row[0] is None else (dt.date.fromisoformat(row[0]), dt.date.fromisoformat(row[1]))
+    return {"symbols": symbols, "span": span}
 
 
 def heatmap_summary(cells: pd.DataFrame) -> dict[str, int]:
@@ -527,6 +545,7 @@ __all__ = [
     "freshness",
     "gap_plan",
     "gap_plan_for",
+    "gaps_inputs",
     "health",
     "heatmap",
     "heatmap_summary",

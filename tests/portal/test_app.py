@@ -79,6 +79,8 @@ def test_gaps_page(portal_env: dict[str, Any]) -> None:
     assert "ok: 35" in _texts(at)
     at.selectbox(key="g_symbol").select("MSFT").run()
     assert not at.exception and not at.error and "ok: 35" in _texts(at)
+    at.toggle(key="g_plan").set_value(True).run()
+    assert not at.exception and not at.error
     assert any("options-helper backfill" in c.value for c in at.code) or "not installed" in _texts(at)
 
 

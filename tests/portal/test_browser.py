@@ -107,7 +107,7 @@ def _pages(info: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
     rid = info["failed_run_ids"][0]
     return [
         ("health", "/", ["Latest run per job", "Abandoned runs"]),
-        ("gaps", "/gaps", ["Gap planner"]),
+        ("gaps", "/gaps?plan=1", ["Gap planner", "Cells expected"]),
         ("runs", "/runs", ["Open run id"]),
         ("run", f"/runs?run_id={rid}", [rid, "Event timeline", "TimeoutError"]),
         ("data", "/data", ["Order by"]),

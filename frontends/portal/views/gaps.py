@@ -17,12 +17,11 @@ COLOURS = {"ok": "#2e7d32", "stale": "#9ccc65", "partial": "#fbc02d", "skipped":
 AGGREGATED = "All symbols (aggregated)"
 
 
-def default_range(path: str, seq: int, delay: int) -> tuple[dt.date, dt.date]:
+def default_range(span: tuple[dt.date, dt.date] | None, delay: int) -> tuple[dt.date, dt.date]:
     from ledger.calendar import TradingCalendar
 
     cal = TradingCalendar.xnys()
     end = cal.latest_completed_session(dt.datetime.now(dt.UTC), delay)
-    span = ui.query("partition_range", path, seq)
     if span is not None and span[1] < end:
         end = span[1]
     return cal.last_sessions(20, end)[0], end
@@ -42,6 +41,10 @@ def plan_section(s, start: dt.date, end: dt.date, symbol: str | None, symbols: l
     st.subheader("Gap planner")
     st.caption("What `options-helper backfill` would run for this window. The portal never starts a backfill: "
                "copy the commands into a terminal.")
+    wanted = st.query_params.get("plan") in ("1", "true", "yes")
+    if not st.toggle("Plan this window", value=wanted, key="g_plan",
+                     help="Runs the gap planner over the window (read-only; takes a moment on a large ledger)."):
+        return
     try:
         plan = ui.query("gap_plan_for", str(s.duckdb_path), db.last_seq(s.duckdb_path), start=start, end=end,
                         symbols=(symbol,) if symbol else tuple(symbols))
@@ -76,8 +79,9 @@ def plan_section(s, start: dt.date, end: dt.date, symbol: str | None, symbols: l
 def body() -> None:
     s, state = ui.open_ledger("Gaps")
     path, seq = str(s.duckdb_path), state.last_seq
-    first, last = default_range(path, seq, s.session_close_delay_minutes)
-    symbols = sorted(set(s.watchlist()) | set(ui.query("known_symbols", path, seq)))
+    inputs = ui.query("gaps_inputs", path, seq)
+    first, last = default_range(inputs["span"], s.session_close_delay_minutes)
+    symbols = sorted(set(s.watchlist()) | set(inputs["symbols"]))
     c = st.columns([2, 2, 3])
     start = c[0].date_input("From", value=first, key="g_start")
     end = c[1].date_input("To", value=last, key="g_end")
