@@ -1,0 +1,139 @@
+"""Benchmark: ``daily`` for 50 symbols on the synthetic provider (full chains), into a fresh
+DuckDB file and data root.
+
+Run with ``python -m tests.bench.bench_pipeline [--quick] [--profile]``. Two consecutive sessions
+are run: the first backfills 90 sessions of candles per symbol and has no flow (no previous
+snapshot); the second is the steady state a scheduled daily run sees. Reported per stage: wall
+seconds, seconds inside ledger commits (run start, heartbeats and the final transaction, which
+includes writing the data rows) and, of those, seconds writing data rows. The ledger share is
+(ledger commit seconds - data write seconds) / total: the cost of recording, not of storing.
+Targets: the steady-state daily under 60 s on a 2-core machine; ledger share under 5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import json
+import os
+import pstats
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# 50 liquid optionable names: the default watchlist first.
+SYMBOLS = (
+    "SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "GOOGL",
+    "GOOG", "AMD", "NFLX", "AVGO", "JPM", "BAC", "XOM", "CVX", "WMT", "COST",
+    "DIA", "XLF", "XLE", "XLK", "GLD", "SLV", "TLT", "HYG", "EEM", "EFA",
+    "BA", "DIS", "INTC", "CSCO", "ORCL", "CRM", "ADBE", "PYPL", "UBER", "SHOP",
+    "PFE", "MRK", "JNJ", "UNH", "KO", "PEP", "NKE", "MCD", "V", "MA",
+)
+SESSIONS = (dt.date(2026, 11, 19), dt.date(2026, 11, 20))
+NOW = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
+TARGET_SECONDS = 60.0
+TARGET_LEDGER_SHARE = 0.05
+
+
+def _stage_rows(day: Any) -> list[dict[str, Any]]:
+    return [{
+        "job": r.job,
+        "status": r.status,
+        "seconds": round(r.seconds, 3),
+        "cpu_seconds": round(r.cpu_seconds, 3),
+        "ledger_commit_seconds": round(r.ledger_seconds, 3),
+        "data_write_seconds": round(r.data_write_seconds, 3),
+        "rows": sum(o.rows for o in r.outcomes),
+    } for r in day.results]
+
+
+def _summary(day: Any) -> dict[str, Any]:
+    total = day.seconds
+    commit = sum(r.ledger_seconds for r in day.results)
+    data = sum(r.data_write_seconds for r in day.results)
+    return {
+        "as_of": day.as_of.isoformat(),
+        "status": day.status,
+        "seconds": round(total, 3),
+        "cpu_seconds": round(sum(r.cpu_seconds for r in day.results), 3),
+        "ledger_commit_seconds": round(commit, 3),
+        "data_write_seconds": round(data, 3),
+        "ledger_share": round((commit - data) / total, 4) if total else None,
+        "ledger_share_incl_data_rows": round(commit / total, 4) if total else None,
+        "stages": _stage_rows(day),
+    }
+
+
+def run(quick: bool = False, profile: bool = False, root: Path | None = None) -> dict[str, Any]:
+    """Run the benchmark and return its figures (``quick``: 8 symbols)."""
+    import stages
+    from ledger.config import Settings
+    from stages.providers.synthetic import SyntheticProvider
+
+    symbols = SYMBOLS[:8] if quick else SYMBOLS
+    base = Path(root) if root else Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
+    settings = Settings(duckdb_path=base / "warehouse" / "options.duckdb", data_root=base / "data",
+                        watchlists={"default": symbols})
+    provider = SyntheticProvider(seed=settings.synthetic_seed, risk_free_rate=settings.risk_free_rate)
+    days = []
+    profiler = cProfile.Profile() if profile else None
+    for i, session in enumerate(SESSIONS):
+        if profiler and i == len(SESSIONS) - 1:
+            profiler.enable()
+        days.append(stages.run_daily(as_of=session, settings=settings, provider=provider, now=NOW))
+        if profiler and i == len(SESSIONS) - 1:
+            profiler.disable()
+    steady = _summary(days[-1])
+    out: dict[str, Any] = {
+        "benchmark": "pipeline_daily",
+        "symbols": len(symbols),
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "database": str(settings.duckdb_path),
+        "first_session": _summary(days[0]),
+        "steady_state": steady,
+        "targets": {"seconds": TARGET_SECONDS, "ledger_share": TARGET_LEDGER_SHARE},
+        "meets_targets": {"seconds": steady["seconds"] < TARGET_SECONDS,
+                          "ledger_share": (steady["ledger_share"] or 0) < TARGET_LEDGER_SHARE},
+    }
+    if profiler:
+        buf = io.StringIO()
+        pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(30)
+        out["profile"] = buf.getvalue()
+    return out
+
+
+def _print(doc: dict[str, Any]) -> None:
+    print(f"pipeline daily: {doc['symbols']} symbols, {doc['cpus']} CPUs, load {doc['load_average_1m']}")
+    for key in ("first_session", "steady_state"):
+        s = doc[key]
+        print(f"\n{key} {s['as_of']}: {s['status']} in {s['seconds']:.1f} s ({s['cpu_seconds']:.1f} s CPU); ledger commits {s['ledger_commit_seconds']:.2f} s "
+              f"(data rows {s['data_write_seconds']:.2f} s); ledger share {s['ledger_share']:.1%} "
+              f"({s['ledger_share_incl_data_rows']:.1%} with data rows)")
+        print(f"  {'stage':<22}{'seconds':>9}{'cpu s':>8}{'commit s':>10}{'data s':>8}{'rows':>10}")
+        for r in s["stages"]:
+            print(f"  {r['job']:<22}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['ledger_commit_seconds']:>10.2f}"
+                  f"{r['data_write_seconds']:>8.2f}{r['rows']:>10}")
+    print(f"\nmeets targets: {doc['meets_targets']}")
+    if "profile" in doc:
+        print(doc["profile"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.bench.bench_pipeline", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="8 symbols instead of 50")
+    p.add_argument("--profile", action="store_true", help="cProfile the steady-state session")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    doc = run(quick=args.quick, profile=args.profile)
+    if args.json:
+        print(json.dumps({k: v for k, v in doc.items() if k != "profile"}, indent=2))
+    else:
+        _print(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
