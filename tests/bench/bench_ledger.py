@@ -79,7 +79,7 @@ def bench_batched(tmp: Path, n_events: int) -> dict[str, float]:
 def bench_run_latency(tmp: Path, n_runs: int) -> dict[str, float]:
     led = ledger.open(tmp / "latency.duckdb")
     times = []
-    for i in range(n_runs):
+    for _i in range(n_runs):
         t = time.perf_counter()
         with led.run("ingest_candles", triggered_by="cli", scope_keys=["AAPL"]) as run:
             body = realistic_run(run.run_id)[1:-1]  # the materializations and checks, bound to this run
@@ -215,7 +215,7 @@ def _print(r: dict[str, Any]) -> None:
         ("(b) one CLI run (2 commits, 12 events) p50", f"{lat['p50_ms']:.1f} ms", ""),
         ("(b) one CLI run p99", f"{lat['p99_ms']:.1f} ms", ""),
         (f"(c) rebuild of {reb['events']:,} events", f"{reb['rebuild_s']:.2f} s", "< 5 s" if reb["events"] >= 1e6 else ""),
-        (f"(c) building that file (session, 60k batches)", f"{reb['build_s']:.1f} s", ""),
+        ("(c) building that file (session, 60k batches)", f"{reb['build_s']:.1f} s", ""),
         ("(d) original pattern (connect per write)", f"{orig['events_per_s']:,.1f} events/s", ""),
         ("(d) ours/original, batched (open per batch)", f"{r['ratio_batched_vs_original']:,.0f}x", ""),
         ("(d) ours/original, one CLI run at a time", f"{r['ratio_cli_runs_vs_original']:,.1f}x", ""),

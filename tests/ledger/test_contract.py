@@ -6,6 +6,7 @@ Each test names the rule it checks. ``store`` is parametrised over the three bac
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def test_hash_chain_links_every_event_to_the_previous_one(store: Any) -> None:
     store.append(realistic_run("r2"))
     log = store.read()
     assert log[0].prev_hash == GENESIS_HASH
-    for before, after in zip(log, log[1:], strict=False):
+    for before, after in itertools.pairwise(log):
         assert after.prev_hash == before.hash
     assert len({s.hash for s in log}) == len(log)
 
