@@ -40,22 +40,31 @@ def run_job(job: str, *, as_of: dt.date, symbols: Sequence[str] | None, settings
     scopes = list(symbols or ()) if asset.per_symbol else [registry.ALL_SCOPE]
     pk = as_of.isoformat()
     CALLS.append((job, pk, tuple(scopes)))
+    from ledger.events import AssetFailed, AssetMaterialized, RunStarted, RunSucceeded
+    from ledger.ids import new_uuid7
+
     led = ledger.open(settings.duckdb_path, lease_seconds=settings.lease_seconds)
-    run = led.run(job, triggered_by=triggered_by, partition_key=pk, scope_keys=scopes,
-                  code_version=spec.code_version, backfill_id=backfill_id)
-    run.__enter__()
+    run_id = new_uuid7()
+    started = RunStarted(run_id=run_id, job_name=job, triggered_by=triggered_by, partition_key=pk,
+                         scope_keys=scopes, code_version=spec.code_version, backfill_id=backfill_id,
+                         lease_seconds=settings.lease_seconds)
     kill_after = int(os.environ.get("FAKE_RUNNER_KILL_AFTER", "0"))
     if kill_after and len(CALLS) >= kill_after:
+        led.append([started])
         os.kill(os.getpid(), signal.SIGKILL)
     bad = set(fail) | set(os.environ.get("FAKE_RUNNER_FAIL", "").split(",")) - {""}
-    events, outcomes = [], []
+    events: list = [started]
+    outcomes = []
     for s in scopes:
         if f"{job}:{pk}:{s}" in bad:
-            events.append(run.asset_failed(asset.key, pk, s, error_message="injected"))
+            events.append(AssetFailed(run_id=run_id, asset_key=asset.key, partition_key=pk, scope_key=s,
+                                      error_message="injected"))
             outcomes.append(Outcome(scope_key=s, status="failed"))
         else:
-            events.append(run.materialized(asset.key, pk, s, rows=1, code_version=spec.code_version))
+            events.append(AssetMaterialized(run_id=run_id, asset_key=asset.key, partition_key=pk, scope_key=s,
+                                            rows=1, code_version=spec.code_version))
             outcomes.append(Outcome(scope_key=s, status="success"))
-    run.complete(events)
+    events.append(RunSucceeded(run_id=run_id))
+    led.append(events)
     status = "failed" if any(o.status == "failed" for o in outcomes) else "success"
-    return Result(run_id=run.run_id, status=status, outcomes=tuple(outcomes))
+    return Result(run_id=run_id, status=status, outcomes=tuple(outcomes))
