@@ -66,7 +66,6 @@ def _appends_until_full(db: Path, limit: int = 5000) -> tuple[int, list[str], st
 def _after(db: Path, acked: list[str], res: HarnessResult, label: str) -> None:
     from ledger.connection import connect
     from ledger.verify import verify_file
-
     from tests.soak.common import lineage_violations
 
     with connect(db, read_only=True, timeout_seconds=10) as con:

@@ -88,7 +88,6 @@ def run(*, years: float = 5, symbols: int = 100, repeats: int = 20, backfill_ses
     sessions = cal.sessions_in_range(end - dt.timedelta(days=int(365.25 * years)), end)
     syms = [f"S{i:03d}" for i in range(symbols)]
     store = DuckDBEventStore(db, auto_reap=False)
-    per_year: list[tuple[int, int, int]] = []  # (year index, events, bytes)
     t0 = time.perf_counter()
     appended = 0
     with store.session():

@@ -102,7 +102,7 @@ def run(*, kills: int = 300, seed: int = 1, workdir: Path, use_pipeline: bool | 
     abandoned_ok = 0
     child_acks: list[int] = []
     last_kill = 0.0
-    startup_estimate = {False: 1.0, True: 3.0}
+    startup_estimate = {False: 1.5, True: 4.0}  # seconds to OPEN; refined from each child
     kinds: dict[str, int] = {}
     for k in range(kills):
         wait = last_kill + LEASE + 0.05 - time.monotonic()
@@ -114,10 +114,10 @@ def run(*, kills: int = 300, seed: int = 1, workdir: Path, use_pipeline: bool | 
         kinds[("pipeline " if real else "stand-in ") + kind] = kinds.get(("pipeline " if real else "stand-in ") + kind, 0) + 1
         child = _spawn(kind, db, data_root, rng.randrange(1 << 30), real, keep_wal=rng.random() < 0.5)
         est = startup_estimate[real]
-        if wal_before and rng.random() < 0.7:
-            delay = rng.uniform(0.5, 1.3) * est  # aim at the reopen / WAL replay
-        else:
-            delay = rng.uniform(0.1, 6.0 if not real else 40.0)
+        if wal_before and rng.random() < 0.3:
+            delay = rng.uniform(0.6, 1.2) * est  # aim at the reopen / WAL replay
+        else:  # after start-up: during or between commits
+            delay = est + rng.uniform(0.0, 8.0 if not real else 40.0)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and child.proc.poll() is None:
             time.sleep(0.01)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import datetime as dt
 import importlib.util
+import io
 import os
 import random
 import sys
@@ -25,8 +25,9 @@ def available() -> bool:
     try:
         if importlib.util.find_spec("stages.runner") is None or importlib.util.find_spec("stages.backfill") is None:
             return False
-        from frontends.cli.app import app
         import typer
+
+        from frontends.cli.app import app
 
         names = {c.name for c in typer.main.get_command(app).commands.values()}  # type: ignore[attr-defined]
         return {"daily", "backfill"} <= names

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             if rc != 0:
                 raise RuntimeError(f"health exited {rc}: {err.getvalue().strip()[:200]}")
     else:
-        from frontends.portal import db as portal_db, queries
+        from frontends.portal import queries
 
         _ack.count_lock_waits("frontends.portal.db", "frontends.portal.queries")
 

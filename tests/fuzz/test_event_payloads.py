@@ -1,0 +1,175 @@
+"""Event payloads and the mapper: every event type round-trips through the row mapper and the
+DuckDB store, whatever its strings and JSON hold; corrupt stored rows raise typed errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import typing
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.errors import ConflictError, OptionsHelperError
+from ledger.events import (
+    CHECK_STATUSES,
+    EVENT_TYPES,
+    SEVERITIES,
+    TRIGGERS,
+    UPCASTERS,
+    RunSucceeded,
+    from_row,
+    to_row,
+)
+from tests.fuzz._util import FUZZ
+
+TEXT = st.text(max_size=40)
+JSON_SCALARS = st.none() | st.booleans() | st.integers(-(2**62), 2**62) | TEXT | st.floats(
+    allow_nan=False, allow_infinity=False)
+JSON = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+                    max_leaves=12)
+CHOICES = {"triggered_by": TRIGGERS, "severity": SEVERITIES, "status": CHECK_STATUSES}
+
+
+def _strategy(name: str, annotation: str) -> st.SearchStrategy:
+    if name in CHOICES:
+        return st.sampled_from(CHOICES[name])
+    if name == "status":  # BackfillFinished
+        return st.sampled_from(("success", "failed"))
+    optional = "None" in annotation
+    base: st.SearchStrategy
+    if annotation.startswith("dict"):
+        base = st.dictionaries(TEXT, JSON, max_size=4)
+    elif annotation.startswith("tuple[tuple"):
+        base = st.lists(st.tuples(TEXT, TEXT, TEXT), max_size=3)
+    elif annotation.startswith("tuple"):
+        base = st.lists(TEXT, max_size=4)
+    elif annotation.startswith("int"):
+        base = st.integers(-(2**62), 2**62)
+    elif annotation.startswith("float"):
+        base = st.floats(min_value=0.001, max_value=1e9, allow_nan=False)
+    else:
+        base = TEXT
+    return (st.none() | base) if optional else base
+
+
+def events_of(cls: type) -> st.SearchStrategy:
+    fields = {}
+    for f in attrs.fields(cls):
+        if f.name in ("event_id", "materialization_seq"):
+            continue
+        fields[f.name] = _strategy(f.name, str(f.type))
+    return st.builds(cls, **fields)
+
+
+ALL_EVENTS = st.one_of(*[events_of(c) for c in EVENT_TYPES.values()])
+
+
+@FUZZ
+@given(ALL_EVENTS)
+def test_every_event_round_trips_through_the_row_mapper(event):
+    row = to_row(event)
+    json.loads(row.payload)  # canonical JSON
+    back = from_row(**attrs.asdict(row))
+    assert back == event
+
+
+@pytest.fixture(scope="module")
+def memory_store():
+    from ledger.duckdb_store import DuckDBEventStore
+
+    return DuckDBEventStore(":memory:", auto_reap=False)
+
+
+@settings(parent=FUZZ, max_examples=max(5, FUZZ.max_examples // 2))
+@given(st.dictionaries(TEXT, JSON, max_size=5), TEXT)
+def test_any_json_args_and_job_name_survive_the_store(memory_store, args, job_name):
+    """Whatever a caller puts in args/job names is stored and read back unchanged, or refused
+    with a typed error (never a driver or codec exception)."""
+    from ledger.events import RunStarted
+
+    event = RunStarted(run_id=f"r-{id(args)}-{len(memory_store.read())}", job_name=job_name, args=args)
+    try:
+        stored = memory_store.append([event])
+    except OptionsHelperError:
+        return
+    back = memory_store.read(since_seq=stored[0].seq - 1, limit=1)[0].event
+    assert back == event
+
+
+@pytest.mark.xfail(strict=True, raises=(TypeError, ValueError), reason=(
+    "finding: ledger/events.py from_row() builds the event with cls(**kwargs) and lets attrs' TypeError/"
+    "ValueError escape for a payload missing a required field or with a bad choice; it should raise a typed "
+    "ledger error naming the event (remove this marker once fixed)"))
+@FUZZ
+@given(st.sampled_from(sorted(EVENT_TYPES)), st.integers(0, 3),
+       st.dictionaries(st.sampled_from(["run_id", "job_name", "asset_key", "rows", "severity", "status",
+                                        "check_name", "cells", "backfill_id", "x"]), JSON, max_size=6))
+def test_a_corrupt_stored_payload_raises_a_typed_error(event_type, version, payload):
+    """A stored row whose payload lacks fields or has wrong types must not crash with a bare
+    TypeError/ValueError: reading the log should name the bad event."""
+    with contextlib.suppress(OptionsHelperError):
+        from_row(event_type=event_type, schema_version=version, event_id="e1", run_id="r1", asset_key="a",
+                 partition_key="2026-01-02", scope_key="SPY", payload=json.dumps(payload))
+
+
+@FUZZ
+@given(st.dictionaries(TEXT, JSON_SCALARS, max_size=4))
+def test_upcasters_apply_in_order_and_a_missing_step_is_a_conflict(monkeypatch_session, payload):
+    """The upcast chain: v1 -> v2 -> v3 applied in order on read; a gap in the chain is refused."""
+    calls: list[int] = []
+
+    def v1(d: dict) -> dict:
+        calls.append(1)
+        return {**d, "v2": True}
+
+    def v2(d: dict) -> dict:
+        calls.append(2)
+        return {**d, "v3": True}
+
+    with monkeypatch_session.context() as m:
+        m.setattr(RunSucceeded, "SCHEMA_VERSION", 3)
+        m.setitem(UPCASTERS, ("run_succeeded", 1), v1)
+        m.setitem(UPCASTERS, ("run_succeeded", 2), v2)
+        event = from_row(event_type="run_succeeded", schema_version=1, event_id="e", run_id="r", asset_key=None,
+                         partition_key=None, scope_key=None, payload=json.dumps(payload))
+        assert calls == [1, 2] and event.run_id == "r"
+        m.delitem(UPCASTERS, ("run_succeeded", 2))
+        with pytest.raises(ConflictError, match="no upcaster"):
+            from_row(event_type="run_succeeded", schema_version=1, event_id="e", run_id="r", asset_key=None,
+                     partition_key=None, scope_key=None, payload=json.dumps(payload))
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_session():
+    with pytest.MonkeyPatch.context() as m:
+        yield m
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("\ud800", marks=pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
+        "finding: a lone surrogate (what Python makes of non-UTF-8 bytes in argv) in a payload crashes "
+        "ledger/store.py event_hash() with UnicodeEncodeError: to_row() should refuse it with a typed error "
+        "or escape it (remove this marker once fixed)"))),
+    "a\x00b", "\U0001f600 \u202e", "x" * 10_000])
+def test_odd_strings_in_args_are_stored_or_refused_cleanly(memory_store, text):
+    """Lone surrogates, NULs, bidi marks, long strings: stored unchanged or a typed error."""
+    from ledger.events import RunStarted
+
+    event = RunStarted(run_id=f"odd-{len(memory_store.read())}", job_name=text, args={text: text})
+    try:
+        stored = memory_store.append([event])
+    except OptionsHelperError:
+        return
+    assert memory_store.read(since_seq=stored[0].seq - 1, limit=1)[0].event == event
+
+
+def test_unknown_event_type_is_a_conflict():
+    with pytest.raises(ConflictError, match="unknown event type"):
+        from_row(event_type="from_the_future", schema_version=1, event_id="e", run_id=None, asset_key=None,
+                 partition_key=None, scope_key=None, payload="{}")
+
+
+assert typing  # (annotations are compared as strings above)
