@@ -81,7 +81,7 @@ def test_gaps_page(portal_env: dict[str, Any]) -> None:
     assert not at.exception and not at.error and "ok: 35" in _texts(at)
     at.toggle(key="g_plan").set_value(True).run()
     assert not at.exception and not at.error
-    assert any("options-helper backfill" in c.value for c in at.code) or "not installed" in _texts(at)
+    assert any(c.value.startswith("options-helper ") and "MSFT" in c.value for c in at.code) or "not installed" in _texts(at)
 
 
 def test_runs_page_list_filter_and_detail(portal_env: dict[str, Any]) -> None:
