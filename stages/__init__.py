@@ -3,6 +3,7 @@
     import stages
     result = stages.run_job("ingest_candles", as_of=date(2026, 11, 25), symbols=["SPY"], settings=settings)
     day = stages.run_daily(as_of=date(2026, 11, 25), settings=settings)
+    gaps = stages.plan(settings)          # the gap planner; stages.backfill(settings) fills them
 
 Importing this package is cheap: the runner (and with it pyarrow, pandas and the analytics)
 loads on first use of one of the names below.
@@ -11,9 +12,13 @@ loads on first use of one of the names below.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stages.backfill import backfill, backfill_resume, backfill_status
+    from stages.planning import plan
     from stages.runner import (
         DailyResult,
         JobResult,
@@ -26,6 +31,10 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "backfill": "stages.backfill",
+    "backfill_resume": "stages.backfill",
+    "backfill_status": "stages.backfill",
+    "plan": "stages.planning",
     "DailyResult": "stages.runner",
     "JobResult": "stages.runner",
     "SymbolOutcome": "stages.runner",
@@ -50,11 +59,29 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
+class _Package(types.ModuleType):
+    """``stages.backfill`` is both a submodule and the public function it defines. Importing the
+    submodule binds the package attribute to the module; keep the function there instead (the
+    module stays reachable as ``sys.modules['stages.backfill']`` and by ``from ... import``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType) and callable(getattr(value, name, None)):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 __all__ = [
     "DailyResult",
     "JobResult",
     "SymbolOutcome",
+    "backfill",
+    "backfill_resume",
+    "backfill_status",
     "default_session",
+    "plan",
     "raise_for_status",
     "resolve_symbols",
     "run_daily",

@@ -100,6 +100,8 @@ class JobResult:
     ledger_seconds: float = 0.0  # inside ledger commits (run start, heartbeats, the final transaction)
     data_write_seconds: float = 0.0  # the part of the final transaction spent writing data rows
     cpu_seconds: float = 0.0  # process CPU time (all threads), for figures on a busy machine
+    ledger_cpu_seconds: float = 0.0
+    data_write_cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -123,6 +125,8 @@ class JobResult:
             "ledger_seconds": round(self.ledger_seconds, 4),
             "data_write_seconds": round(self.data_write_seconds, 4),
             "cpu_seconds": round(self.cpu_seconds, 4),
+            "ledger_cpu_seconds": round(self.ledger_cpu_seconds, 4),
+            "data_write_cpu_seconds": round(self.data_write_cpu_seconds, 4),
             "counts": {s: len(self.scopes(s)) for s in (SUCCESS, FAILED, SKIPPED)},
             "outcomes": [o.to_dict() for o in self.outcomes],
             "checks": [_json_safe(attrs.asdict(c)) for c in self.checks],
@@ -197,14 +201,21 @@ def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, 
 @attrs.define
 class _Clock:
     ledger: float = 0.0
+    ledger_cpu: float = 0.0
     data: float = 0.0
+    data_cpu: float = 0.0
 
     def timed(self, fn: Callable[[], Any]) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return fn()
         finally:
             self.ledger += time.perf_counter() - t0
+            self.ledger_cpu += time.process_time() - c0
+
+    def figures(self) -> dict[str, float]:
+        return {"ledger_seconds": self.ledger, "data_write_seconds": self.data,
+                "ledger_cpu_seconds": self.ledger_cpu, "data_write_cpu_seconds": self.data_cpu}
 
 
 def _open_ledger(settings: Settings) -> Ledger:
@@ -304,10 +315,10 @@ def run_job(
         outcomes += [SymbolOutcome(scope_key=s, status=SKIPPED, reason=r) for s, r in skip.items()]
         return JobResult(run_id=run.run_id, job=job, asset_key=asset.key, as_of=as_of, status=FAILED,
                          outcomes=tuple(_in_order(scopes, [*preset, *outcomes])), error=error,
-                         seconds=time.perf_counter() - started, ledger_seconds=clock.ledger,
-                         data_write_seconds=clock.data, cpu_seconds=time.process_time() - cpu)
-    return attrs.evolve(result, seconds=time.perf_counter() - started, ledger_seconds=clock.ledger,
-                        data_write_seconds=clock.data, cpu_seconds=time.process_time() - cpu)
+                         seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu,
+                         **clock.figures())
+    return attrs.evolve(result, seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu,
+                        **clock.figures())
 
 
 def _in_order(scopes: Sequence[str], outcomes: Sequence[SymbolOutcome]) -> list[SymbolOutcome]:
@@ -410,13 +421,14 @@ def _execute(
     def write_data(con: Any) -> None:
         from stages.datastore import write
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             for part in successes:
                 for w in part.writes:
                     write(con, w, ctx.run_id)
         finally:
             clock.data += time.perf_counter() - t0
+            clock.data_cpu += time.process_time() - c0
 
     writer = write_data if successes else None
     if error is None:

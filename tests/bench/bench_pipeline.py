@@ -45,6 +45,8 @@ def _stage_rows(day: Any) -> list[dict[str, Any]]:
         "cpu_seconds": round(r.cpu_seconds, 3),
         "ledger_commit_seconds": round(r.ledger_seconds, 3),
         "data_write_seconds": round(r.data_write_seconds, 3),
+        "ledger_cpu_seconds": round(r.ledger_cpu_seconds, 3),
+        "data_write_cpu_seconds": round(r.data_write_cpu_seconds, 3),
         "rows": sum(o.rows for o in r.outcomes),
     } for r in day.results]
 
@@ -53,11 +55,17 @@ def _summary(day: Any) -> dict[str, Any]:
     total = day.seconds
     commit = sum(r.ledger_seconds for r in day.results)
     data = sum(r.data_write_seconds for r in day.results)
+    cpu = sum(r.cpu_seconds for r in day.results)
+    ledger_cpu = sum(r.ledger_cpu_seconds for r in day.results)
+    data_cpu = sum(r.data_write_cpu_seconds for r in day.results)
     return {
         "as_of": day.as_of.isoformat(),
         "status": day.status,
         "seconds": round(total, 3),
-        "cpu_seconds": round(sum(r.cpu_seconds for r in day.results), 3),
+        "cpu_seconds": round(cpu, 3),
+        "ledger_cpu_seconds": round(ledger_cpu, 3),
+        "data_write_cpu_seconds": round(data_cpu, 3),
+        "ledger_cpu_share": round((ledger_cpu - data_cpu) / cpu, 4) if cpu else None,
         "ledger_commit_seconds": round(commit, 3),
         "data_write_seconds": round(data, 3),
         "ledger_share": round((commit - data) / total, 4) if total else None,
@@ -111,7 +119,8 @@ def _print(doc: dict[str, Any]) -> None:
         s = doc[key]
         print(f"\n{key} {s['as_of']}: {s['status']} in {s['seconds']:.1f} s ({s['cpu_seconds']:.1f} s CPU); ledger commits {s['ledger_commit_seconds']:.2f} s "
               f"(data rows {s['data_write_seconds']:.2f} s); ledger share {s['ledger_share']:.1%} "
-              f"({s['ledger_share_incl_data_rows']:.1%} with data rows)")
+              f"({s['ledger_share_incl_data_rows']:.1%} with data rows); "
+              f"by CPU time {s['ledger_cpu_share']:.1%}")
         print(f"  {'stage':<22}{'seconds':>9}{'cpu s':>8}{'commit s':>10}{'data s':>8}{'rows':>10}")
         for r in s["stages"]:
             print(f"  {r['job']:<22}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['ledger_commit_seconds']:>10.2f}"
