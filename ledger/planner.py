@@ -384,17 +384,22 @@ def _prepare_runs_and_checks(con: duckdb.DuckDBPyConnection, names: dict[str, st
         )
         SELECT asset_key, ck, arg_max(status, (NOT wildcard, status = 'failed', seq)) AS run_status
         FROM keyed GROUP BY asset_key, ck""", [lo, hi])
-    # The latest evaluation of each error-severity check, where it failed; linked to the
-    # materialization by seq, or (events without the link) by run and cell.
+    # Error-severity checks whose latest evaluation (per check and materialization, or run when the
+    # event has no link) failed: start from the failures (rare) and drop those evaluated again later.
     con.execute(f"""
         CREATE TEMP TABLE {names['chk_run']} AS
-        SELECT asset_key, partition_key, scope_key, run_id, materialization_seq FROM (
-            SELECT k.asset_key, k.partition_key, k.scope_key, k.run_id, k.materialization_seq, k.status
+        WITH f AS (
+            SELECT k.asset_key, k.partition_key, k.scope_key, k.check_name, k.run_id, k.materialization_seq, k.seq
             FROM {meta}.asset_checks k SEMI JOIN {names['jobs']} j ON j.asset_key = k.asset_key
-            WHERE k.severity = 'error' AND k.partition_key BETWEEN ? AND ?
-            QUALIFY row_number() OVER (PARTITION BY k.asset_key, k.partition_key, k.scope_key, k.check_name,
-                                       coalesce(k.materialization_seq, -1), k.run_id ORDER BY k.seq DESC) = 1)
-        WHERE status = 'fail'""", [lo, hi])
+            WHERE k.severity = 'error' AND k.status = 'fail' AND k.partition_key BETWEEN ? AND ?
+        )
+        SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq FROM f
+        WHERE NOT EXISTS (
+            SELECT 1 FROM {meta}.asset_checks k
+            WHERE k.asset_key = f.asset_key AND k.partition_key = f.partition_key AND k.scope_key = f.scope_key
+              AND k.check_name = f.check_name AND k.seq > f.seq AND k.severity = 'error'
+              AND coalesce(k.materialization_seq, -1) = coalesce(f.materialization_seq, -1)
+              AND k.run_id IS NOT DISTINCT FROM f.run_id)""", [lo, hi])
     con.execute(f"CREATE TEMP TABLE {names['chk_mat']} AS SELECT DISTINCT materialization_seq AS mseq "
                 f"FROM {names['chk_run']} WHERE materialization_seq IS NOT NULL")
     con.execute(f"""
