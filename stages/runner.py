@@ -213,9 +213,10 @@ class _Clock:
             self.ledger += time.perf_counter() - t0
             self.ledger_cpu += time.process_time() - c0
 
-    def figures(self) -> dict[str, float]:
-        return {"ledger_seconds": self.ledger, "data_write_seconds": self.data,
-                "ledger_cpu_seconds": self.ledger_cpu, "data_write_cpu_seconds": self.data_cpu}
+    def stamp(self, result: JobResult, started: float, cpu: float) -> JobResult:
+        return attrs.evolve(result, seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu,
+                            ledger_seconds=self.ledger, data_write_seconds=self.data,
+                            ledger_cpu_seconds=self.ledger_cpu, data_write_cpu_seconds=self.data_cpu)
 
 
 def _open_ledger(settings: Settings) -> Ledger:
@@ -313,12 +314,10 @@ def run_job(
         error = f"{type(exc).__name__}: {exc}"
         outcomes = [SymbolOutcome(scope_key=s, status=FAILED, error=error) for s in pending]
         outcomes += [SymbolOutcome(scope_key=s, status=SKIPPED, reason=r) for s, r in skip.items()]
-        return JobResult(run_id=run.run_id, job=job, asset_key=asset.key, as_of=as_of, status=FAILED,
-                         outcomes=tuple(_in_order(scopes, [*preset, *outcomes])), error=error,
-                         seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu,
-                         **clock.figures())
-    return attrs.evolve(result, seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu,
-                        **clock.figures())
+        failed = JobResult(run_id=run.run_id, job=job, asset_key=asset.key, as_of=as_of, status=FAILED,
+                           outcomes=tuple(_in_order(scopes, [*preset, *outcomes])), error=error)
+        return clock.stamp(failed, started, cpu)
+    return clock.stamp(result, started, cpu)
 
 
 def _in_order(scopes: Sequence[str], outcomes: Sequence[SymbolOutcome]) -> list[SymbolOutcome]:
