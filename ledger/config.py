@@ -8,6 +8,7 @@ Precedence for every value: command-line flag > environment variable > ``options
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -49,6 +50,8 @@ def load_config_file(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path} is not UTF-8 text: {e}; save it as UTF-8") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}; fix the file or point OPTIONS_HELPER_CONFIG elsewhere") from e
     except OSError as e:
@@ -124,7 +127,7 @@ class Settings:
 
 def _float(cfg: Mapping[str, Any], key: str, default: float) -> float:
     value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{key} must be a positive number, got {value!r}")
     return float(value)
 
@@ -133,6 +136,15 @@ def _int(cfg: Mapping[str, Any], key: str, default: int) -> int:
     value = cfg.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _path_text(cfg: Mapping[str, Any], key: str) -> str | None:
+    value = cfg.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a path string, got {value!r}")
     return value
 
 
@@ -171,8 +183,8 @@ def load_settings(
     if chosen_provider not in PROVIDERS:
         raise ConfigError(f"unknown provider {chosen_provider!r}; choose one of: {', '.join(PROVIDERS)}")
 
-    root = data_root or env.get("OPTIONS_HELPER_DATA_ROOT") or cfg.get("data_root") or DEFAULT_DATA_ROOT
-    env_file = env.get("OPTIONS_HELPER_ALPACA_ENV_FILE") or alpaca_cfg.get("env_file")
+    root = data_root or env.get("OPTIONS_HELPER_DATA_ROOT") or _path_text(cfg, "data_root") or DEFAULT_DATA_ROOT
+    env_file = env.get("OPTIONS_HELPER_ALPACA_ENV_FILE") or _path_text(alpaca_cfg, "env_file")
     alpaca = AlpacaSettings(
         stock_feed=str(env.get("OPTIONS_HELPER_STOCK_FEED") or alpaca_cfg.get("stock_feed", "iex")),
         options_feed=str(env.get("OPTIONS_HELPER_OPTIONS_FEED") or alpaca_cfg.get("options_feed", "indicative")),
@@ -188,6 +200,11 @@ def load_settings(
         lock_timeout = float(lock_env) if lock_env else _float(ledger_cfg, "lock_timeout_seconds", 60.0)
     except ValueError as e:
         raise ConfigError(f"OPTIONS_HELPER_LOCK_TIMEOUT must be a number of seconds, got {lock_env!r}") from e
+    if not math.isfinite(lock_timeout) or lock_timeout <= 0:
+        raise ConfigError(f"the lock timeout must be a positive number of seconds, got {lock_timeout!r}")
+    rate = stages_cfg.get("risk_free_rate", 0.04)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
+        raise ConfigError(f"risk_free_rate must be a number such as 0.04, got {rate!r}")
     band = stages_cfg.get("moneyness_band", 0.2)
     if isinstance(band, bool) or not isinstance(band, int | float) or not 0 < band <= 1:
         raise ConfigError(f"moneyness_band must be in (0, 1], got {band!r}")
@@ -202,7 +219,7 @@ def load_settings(
         session_close_delay_minutes=_int(stages_cfg, "session_close_delay_minutes", 30),
         expiry_horizon_days=_int(stages_cfg, "expiry_horizon_days", 120),
         moneyness_band=float(band),
-        risk_free_rate=float(stages_cfg.get("risk_free_rate", 0.04)),
+        risk_free_rate=float(rate),
         alpaca=alpaca,
         config_path=Path(cfg["__path__"]) if "__path__" in cfg else None,
     )

@@ -10,14 +10,13 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from ledger import migrate, projections
+from ledger import incremental, migrate, projections
 from ledger.connection import PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
@@ -36,13 +35,31 @@ from ledger.store import (
 JSON_COLUMNS = {"args_json", "extra_json", "metrics_json"}
 _EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_at", "run_id", "asset_key",
                   "partition_key", "scope_key", "payload", "prev_hash", "hash")
-_BATCH_SCHEMA = pa.schema([
-    ("seq", pa.int64()), ("event_id", pa.string()), ("event_type", pa.string()), ("schema_version", pa.int32()),
-    ("recorded_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()), ("asset_key", pa.string()),
-    ("partition_key", pa.string()), ("scope_key", pa.string()), ("payload", pa.string()),
-    ("prev_hash", pa.string()), ("hash", pa.string()),
-])
-_BATCH_RELATION = "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _ledger_batch)"
+
+
+def _insert_events(
+    con: duckdb.DuckDBPyConnection, stored: Sequence[StoredEvent], rows: Sequence[StoredRow], now: dt.datetime
+) -> None:
+    import pyarrow as pa
+
+    batch = pa.Table.from_pydict({
+        "seq": [st.seq for st in stored], "event_id": [r.event_id for r in rows],
+        "event_type": [r.event_type for r in rows], "schema_version": [r.schema_version for r in rows],
+        "recorded_at": [now] * len(rows), "run_id": [r.run_id for r in rows],
+        "asset_key": [r.asset_key for r in rows], "partition_key": [r.partition_key for r in rows],
+        "scope_key": [r.scope_key for r in rows], "payload": [r.payload for r in rows],
+        "prev_hash": [st.prev_hash for st in stored], "hash": [st.hash for st in stored],
+    }, schema=pa.schema([
+        ("seq", pa.int64()), ("event_id", pa.string()), ("event_type", pa.string()), ("schema_version", pa.int32()),
+        ("recorded_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()), ("asset_key", pa.string()),
+        ("partition_key", pa.string()), ("scope_key", pa.string()), ("payload", pa.string()),
+        ("prev_hash", pa.string()), ("hash", pa.string()),
+    ]))
+    con.register("_ledger_batch", batch)
+    try:
+        con.execute("INSERT INTO meta.events SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _ledger_batch")
+    finally:
+        con.unregister("_ledger_batch")
 
 
 class DuckDBEventStore:
@@ -63,14 +80,21 @@ class DuckDBEventStore:
         self._memory_con: duckdb.DuckDBPyConnection | None = None
         self._held: duckdb.DuckDBPyConnection | None = None
         self._local = threading.RLock()
+        self._writer = incremental.ProjectionWriter()
         if self.path == ":memory:":
             self._memory_con = duckdb.connect(":memory:")
             self._memory_con.execute("SET TimeZone = 'UTC'")
             migrate.migrate(self._memory_con)
+        elif Path(self.path).exists() and not self._pending_migrations():
+            pass  # opened for reading and appending later; readers never take the write lock here
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             with self._connection(read_only=False) as con:
                 migrate.migrate(con)
+
+    def _pending_migrations(self) -> bool:
+        with self._connection(read_only=True) as con:
+            return bool(migrate.check(con))
 
     # -- connections --------------------------------------------------------------------------
     @contextmanager
@@ -111,14 +135,21 @@ class DuckDBEventStore:
         data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> list[StoredEvent]:
         with self._connection(read_only=False) as con:
+            # Small statements run faster on one thread: the per-statement overhead is the cost here.
+            con.execute("SET threads = 1")
             con.execute("BEGIN TRANSACTION")
             try:
                 stored = self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
                 con.execute("COMMIT")
             except BaseException as e:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 if isinstance(e, duckdb.ConstraintException | duckdb.TransactionException):
                     raise ConflictError(f"append rejected by the database: {str(e).splitlines()[0]}") from e
+                if isinstance(e, duckdb.IOException):
+                    raise LedgerError(
+                        f"could not commit to {self.path}: {str(e).splitlines()[0]}; nothing of this batch was "
+                        "written. Free disk space or fix the file's permissions, then rerun"
+                    ) from e
                 raise
         return stored
 
@@ -137,9 +168,13 @@ class DuckDBEventStore:
             raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
         now = now or self._clock()
         run_ids = sorted({e.run_id for e in batch if e.run_id})
-        runs = self._run_states(con, run_ids, include_expired=reap, now=now)
+        run_rows = self._run_rows(con, run_ids, include_expired=reap, now=now)
+        runs = {r: RunState(rank=int(v["status_rank"]), lease_expires_at=v["lease_expires_at"])
+                for r, v in run_rows.items()}
         if reap:
-            batch = abandon_events(expired_runs(runs, now), runs) + batch
+            # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
+            alive = set(run_ids)
+            batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
         validate_batch(batch, runs)
         if not batch:
             return []
@@ -157,28 +192,10 @@ class DuckDBEventStore:
             stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
             rows.append(row)
             prev = h
-        table = pa.Table.from_pydict({
-            "seq": [s.seq for s in stored],
-            "event_id": [r.event_id for r in rows],
-            "event_type": [r.event_type for r in rows],
-            "schema_version": [r.schema_version for r in rows],
-            "recorded_at": [now] * len(rows),
-            "run_id": [r.run_id for r in rows],
-            "asset_key": [r.asset_key for r in rows],
-            "partition_key": [r.partition_key for r in rows],
-            "scope_key": [r.scope_key for r in rows],
-            "payload": [r.payload for r in rows],
-            "prev_hash": [s.prev_hash for s in stored],
-            "hash": [s.hash for s in stored],
-        }, schema=_BATCH_SCHEMA)
         if data_writer is not None:
             data_writer(con)
-        con.register("_ledger_batch", table)
-        try:
-            con.execute(f"INSERT INTO meta.events SELECT {', '.join(_EVENT_COLUMNS)} FROM {_BATCH_RELATION}")
-            projections.fold(con, _BATCH_RELATION)
-        finally:
-            con.unregister("_ledger_batch")
+        _insert_events(con, stored, rows, now)
+        incremental.apply(con, self._writer, stored, rows, run_rows)
         con.execute(
             "INSERT INTO meta.ledger_checkpoint VALUES ('log', ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
             "last_seq = excluded.last_seq, last_hash = excluded.last_hash, updated_at = excluded.updated_at",
@@ -190,18 +207,17 @@ class DuckDBEventStore:
         row = con.execute("SELECT last_seq, last_hash FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
         return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
 
-    def _run_states(
+    def _run_rows(
         self, con: duckdb.DuckDBPyConnection, run_ids: list[str], *, include_expired: bool, now: dt.datetime
-    ) -> dict[str, RunState]:
+    ) -> dict[str, dict[str, Any]]:
+        """Full projection rows of the given runs, and of runs whose lease expired (to reap)."""
         where = "run_id IN (SELECT unnest(?))"
         params: list[Any] = [run_ids]
         if include_expired:
             where = f"({where}) OR (status = 'started' AND lease_expires_at < ?)"
             params.append(now)
-        rows = con.execute(
-            f"SELECT run_id, status_rank, lease_expires_at FROM meta.ingestion_runs WHERE {where}", params
-        ).fetchall()
-        return {r: RunState(rank=int(k), lease_expires_at=_utc(t)) for r, k, t in rows}
+        rows = normalise_rows(con.execute(f"SELECT * FROM meta.ingestion_runs WHERE {where}", params))
+        return {r["run_id"]: r for r in rows}
 
     def _seqs_of(self, con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
         if not event_ids:
@@ -213,26 +229,29 @@ class DuckDBEventStore:
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
         """Mark runs whose lease expired without a terminal event as abandoned."""
         with self._connection(read_only=False) as con:
+            # Small statements run faster on one thread: the per-statement overhead is the cost here.
+            con.execute("SET threads = 1")
             con.execute("BEGIN TRANSACTION")
             try:
                 stored = self._append_in(con, [], None, None, reap=True, now=now)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
         return stored
 
     def rebuild(self) -> int:
         """Drop every projection's rows and fold the whole log again, in one transaction."""
         with self._connection(read_only=False) as con:
+            con.execute("RESET threads")
             con.execute("BEGIN TRANSACTION")
             try:
                 projections.clear(con)
-                projections.fold(con, "meta.events")
+                projections.fold(con, "meta.events", fresh=True)
                 n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
         return n
 
@@ -295,7 +314,7 @@ class DuckDBEventStore:
                     finally:
                         cur.close()
                     mem.register("_src_events", events)
-                    projections.fold(mem, "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _src_events)")
+                    projections.fold(mem, "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _src_events)", fresh=True)
                     yield mem
                 finally:
                     mem.close()
@@ -305,11 +324,18 @@ class DuckDBEventStore:
             with PROCESS_LOCK:  # serialises with this process's writers
                 attach_read_only(mem, self.path, "src", timeout_seconds=self._timeout)
                 try:
-                    projections.fold(mem, f"(SELECT * FROM src.meta.events WHERE seq <= {int(seq)})")
+                    projections.fold(mem, f"(SELECT * FROM src.meta.events WHERE seq <= {int(seq)})", fresh=True)
                     mem.execute("INSERT INTO meta.events SELECT * FROM src.meta.events WHERE seq <= ?", [seq])
                 finally:
                     mem.execute("DETACH src")
             yield mem
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open. After a failed COMMIT (a full disk, say) DuckDB
+    has already rolled back, and a second ROLLBACK would hide the original error."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def _utc(value: Any) -> dt.datetime | None:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ledger.errors import ConflictError
+from ledger.errors import ConflictError, IntegrityError
 from ledger.ids import new_uuid7
 
 RUN_STATUSES = ("started", "abandoned", "success", "failed")
@@ -233,7 +233,8 @@ class StoredEvent:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text if text.isascii() else _utf8(text)
 
 
 def to_row(event: Event) -> StoredRow:
@@ -243,6 +244,7 @@ def to_row(event: Event) -> StoredRow:
         payload = canonical_json(data)
     except (TypeError, ValueError) as e:
         raise ConflictError(f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}") from e
+    envelope = {k: _utf8(v) for k, v in envelope.items()}
     return StoredRow(
         event_id=envelope["event_id"],
         event_type=event.EVENT_TYPE,
@@ -253,6 +255,19 @@ def to_row(event: Event) -> StoredRow:
         scope_key=envelope["scope_key"],
         payload=payload,
     )
+
+
+def _utf8(value: Any) -> Any:
+    """``value`` unchanged if it is storable UTF-8; lone surrogates (what Python makes of
+    undecodable bytes in argv or file names) are refused rather than silently altered."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConflictError(
+                f"{value[:40]!r} is not valid Unicode (undecodable bytes?); pass UTF-8 text"
+            ) from None
+    return value
 
 
 def from_row(
@@ -269,7 +284,10 @@ def from_row(
     cls = EVENT_TYPES.get(event_type)
     if cls is None:
         raise ConflictError(f"unknown event type {event_type!r}; is this database newer than the code?")
-    data = dict(json.loads(payload) if isinstance(payload, str) else payload)
+    try:
+        data = dict(json.loads(payload) if isinstance(payload, str) else payload)
+    except (TypeError, ValueError) as e:
+        raise IntegrityError(f"stored {event_type} event {event_id} has an unreadable payload ({e})") from e
     version = schema_version
     while version < cls.SCHEMA_VERSION:
         step = UPCASTERS.get((event_type, version))
@@ -281,7 +299,12 @@ def from_row(
                 "partition_key": partition_key, "scope_key": scope_key}
     fields = {a.name for a in attrs.fields(cls)}
     kwargs = {k: v for k, v in {**data, **envelope}.items() if k in fields}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise IntegrityError(
+            f"stored {event_type} event {event_id} cannot be read ({e}); run `options-helper db verify`"
+        ) from e
 
 
 __all__ = [

@@ -198,6 +198,10 @@ def default_window(calendar: TradingCalendar, *, start: dt.date | None, end: dt.
     """[start, end] with the defaults: end = the latest completed session, start = ``sessions``
     sessions back from end."""
     end = end or latest
+    for name, day in (("--start", start), ("--end", end)):
+        if day is not None and not (calendar.first_session <= day <= calendar.last_session):
+            raise UsageError(f"{name} {day} is outside the trading calendar "
+                             f"({calendar.first_session} .. {calendar.last_session})")
     if start is None:
         start = calendar.last_sessions(sessions, end)[0]
     if start > end:

@@ -184,7 +184,8 @@ class InMemoryEventStore:
         runs = self._runs()
         batch = list(events)
         if self._auto_reap:
-            batch = abandon_events(expired_runs(runs, now), runs) + batch
+            alive = {e.run_id for e in batch if e.run_id}  # a run appending now is not abandoned
+            batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
         validate_batch(batch, runs, ())
         dup = [e.event_id for e in batch if e.event_id in self._ids]
         if dup:

@@ -74,10 +74,17 @@ def compare_projections(mem: duckdb.DuckDBPyConnection, stored: str) -> list[str
     problems = []
     for table in projections.PROJECTION_TABLES:
         keys = ", ".join(projections.PROJECTION_KEYS[table])
+        # JSON columns are compared as values (re-serialised by DuckDB on both sides), not as text.
+        columns = ", ".join(
+            f"json({name}) AS {name}" if dtype == "JSON" else name
+            for name, dtype in mem.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() "
+                "AND table_schema = 'meta' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+        )
         for a, b, what in (("meta", stored, "absent from the stored projection"),
                            (stored, "meta", "in the stored projection but not in a rebuild")):
             row = mem.execute(
-                f"SELECT {keys} FROM (SELECT * FROM {a}.{table} EXCEPT ALL SELECT * FROM {b}.{table}) "
+                f"SELECT {keys} FROM (SELECT {columns} FROM {a}.{table} EXCEPT ALL SELECT {columns} FROM {b}.{table}) "
                 f"ORDER BY {keys} LIMIT 1"
             ).fetchone()
             if row is not None:
@@ -93,7 +100,7 @@ def verify_file(path: str, *, timeout_seconds: float = 60.0) -> VerifyReport:
         migrate.migrate(mem)
         attach_read_only(mem, path, "src", timeout_seconds=timeout_seconds)
         try:
-            projections.fold(mem, "src.meta.events")
+            projections.fold(mem, "src.meta.events", fresh=True)
             drift = compare_projections(mem, "src.meta")
         except duckdb.Error as e:  # a tampered log may violate the projections' constraints
             drift = [f"the projections cannot be rebuilt from the log: {str(e).splitlines()[0]}"]

@@ -80,7 +80,7 @@ for _module in _COMMAND_MODULES:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; the one error boundary."""
-    import click
+    from typer.exceptions import TyperException
 
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
@@ -89,14 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         # Without standalone mode click returns a typer.Exit's code instead of raising it.
         result = command.main(args=args, prog_name="options-helper", standalone_mode=False)
         return result if isinstance(result, int) else EXIT_OK
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return int(e.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.secho("aborted", fg="red", err=True)
         return 130
-    except click.ClickException as e:
-        e.show()
-        return EXIT_USAGE
+    except TyperException as e:  # typer's bundled click: usage errors, bad parameters
+        show = getattr(e, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.secho(f"error: {e}", fg="red", err=True)
+        return int(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
     except OptionsHelperError as e:
         if debug:
             import traceback

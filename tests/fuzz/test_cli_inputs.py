@@ -14,12 +14,8 @@ from hypothesis import strategies as st
 from frontends.cli.app import main
 from tests.fuzz._util import FUZZ
 
-# typer >= 0.16 vendors click as ``typer._click``; frontends/cli/app.py catches ``click.ClickException``
-# from the standalone click, so every usage error (unknown command, bad option value) is reported as
-# "internal error: UsageError ..." with exit 1. Known finding; the properties below skip that
-# signature so they keep finding *other* internal errors, and the xfail tests pin the finding.
-KNOWN_USAGE_BUG = ("internal error: UsageError", "internal error: BadParameter", "internal error: NoSuchOption",
-                   "internal error: MissingParameter", "internal error: BadOptionUsage", "internal error: NoArgsIsHelpError")
+# Regression: typer >= 0.16 vendors click as ``typer._click``; the CLI's error boundary once caught
+# only the standalone click's exceptions, so usage errors exited 1 as "internal error".
 
 DATES = st.one_of(
     st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31)).map(dt.date.isoformat),
@@ -43,10 +39,6 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 def assert_clean(rc: int, err: str, argv: list[str]) -> None:
-    if rc == 1 and any(sig in err for sig in KNOWN_USAGE_BUG):
-        return
-    if rc == 1 and "IndexError" in err and "backfill" in argv:
-        return  # known: an --end/--start before the calendar (test_backfill_end_before_the_calendar...)  # the known usage-error finding (see test_a_usage_error_is_exit_2)
     assert rc != 1, f"internal error for {argv!r}: {err.strip()[-400:]}"
     if rc != 0:
         assert 2 <= rc <= 10 or rc == 130, (rc, err)
@@ -117,20 +109,12 @@ def test_random_argv(db, tmp_path_factory, argv):
     assert_clean(*run_cli(argv), argv)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding: frontends/cli/app.py main() catches click.ClickException from the standalone click, but "
-    "typer 0.29 raises typer._click exceptions: `options-helper nosuchcmd` / `runs --limit abc` exit 1 "
-    "'internal error: UsageError' instead of 2 (remove this marker once fixed)"))
 @pytest.mark.parametrize("argv", [["nosuchcmd"], ["runs", "--limit", "abc"], ["backfill", "run"]])
 def test_a_usage_error_is_exit_2(argv):
     rc, err = run_cli(argv)
     assert rc == 2, err
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding: `backfill --dry-run --end 2000-01-01` (an --end before the calendar's first session): "
-    "ledger/planner.py default_window() indexes calendar.last_sessions(...)[0] on an empty list -> "
-    "IndexError, exit 1 (remove this marker once fixed)"))
 def test_backfill_end_before_the_calendar_is_a_usage_error(db):
     rc, err = run_cli(["--duckdb-path", db, "backfill", "--dry-run", "--json", "--end", "2000-01-01"])
     assert rc == 2, err

@@ -58,13 +58,8 @@ def _load(tmp_path, text: str, env: dict[str, str] | None = None) -> None:
     assert isinstance(s, Settings)
 
 
-KNOWN = pytest.mark.xfail(strict=True, raises=(TypeError, ValueError), reason=(
-    "finding: ledger/config.py load_settings() lets TypeError/ValueError escape for wrongly typed values "
-    "(risk_free_rate = \"x\" -> float(); data_root / env_file = 5 -> Path(); watchlist entries checked, "
-    "but not these); each should be a ConfigError naming the key (remove this marker once fixed)"))
 
 
-@KNOWN
 @FUZZ
 @given(toml_documents())
 @example('[stages]\nrisk_free_rate = "abc"\n')
@@ -72,9 +67,6 @@ def test_random_config_files_load_or_raise_config_error(tmp_path_factory, text):
     _load(tmp_path_factory.mktemp("cfg"), text)
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError, reason=(
-    "finding: ledger/config.py load_config_file() catches TOMLDecodeError and OSError, but a config file "
-    "that is not UTF-8 raises UnicodeDecodeError from tomllib (remove this marker once fixed)"))
 @FUZZ
 @given(st.binary(max_size=200))
 @example(b"\xff\xfe = 1")
@@ -97,7 +89,6 @@ def test_random_environment_loads_or_raises_config_error(tmp_path_factory, env):
 
 @pytest.mark.parametrize("text", ['[stages]\nrisk_free_rate = "abc"\n', "data_root = 5\n",
                                   '[alpaca]\nenv_file = 5\n'])
-@KNOWN
 def test_wrongly_typed_values_are_config_errors(tmp_path, text):
     _load(tmp_path, text)
 
@@ -109,9 +100,7 @@ def test_a_nonsense_lock_timeout_is_refused(tmp_path, value):
         s = load_settings(environ={"OPTIONS_HELPER_CONFIG": str(_empty(tmp_path)), "OPTIONS_HELPER_LOCK_TIMEOUT": value})
     except ConfigError:
         return
-    if not (s.lock_timeout_seconds > 0 and math.isfinite(s.lock_timeout_seconds)):
-        pytest.xfail(f"finding: OPTIONS_HELPER_LOCK_TIMEOUT={value} accepted as {s.lock_timeout_seconds} "
-                     "(ledger/config.py parses it with float() but skips _float's positivity check)")
+    assert s.lock_timeout_seconds > 0 and math.isfinite(s.lock_timeout_seconds), value
 
 
 def _empty(tmp_path):

@@ -99,10 +99,6 @@ def test_any_json_args_and_job_name_survive_the_store(memory_store, args, job_na
     assert back == event
 
 
-@pytest.mark.xfail(strict=True, raises=(TypeError, ValueError), reason=(
-    "finding: ledger/events.py from_row() builds the event with cls(**kwargs) and lets attrs' TypeError/"
-    "ValueError escape for a payload missing a required field or with a bad choice; it should raise a typed "
-    "ledger error naming the event (remove this marker once fixed)"))
 @FUZZ
 @given(st.sampled_from(sorted(EVENT_TYPES)), st.integers(0, 3),
        st.dictionaries(st.sampled_from(["run_id", "job_name", "asset_key", "rows", "severity", "status",
@@ -149,10 +145,7 @@ def monkeypatch_session():
 
 
 @pytest.mark.parametrize("text", [
-    pytest.param("\ud800", marks=pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
-        "finding: a lone surrogate (what Python makes of non-UTF-8 bytes in argv) in a payload crashes "
-        "ledger/store.py event_hash() with UnicodeEncodeError: to_row() should refuse it with a typed error "
-        "or escape it (remove this marker once fixed)"))),
+    "\ud800",
     "a\x00b", "\U0001f600 \u202e", "x" * 10_000])
 def test_odd_strings_in_args_are_stored_or_refused_cleanly(memory_store, text):
     """Lone surrogates, NULs, bidi marks, long strings: stored unchanged or a typed error."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from ledger.duckdb_store import DuckDBEventStore
 from ledger.events import RunStarted, RunSucceeded
 from ledger.verify import verify_file
@@ -19,12 +17,6 @@ class Clock:
         return self.now
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding (kill harness): a run reaped while still alive (its lease expired between two commits, so its "
-    "own next append adds RunAbandoned) that then succeeds: the incremental ingestion_runs row has "
-    "error_type NULL, the rebuild has 'Abandoned' (ledger/projections.py RUNS: arg_max(... , win) skips the "
-    "NULL of the winning run_succeeded; arg_max_null would keep it), so `db verify` reports drift "
-    "(remove this marker once fixed)"))
 def test_a_run_reaped_while_alive_then_succeeding_verifies(tmp_path):
     clock = Clock()
     path = tmp_path / "l.duckdb"
