@@ -35,7 +35,7 @@ VOLATILE = {"run_id", "parent_run_id", "triggered_by", "last_run_id", "materiali
 REPORT_ASSETS = {registry.BRIEFING_MARKDOWN, registry.DASHBOARD_VIEWS}
 REPORT_VOLATILE = {"sha256", "bytes", "bytes_written", "data_version", "metrics_json", "extra_json"}
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)")
-RUN_ROW = re.compile(r"<td>(cli|dagster)</td>\s*<td>[0-9a-f-]{36}</td>\s*<td>\d+</td>")
+RUN_ROW = re.compile(r"<td>(cli|dagster)</td>\s*<td>[0-9a-f-]{36}</td>(\s*<td>\d+</td>)?")
 
 
 def normalized_report(text: str) -> str:
