@@ -241,15 +241,34 @@ def _endpoint(client: Any, path: str) -> str:
     return f"/{version}{path}" if version else path
 
 
+MAX_PAGES_PER_REQUEST = 5_000
+
+
 def install(client: Any, retrier: Retrier, *, timeout: float) -> Any:
     """Route ``client``'s requests through ``retrier``; switch off alpaca-py's own retries."""
     client._retry = 0  # RESTClient._one_request raises APIError instead of RetryException
     client._retry_wait = 0
     client._session.request = functools.partial(client._session.request, timeout=timeout)
     original_get = client.get
+    # alpaca-py follows next_page_token itself; a server that repeats a token would loop forever.
+    seen_tokens: dict[tuple[str, str], set[str]] = {}
 
     def get(path: str, data: Any = None, **kwargs: Any) -> Any:
         params = dict(data) if isinstance(data, dict) else data
+        if isinstance(params, dict):
+            request = (path, repr(sorted((k, str(v)) for k, v in params.items() if k != "page_token")))
+            token = params.get("page_token")
+            if token is None:
+                seen_tokens[request] = set()
+            else:
+                tokens = seen_tokens.setdefault(request, set())
+                if token in tokens or len(tokens) >= MAX_PAGES_PER_REQUEST:
+                    seen_tokens.pop(request, None)
+                    raise MalformedResponseError(
+                        f"{_endpoint(client, path)}: Alpaca repeated page token {str(token)[:24]!r} "
+                        f"(or sent more than {MAX_PAGES_PER_REQUEST} pages): a pagination loop; nothing was recorded"
+                    )
+                tokens.add(token)
         return retrier.run(_endpoint(client, path), lambda: original_get(path, params, **kwargs))
 
     client.get = get

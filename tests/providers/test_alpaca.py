@@ -344,3 +344,13 @@ def test_chunks_of_many_symbols(fake_alpaca, make_provider):
     table = make_provider().stock_bars(symbols, D1, D1)
     assert table.num_rows == 3 and isinstance(table, pa.Table)
     assert len({r.query["symbols"] for r in fake_alpaca.seen("/v2/stocks/bars")}) == 2
+
+
+def test_a_pagination_loop_is_a_malformed_response_not_an_endless_fetch(fake_alpaca, make_provider):
+    """Regression (soak): a server repeating next_page_token made alpaca-py follow it forever."""
+    page = {"bars": {"AAPL": [{"t": "2024-05-29T04:00:00Z", "o": 1, "h": 1, "l": 1, "c": 1, "v": 1}]},
+            "next_page_token": "same-token"}
+    fake_alpaca.fail("/v2/stocks/bars", *[Reply(status=200, body=page) for _ in range(5)])
+    with pytest.raises(MalformedResponseError, match="pagination loop"):
+        make_provider().stock_bars(["AAPL"], D1, D3)
+    assert len(fake_alpaca.seen("/v2/stocks/bars")) == 2
