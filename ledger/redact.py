@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,8 +17,26 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+# Secret values resolved in this process from files (an env file, the config file), which the
+# environment does not show. One process-wide set on purpose: redaction must know every secret
+# whichever frontend loaded it.
+_resolved_lock = threading.Lock()
+_resolved: set[str] = set()
+
+
+def remember_secret(value: str) -> None:
+    """Register a secret value (e.g. a key read from a file) so that every redaction masks it."""
+    if value and len(value) >= 4:
+        with _resolved_lock:
+            _resolved.add(value)
+
+
 def known_secret_values(environ: Mapping[str, str]) -> list[str]:
-    return [v for k in SECRET_ENV_VARS if (v := environ.get(k)) and len(v) >= 4]
+    """Secret values from the environment plus every value passed to ``remember_secret``."""
+    with _resolved_lock:
+        values = set(_resolved)
+    values.update(v for k in SECRET_ENV_VARS if (v := environ.get(k)) and len(v) >= 4)
+    return sorted(values, key=len, reverse=True)
 
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
@@ -49,4 +68,4 @@ def _redact(value: Any, secrets: list[str]) -> Any:
     return redact_text(str(value), secrets)
 
 
-__all__ = ["REDACTED", "is_secret_name", "known_secret_values", "redact", "redact_text"]
+__all__ = ["REDACTED", "is_secret_name", "known_secret_values", "redact", "redact_text", "remember_secret"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 
 from ledger.errors import AuthenticationError, ConfigError
-from ledger.redact import REDACTED, known_secret_values, redact_text
+from ledger.redact import REDACTED, known_secret_values, redact_text, remember_secret
 
 KEY_ID_VAR = "APCA_API_KEY_ID"
 SECRET_KEY_VAR = "APCA_API_SECRET_KEY"
@@ -46,6 +46,7 @@ class Secret:
         if len(value) >= MIN_SECRET_LENGTH:
             with _known_lock:
                 _known.add(value)
+            remember_secret(value)  # so the ledger's redaction of args and errors masks it too
 
     def reveal(self) -> str:
         return self._value
