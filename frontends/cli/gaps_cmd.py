@@ -34,6 +34,7 @@ def gaps(
     assets: Assets = None,
     symbols: Symbols = None,
     duckdb_path: DbPath = None,
+    dagster: Annotated[bool, typer.Option("--dagster", help="Also give the equivalent Dagster partition ranges and backfill commands per asset.")] = False,
     json: Json = False,
 ) -> None:
     """Report missing, failed, stale and unrecoverable cells (asset x session x symbol) and the
@@ -46,10 +47,18 @@ def gaps(
     s = settings(ctx, duckdb_path)
     lo, hi = parse_window(start, end)
     the_plan = plan(s, start=lo, end=hi, assets=assets, symbols=_symbols(symbols))
+    doc = the_plan.to_dict()
+    if dagster:
+        from frontends.dagster.ranges import dagster_partition_ranges  # no dagster import
+
+        doc["dagster_ranges"] = dagster_partition_ranges(doc)
     if json:
-        render.print_json(the_plan.to_dict())
+        render.print_json(doc)
         return
-    _render_plan(the_plan.to_dict())
+    _render_plan(doc)
+    if dagster:
+        render.table("Dagster partition ranges", doc["dagster_ranges"],
+                     ["asset_key", "partition_range", "sessions", "command"])
 
 
 def _render_plan(doc: dict[str, Any]) -> None:
