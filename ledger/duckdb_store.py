@@ -81,16 +81,20 @@ class DuckDBEventStore:
         self._held: duckdb.DuckDBPyConnection | None = None
         self._local = threading.RLock()
         self._writer = incremental.ProjectionWriter()
+        self._fast_writes = True  # appends skip the UTC session setting (see connection.connect)
         if self.path == ":memory:":
             self._memory_con = duckdb.connect(":memory:")
             self._memory_con.execute("SET TimeZone = 'UTC'")
             migrate.migrate(self._memory_con)
-        elif Path(self.path).exists() and not self._pending_migrations():
-            pass  # opened for reading and appending later; readers never take the write lock here
+        elif (_MIGRATED.get(self.path) or "absent") == _file_id(self.path) or (
+            Path(self.path).exists() and not self._pending_migrations()
+        ):
+            _MIGRATED[self.path] = _file_id(self.path)  # readers never take the write lock here
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             with self._connection(read_only=False) as con:
                 migrate.migrate(con)
+            _MIGRATED[self.path] = _file_id(self.path)
 
     def _pending_migrations(self) -> bool:
         with self._connection(read_only=True) as con:
@@ -107,7 +111,8 @@ class DuckDBEventStore:
             with self._local:
                 yield self._held
             return
-        with connect(self.path, read_only=read_only, timeout_seconds=self._timeout, on_wait=self._on_wait) as con:
+        with connect(self.path, read_only=read_only, timeout_seconds=self._timeout, on_wait=self._on_wait,
+                     utc=read_only or not self._fast_writes) as con:
             yield con
 
     @contextmanager
@@ -329,6 +334,19 @@ class DuckDBEventStore:
                 finally:
                     mem.execute("DETACH src")
             yield mem
+
+
+# Files this process has checked (or brought) up to the code's schema, by (device, inode), so that
+# opening the same ledger again does not cost another connection.
+_MIGRATED: dict[str, tuple[int, int] | None] = {}
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
