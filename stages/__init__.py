@@ -12,12 +12,10 @@ loads on first use of one of the names below.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from stages.backfill import backfill, backfill_resume, backfill_status
+    from stages.backfills import BackfillResult, backfill, backfill_resume, backfill_status
     from stages.planning import plan
     from stages.runner import (
         DailyResult,
@@ -31,9 +29,10 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    "backfill": "stages.backfill",
-    "backfill_resume": "stages.backfill",
-    "backfill_status": "stages.backfill",
+    "BackfillResult": "stages.backfills",
+    "backfill": "stages.backfills",
+    "backfill_resume": "stages.backfills",
+    "backfill_status": "stages.backfills",
     "plan": "stages.planning",
     "DailyResult": "stages.runner",
     "JobResult": "stages.runner",
@@ -59,21 +58,10 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-class _Package(types.ModuleType):
-    """``stages.backfill`` is both a submodule and the public function it defines. Importing the
-    submodule binds the package attribute to the module; keep the function there instead (the
-    module stays reachable as ``sys.modules['stages.backfill']`` and by ``from ... import``)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType) and callable(getattr(value, name, None)):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
+    "BackfillResult",
     "DailyResult",
     "JobResult",
     "SymbolOutcome",

@@ -1,5 +1,5 @@
 """`options-helper gaps` and `options-helper backfill [resume ID | status ID]`: thin over
-``stages.planning.plan`` and ``stages.backfill``."""
+``stages.planning.plan`` and ``stages.backfills``."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def backfill(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from stages.backfill import backfill as run_backfill
+    from stages.backfills import backfill as run_backfill
     from stages.planning import parse_window
 
     s = settings(ctx, duckdb_path)
@@ -135,7 +135,7 @@ def resume(
 
     Example: options-helper backfill resume 0193a6c2-...
     """
-    from stages.backfill import backfill_resume
+    from stages.backfills import backfill_resume
 
     s = settings(ctx, duckdb_path)
     with render.progress(enabled=None if not json else False) as bar:
@@ -156,7 +156,7 @@ def status(
 
     Example: options-helper backfill status 0193a6c2-... --json
     """
-    from stages.backfill import backfill_status
+    from stages.backfills import backfill_status
 
     doc = backfill_status(settings(ctx, duckdb_path), backfill_id)
     if json:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import ledger
 from ledger.config import Settings
-from stages.backfill import backfill, backfill_resume, backfill_status
+from stages.backfills import backfill, backfill_resume, backfill_status
 from stages.planning import plan
 from tests.planner import fake_runner
 
@@ -83,7 +83,7 @@ _KILL_SCRIPT = """
 import datetime as dt, sys
 from pathlib import Path
 from ledger.config import Settings
-from stages.backfill import backfill
+from stages.backfills import backfill
 from tests.planner import fake_runner
 s = Settings(duckdb_path=Path(sys.argv[1]), data_root=Path(sys.argv[2]), watchlists={"default": ("AAPL", "MSFT")},
              lease_seconds=0.5)

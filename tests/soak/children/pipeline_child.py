@@ -23,7 +23,7 @@ from tests.soak.children import _ack
 def available() -> bool:
     """True once `options-helper daily` and `options-helper backfill` have landed."""
     try:
-        if importlib.util.find_spec("stages.runner") is None or importlib.util.find_spec("stages.backfill") is None:
+        if importlib.util.find_spec("stages.runner") is None or importlib.util.find_spec("stages.backfills") is None:
             return False
         import typer
 
