@@ -36,6 +36,7 @@ import attrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledger.errors import UsageError
 from stages.analytics._tables import dates, num, to_pandas
@@ -112,6 +113,22 @@ def _missing(frame: pd.DataFrame, columns: Sequence[str]) -> Outcome | None:
     return None
 
 
+def _strings(frame: pd.DataFrame, column: str) -> pa.Array:
+    """A column as an Arrow string array with nulls, as ``astype("string")`` reads it (other
+    values by their ``str``); strings and all-null columns convert without a Python loop."""
+    series = frame[column]
+    try:
+        values = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        values = None
+    if values is None or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+                              or pa.types.is_null(values.type)):
+        values = pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.string())
+
+
 def duplicate_keys(keys: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Outcome]:
     def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
         if (bad := _missing(frame, keys)) is not None:
@@ -131,20 +148,37 @@ def required_columns(columns: Sequence[str]) -> Callable[[pd.DataFrame, dt.date]
     def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
         if (bad := _missing(frame, columns)) is not None:
             return bad
-        part = frame[list(columns)]
-        nulls = part.isna()
-        # A blank string is as useless as a null in a key column.
+        by_column: dict[str, int] = {}
+        null_rows = np.zeros(len(frame), dtype=bool)
         for column in columns:
-            if part[column].dtype == object or pd.api.types.is_string_dtype(part[column]):
-                nulls[column] = nulls[column] | (part[column].astype("string").str.strip() == "").fillna(False)
-        by_column = {c: int(n) for c, n in nulls.sum().items() if n}
-        null_rows = int(nulls.any(axis=1).sum())
-        metrics = {"rows_checked": len(frame), "null_rows": null_rows, "null_cells_by_column": by_column}
-        if null_rows:
-            return False, metrics, f"{null_rows} rows have nulls in required column(s) {', '.join(by_column)}"
+            nulls = frame[column].isna().to_numpy(dtype=bool)
+            # A blank string is as useless as a null in a key column.
+            if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+                nulls = nulls | _blank(frame, column)
+            if n := int(nulls.sum()):
+                by_column[column] = n
+            null_rows |= nulls
+        metrics = {"rows_checked": len(frame), "null_rows": int(null_rows.sum()), "null_cells_by_column": by_column}
+        if null_rows.any():
+            return False, metrics, f"{int(null_rows.sum())} rows have nulls in required column(s) {', '.join(by_column)}"
         return True, metrics, "no nulls in required columns"
 
     return body
+
+
+def _blank(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Rows whose value reads as an empty string once whitespace is trimmed (``str.strip()`` of
+    the ``string`` dtype, which is Arrow's ``utf8_trim_whitespace``); other types are never blank."""
+    try:
+        values = pa.array(frame[column], from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        values = _strings(frame, column)  # mixed types: each value by its str()
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return np.zeros(len(frame), dtype=bool)  # dates, numbers, ...: their text is never empty
+    blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+    return pc.fill_null(blank, False).to_numpy(zero_copy_only=False)
 
 
 def monotonic_dates(date_column: str, by: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Outcome]:
@@ -240,54 +274,39 @@ def non_negative(columns: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Ou
 
 
 def parseable_occ(symbol_column: str, underlying_column: str | None) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    """Every contract symbol parses as OCC and agrees with the row's expiry, type and strike (when present)."""
-    from stages.occ import parse_occ
+    """Every contract symbol parses as OCC and agrees with the row's expiry, type and strike (when present).
+
+    Acceptance is ``stages.occ.parse_occ``'s, evaluated over the whole column at once
+    (``_occ_columns.parse_occ_column``; a test holds the two to the same answers)."""
+    from stages.analytics._occ_columns import parse_occ_column
 
     def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
         if (bad := _missing(frame, [symbol_column])) is not None:
             return bad
-        symbols = frame[symbol_column].astype("string").fillna("").to_numpy(dtype=object)
-        owners = (frame[underlying_column].astype("string").fillna("").to_numpy(dtype=object)
-                  if underlying_column and underlying_column in frame else np.full(len(frame), "", dtype=object))
-        # parse_occ is scalar: parse each distinct (symbol, underlying) once, then broadcast back.
-        pairs = pd.DataFrame({"s": symbols, "u": owners})
-        codes, uniques = pd.factorize(pairs["s"] + "\x00" + pairs["u"])
-        parsed: list[tuple[Any, Any, Any] | None] = []
-        for s, u in zip(symbols[_first_index(codes, len(uniques))], owners[_first_index(codes, len(uniques))], strict=True):
-            try:
-                occ = parse_occ(s, underlying=u or None)
-                parsed.append((np.datetime64(occ.expiry, "D"), occ.option_type, occ.strike))
-            except UsageError:
-                parsed.append(None)
-        ok = np.array([p is not None for p in parsed], dtype=bool)[codes]
+        symbols = _strings(frame, symbol_column)
+        owners = _strings(frame, underlying_column) if underlying_column and underlying_column in frame else None
+        parsed = parse_occ_column(symbols, owners)
+        ok = parsed.ok
         inconsistent = np.zeros(len(frame), dtype=bool)
         if {"expiry", "option_type", "strike"} <= set(frame.columns) and ok.any():
-            fill = (np.datetime64("NaT", "D"), "", np.nan)
-            exp = np.array([(p or fill)[0] for p in parsed], dtype="datetime64[D]")[codes]
-            typ = np.array([(p or fill)[1] for p in parsed], dtype=object)[codes]
-            strike = np.array([(p or fill)[2] for p in parsed], dtype=float)[codes]
+            types = pc.fill_null(pc.utf8_lower(_strings(frame, "option_type")), "").to_numpy(zero_copy_only=False)
             inconsistent = ok & (
-                (exp != dates(frame, "expiry"))
-                | (typ != frame["option_type"].astype("string").str.lower().fillna("").to_numpy(dtype=object))
-                | ~np.isclose(strike, num(frame, "strike"), rtol=0, atol=1e-6)
+                (parsed.expiry != dates(frame, "expiry"))
+                | (parsed.option_type != types)
+                | ~np.isclose(parsed.strike, num(frame, "strike"), rtol=0, atol=1e-6)
             )
         bad_rows = ~ok | inconsistent
+        sample = pc.fill_null(symbols.filter(pa.array(bad_rows)).slice(0, _SAMPLE), "").to_pylist()
         metrics: dict[str, Any] = {"rows_checked": len(frame), "unparseable_contracts": int((~ok).sum()),
                    "inconsistent_contracts": int(inconsistent.sum()),
                    "unparseable_ratio": float((~ok).mean()) if len(frame) else 0.0,
-                   "sample": [str(s) for s in symbols[bad_rows][:_SAMPLE]]}
+                   "sample": [str(s) for s in sample]}
         if bad_rows.any():
             return False, metrics, (f"{int((~ok).sum())} unparseable and {int(inconsistent.sum())} inconsistent "
                                     f"contract symbols (e.g. {', '.join(metrics['sample'])})")
         return True, metrics, "every contract symbol parses as OCC and matches its row"
 
     return body
-
-
-def _first_index(codes: np.ndarray, n: int) -> np.ndarray:
-    first = np.full(n, -1, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]  # the last write wins: the first occurrence
-    return first
 
 
 def null_iv_ratio(threshold: float) -> Callable[[pd.DataFrame, dt.date], Outcome]:
