@@ -28,6 +28,7 @@ session before the window too, for the assets such a dependency reaches (the "lo
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -247,7 +248,7 @@ def plan_gaps(
     versions = {a.key: a.code_version for a in graph} | dict(code_versions or {})
 
     analysed = ancestors(graph, report)
-    window = [_to_date(d) for d in calendar.session_array(start, end)]
+    window: list[dt.date] = calendar.session_array(start, end).astype("datetime64[D]").tolist()
     if not window:
         raise UsageError(f"no {CALENDAR_NAME} sessions between {start} and {end}")
     sub = [by_key[k] for k in analysed]
@@ -257,46 +258,14 @@ def plan_gaps(
     first_window_idx = 1 if lookback else 0
 
     cutoffs = _cutoffs(sub, unrecoverable, end)
-    with _scratch(con) as names:
-        _register_inputs(con, names, days, syms)
-        _prepare_runs_and_checks(con, names, sub, days, meta)
-        for i, a in enumerate(sub):
-            first_idx = 0 if a.key in lb_assets else first_window_idx
-            _asset_state(con, names, i, a, sub, days, len(syms), first_idx, versions.get(a.key),
-                         cutoffs.get(a.key), meta)
-        reported = [(i, a) for i, a in enumerate(sub) if a.key in report]
-        if reported:
-            con.execute(f"CREATE TEMP TABLE {names['gaps']} AS " + " UNION ALL ".join(
-                f"SELECT {i} AS ord, t.idx, coalesce(s.scope_key, '{ALL_SCOPE}') AS scope_key, t.reason "
-                f"FROM {names['st']}{i} t LEFT JOIN {names['syms']} s ON s.sid = t.sid WHERE t.reason IS NOT NULL"
-                for i, _ in reported))
-        else:
-            con.execute(f"CREATE TEMP TABLE {names['gaps']} (ord INTEGER, idx INTEGER, scope_key VARCHAR, reason VARCHAR)")
-        counts = dict(con.execute(f"SELECT reason, count(*) FROM {names['gaps']} GROUP BY reason").fetchall())
-        range_rows = con.execute(f"""
-            SELECT ord, scope_key, reason, min(idx), count(*) FROM (
-                SELECT *, idx - row_number() OVER (PARTITION BY ord, scope_key, reason ORDER BY idx) AS grp
-                FROM {names['gaps']}) GROUP BY ord, scope_key, reason, grp
-            ORDER BY ord, scope_key, min(idx), reason""").fetchall()
-        step_rows = con.execute(f"""
-            WITH fix AS (
-                SELECT ord, scope_key, idx,
-                       idx - row_number() OVER (PARTITION BY ord, scope_key ORDER BY idx) AS grp
-                FROM {names['gaps']} WHERE reason <> 'unrecoverable'
-            ), isl AS (
-                SELECT ord, scope_key, min(idx) AS lo, max(idx) AS hi FROM fix GROUP BY ord, scope_key, grp
-            )
-            SELECT ord, lo, hi, list(scope_key ORDER BY scope_key) FROM isl
-            GROUP BY ord, lo, hi ORDER BY ord, lo, hi""").fetchall()
+    layout = _Layout.of(sub, days, syms, {a.key: (0 if a.key in lb_assets else first_window_idx) for a in sub})
+    with _registered(con, layout, versions) as names:
+        cells = _read_cells(con, names, layout, meta)
+        runs, checked = _read_runs_and_checks(con, names, layout, meta)
+    reasons = _propagate(layout, cells, runs, checked, cutoffs)
+    reported = [(i, a) for i, a in enumerate(sub) if a.key in report]
+    ranges, steps, counts = _collapse(layout, reasons, reported, universe_option)
 
-    ranges = tuple(
-        GapRange(asset_key=sub[o].key, scope_key=scope, start=days[lo], end=days[lo + n - 1], sessions=n, reason=r)
-        for o, scope, r, lo, n in range_rows
-    )
-    steps = tuple(
-        _step(n + 1, sub[o], list(scopes), days[lo], days[hi], hi - lo + 1, universe_option)
-        for n, (o, lo, hi, scopes) in enumerate(step_rows)
-    )
     n_window = len(window)
     expected = 0
     for k in report:
@@ -325,197 +294,313 @@ def _cutoffs(sub: Sequence[PlannerAsset], unrecoverable: Mapping[str, dt.date | 
     return out
 
 
+# Reason codes of the dense grids: 0 = nothing to do, else 1 + the reason's index in REASONS.
+_CODE = {r: i + 1 for i, r in enumerate(REASONS)}
+# The status of a cell's row, as read: the low two bits; bit 2 set when its code version is stale.
+_NONE, _MATERIALIZED, _SKIPPED, _FAILED, _CODE_STALE = 0, 1, 2, 3, 4
+_NO_SEQ = np.iinfo(np.int64).min  # "no vseq" (SQL NULL) in the int64 grids
+# Up to this many symbols, the scope filter is also pushed into the partition_status scan as an
+# IN list (bound parameters), so a plan for a few symbols reads only their rows.
+_SCOPE_PUSHDOWN = 64
+
+
+@attrs.frozen
+class _Layout:
+    """Where each analysed cell lives in one flat array: asset ``i`` owns ``size(i)`` slots from
+    ``base[i]``, row-major by (session index, scope id); an ALL-scoped asset has one column."""
+
+    sub: tuple[PlannerAsset, ...]
+    days: tuple[dt.date, ...]
+    syms: tuple[str, ...]
+    width: tuple[int, ...]
+    base: tuple[int, ...]
+    first_idx: tuple[int, ...]
+
+    @classmethod
+    def of(cls, sub: Sequence[PlannerAsset], days: Sequence[dt.date], syms: Sequence[str],
+           first_idx: Mapping[str, int]) -> _Layout:
+        width = tuple(len(syms) if a.per_symbol else 1 for a in sub)
+        base = tuple(int(b) for b in np.cumsum([0, *(len(days) * w for w in width)])[:-1])
+        return cls(tuple(sub), tuple(days), tuple(syms), width, base, tuple(first_idx[a.key] for a in sub))
+
+    @property
+    def total(self) -> int:
+        return len(self.days) * sum(self.width)
+
+    def grid(self, flat: np.ndarray, i: int) -> np.ndarray:
+        """Asset ``i``'s part of ``flat`` as a (sessions, scopes) view."""
+        n = len(self.days) * self.width[i]
+        return flat[self.base[i] : self.base[i] + n].reshape(len(self.days), self.width[i])
+
+
 @contextmanager
-def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[dict[str, str]]:
-    """Unique names for the temp tables and views of one plan, dropped afterwards."""
-    tag = uuid.uuid4().hex[:10]
-    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "syms", "jobs", "bad", "chk_mat", "chk_run", "chk_ck", "gaps", "st")}
-    try:
-        yield names
-    finally:
-        for k in ("cal", "syms", "jobs"):
-            with suppress(Exception):  # best effort: the connection may already be closed
-                con.unregister(names[k])
-        tables = con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE ?", [f"_gp_{tag}_%"]
-        ).fetchall()
-        for (t,) in tables:
-            con.execute(f"DROP TABLE IF EXISTS temp.{t}")
-
-
-def _register_inputs(con: duckdb.DuckDBPyConnection, names: dict[str, str], days: Sequence[dt.date],
-                     syms: Sequence[str]) -> None:
+def _registered(con: duckdb.DuckDBPyConnection, layout: _Layout,
+                versions: Mapping[str, str | None]) -> Iterator[dict[str, str]]:
+    """The plan's small dictionary tables, registered under unique names and dropped afterwards:
+    ``cal`` (idx, pk), ``syms`` (sid, scope_key) and ``assets`` (asset_key, job, per_symbol,
+    version, base, w, first_idx): every string is mapped to an integer once, by these joins."""
     import pyarrow as pa
 
-    cal = pa.table({
-        "idx": pa.array(range(len(days)), pa.int32()),
-        "pk": pa.array([d.isoformat() for d in days], pa.string()),
-    })
-    scopes = pa.table({"sid": pa.array(range(len(syms)), pa.int32()), "scope_key": pa.array(list(syms), pa.string())})
-    con.register(names["cal"], cal)
-    con.register(names["syms"], scopes)
+    tag = uuid.uuid4().hex[:10]
+    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "syms", "assets")}
+    sub = layout.sub
+    tables = {
+        "cal": pa.table({"idx": pa.array(range(len(layout.days)), pa.int32()),
+                         "pk": pa.array([d.isoformat() for d in layout.days], pa.string())}),
+        "syms": pa.table({"sid": pa.array(range(len(layout.syms)), pa.int32()),
+                          "scope_key": pa.array(list(layout.syms), pa.string())}),
+        "assets": pa.table({
+            "asset_key": pa.array([a.key for a in sub], pa.string()),
+            "job": pa.array([a.job for a in sub], pa.string()),
+            "per_symbol": pa.array([a.per_symbol for a in sub], pa.bool_()),
+            "version": pa.array([versions.get(a.key) for a in sub], pa.string()),
+            "base": pa.array(layout.base, pa.int64()),
+            "w": pa.array(layout.width, pa.int64()),
+            "first_idx": pa.array(layout.first_idx, pa.int32()),
+        }),
+    }
+    try:
+        for k, t in tables.items():
+            con.register(names[k], t)
+        yield names
+    finally:
+        for k in tables:
+            with suppress(Exception):  # best effort: the connection may already be closed
+                con.unregister(names[k])
 
 
-def _prepare_runs_and_checks(con: duckdb.DuckDBPyConnection, names: dict[str, str], sub: Sequence[PlannerAsset],
-                             days: Sequence[dt.date], meta: str) -> None:
-    """Small keyed tables: failed/abandoned runs and failed error checks, per cell key ``ck``."""
-    lo, hi = days[0].isoformat(), days[-1].isoformat()
-    cal, syms = names["cal"], names["syms"]
-    n = f"(SELECT greatest(count(*), 1) FROM {syms})"
-    jobs = {a.job: a for a in sub if a.job}
-    con.register(names["jobs"], _arrow_table({
-        "job_name": list(jobs), "asset_key": [a.key for a in jobs.values()],
-        "per_symbol": [a.per_symbol for a in jobs.values()]}))
-    # The latest failed or abandoned run per cell that targeted it (a run naming no scopes
-    # targets every scope; an exact scope beats such a run). Keyed (asset_key, ck).
-    con.execute(f"""
-        CREATE TEMP TABLE {names['bad']} AS
-        WITH r AS (
-            SELECT r.job_name, r.partition_key, r.status, coalesce(r.first_seq, r.last_seq) AS seq,
-                   unnest(CASE WHEN len(coalesce(r.scope_keys, []::VARCHAR[])) = 0 THEN ['*']
-                               ELSE r.scope_keys END) AS scope
-            FROM {meta}.ingestion_runs r SEMI JOIN {names['jobs']} j ON j.job_name = r.job_name
-            WHERE r.status IN ('failed', 'abandoned') AND r.partition_key BETWEEN ? AND ?
-        ), keyed AS (
-            SELECT j.asset_key, c.idx * {n} + s.sid AS ck, r.status, r.seq, r.scope = '*' AS wildcard
-            FROM r JOIN {names['jobs']} j ON j.job_name = r.job_name JOIN {cal} c ON c.pk = r.partition_key
-                   JOIN {syms} s ON (s.scope_key = r.scope OR r.scope = '*')
-            WHERE j.per_symbol
-            UNION ALL
-            SELECT j.asset_key, c.idx * {n} - 1 AS ck, r.status, r.seq, FALSE
-            FROM r JOIN {names['jobs']} j ON j.job_name = r.job_name JOIN {cal} c ON c.pk = r.partition_key
-            WHERE NOT j.per_symbol
-        )
-        SELECT asset_key, ck, arg_max(status, (NOT wildcard, status = 'failed', seq)) AS run_status
-        FROM keyed GROUP BY asset_key, ck""", [lo, hi])
-    # Error-severity checks whose latest evaluation (per check and materialization, or run when the
-    # event has no link) failed: start from the failures (rare) and drop those evaluated again later.
-    con.execute(f"""
-        CREATE TEMP TABLE {names['chk_run']} AS
-        WITH f AS (
-            SELECT k.asset_key, k.partition_key, k.scope_key, k.check_name, k.run_id, k.materialization_seq, k.seq
-            FROM {meta}.asset_checks k SEMI JOIN {names['jobs']} j ON j.asset_key = k.asset_key
-            WHERE k.severity = 'error' AND k.status = 'fail' AND k.partition_key BETWEEN ? AND ?
-        )
-        SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq FROM f
-        WHERE NOT EXISTS (
+def _cells_from(names: dict[str, str], meta: str) -> str:
+    """FROM/WHERE of the partition rows of the analysed cells, with their flat position ``pos``.
+    No range filter on ``partition_key``: the join with ``cal`` restricts the sessions, and DuckDB
+    pushes its bounds into the scan for row-group pruning, whereas a literal range would be
+    evaluated on every row before the more selective scope filter."""
+    return (f"""FROM {meta}.partition_status p
+        JOIN {names['assets']} a ON a.asset_key = p.asset_key
+        JOIN {names['cal']} c ON c.pk = p.partition_key
+        LEFT JOIN {names['syms']} s ON a.per_symbol AND s.scope_key = p.scope_key
+        WHERE CASE WHEN a.per_symbol THEN s.sid IS NOT NULL ELSE p.scope_key = '{ALL_SCOPE}' END""")
+
+
+_POS = "a.base + c.idx * a.w + coalesce(s.sid, 0)"
+
+
+def _pushdown(layout: _Layout) -> tuple[str, list[Any]]:
+    """Literal filters (bound parameters) the scan applies before any join, so that a plan for a
+    few symbols reads only their rows. An equality is pushed into the scan itself; one scope is the
+    most selective filter (and comparing short scope keys is cheaper than asset keys); a few
+    scopes an IN list. With many, the joins below do the filtering."""
+    scopes = ([*layout.syms] if any(a.per_symbol for a in layout.sub) else []) + (
+        [ALL_SCOPE] if not all(a.per_symbol for a in layout.sub) else [])
+    sql, params = "", []
+    if len(layout.sub) == 1 and len(scopes) != 1:
+        sql, params = " AND p.asset_key = ?", [layout.sub[0].key]
+    if len(scopes) == 1:
+        sql, params = sql + " AND p.scope_key = ?", [*params, *scopes]
+    elif len(scopes) <= _SCOPE_PUSHDOWN:
+        sql, params = sql + f" AND p.scope_key IN ({', '.join('?' * len(scopes))})", [*params, *scopes]
+    return sql, params
+
+
+def _read_cells(con: duckdb.DuckDBPyConnection, names: dict[str, str], layout: _Layout,
+                meta: str) -> tuple[np.ndarray, np.ndarray]:
+    """One pass over ``partition_status``: the flat grids of row status (``_NONE`` where there is
+    no row; ``| _CODE_STALE`` when materialized by another code version) and vseq (the seq a
+    downstream cell compares with: the materialization, or the skip; ``_NO_SEQ`` otherwise)."""
+    extra, params = _pushdown(layout)
+    rows = con.execute(f"""
+        SELECT {_POS} AS pos,
+               (CASE p.status WHEN 'materialized' THEN {_MATERIALIZED} WHEN 'skipped' THEN {_SKIPPED}
+                              WHEN 'failed' THEN {_FAILED} ELSE {_NONE} END
+                + CASE WHEN p.status = 'materialized' AND p.code_version <> a.version THEN {_CODE_STALE}
+                       ELSE 0 END)::UTINYINT AS code,
+               coalesce(CASE p.status WHEN 'materialized' THEN p.materialized_seq WHEN 'skipped' THEN p.last_seq END,
+                        {_NO_SEQ}) AS vseq
+        {_cells_from(names, meta)}{extra}""", params).fetchnumpy()
+    status = np.zeros(layout.total, np.uint8)
+    vseq = np.full(layout.total, _NO_SEQ, np.int64)
+    pos = np.asarray(rows["pos"], np.int64)
+    status[pos] = np.asarray(rows["code"], np.uint8)
+    vseq[pos] = np.asarray(rows["vseq"], np.int64)
+    return status, vseq
+
+
+def _failing_checks(names: dict[str, str], meta: str) -> str:
+    """Error-severity checks whose latest evaluation (per check and materialization, or run when
+    the event has no link) failed: start from the failures (rare) and drop those evaluated again
+    later. Parameters: the window's first and last partition keys."""
+    return f"""
+        SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq
+        FROM {meta}.asset_checks f
+        WHERE f.severity = 'error' AND f.status = 'fail' AND f.partition_key BETWEEN ? AND ?
+          AND f.asset_key IN (SELECT asset_key FROM {names['assets']})
+          AND NOT EXISTS (
             SELECT 1 FROM {meta}.asset_checks k
             WHERE k.asset_key = f.asset_key AND k.partition_key = f.partition_key AND k.scope_key = f.scope_key
               AND k.check_name = f.check_name AND k.seq > f.seq AND k.severity = 'error'
               AND coalesce(k.materialization_seq, -1) = coalesce(f.materialization_seq, -1)
-              AND k.run_id IS NOT DISTINCT FROM f.run_id)""", [lo, hi])
-    con.execute(f"CREATE TEMP TABLE {names['chk_mat']} AS SELECT DISTINCT materialization_seq AS mseq "
-                f"FROM {names['chk_run']} WHERE materialization_seq IS NOT NULL")
-    con.execute(f"""
-        CREATE TEMP TABLE {names['chk_ck']} AS
-        SELECT DISTINCT k.asset_key, CASE WHEN j.per_symbol THEN c.idx * {n} + s.sid ELSE c.idx * {n} - 1 END AS ck,
-               k.run_id
-        FROM {names['chk_run']} k JOIN {names['jobs']} j ON j.asset_key = k.asset_key
-             JOIN {cal} c ON c.pk = k.partition_key
-             LEFT JOIN {syms} s ON s.scope_key = k.scope_key OR k.scope_key = '{ALL_SCOPE}'
-        WHERE k.materialization_seq IS NULL AND (s.sid IS NOT NULL OR NOT j.per_symbol)""")
+              AND k.run_id IS NOT DISTINCT FROM f.run_id)"""
 
 
-def _arrow_table(columns: Mapping[str, list[Any]]) -> Any:
-    import pyarrow as pa
-
-    return pa.table(columns)
-
-
-def _asset_state(con: duckdb.DuckDBPyConnection, names: dict[str, str], i: int, a: PlannerAsset,
-                 sub: Sequence[PlannerAsset], days: Sequence[dt.date], n_syms: int, first_idx: int,
-                 version: str | None, cutoff: dt.date | None, meta: str) -> None:
-    """``st{i}``: one row per expected cell of ``a``: ck, idx, sid, vseq, reason, bits.
-
-    A cell key ``ck`` is ``idx * n + sid`` for a symbol's cell and ``idx * n - 1`` for an ALL cell,
-    so every join between cells is one integer equality."""
-    index = {a2.key: j for j, a2 in enumerate(sub)}
-    cal, syms, st = names["cal"], names["syms"], names["st"]
-    n = max(n_syms, 1)
-    cutoff_idx = _cutoff_index(days, cutoff)
-    lo, hi = days[first_idx].isoformat(), days[-1].isoformat()
-
-    if a.per_symbol:
-        cells = (f"SELECT c.idx, s.sid, c.idx * {n} + s.sid AS ck FROM {cal} c CROSS JOIN {syms} s "
-                 f"WHERE c.idx >= {first_idx}")
-        ps = (f"SELECT c.idx * {n} + s.sid AS ck, p.status, p.materialized_seq, p.last_seq, p.code_version, "
-              f"p.materialized_run_id FROM {meta}.partition_status p JOIN {cal} c ON c.pk = p.partition_key "
-              f"JOIN {syms} s ON s.scope_key = p.scope_key "
-              f"WHERE p.asset_key = ? AND p.partition_key BETWEEN ? AND ?")
-    else:
-        cells = f"SELECT c.idx, -1 AS sid, c.idx * {n} - 1 AS ck FROM {cal} c WHERE c.idx >= {first_idx}"
-        ps = (f"SELECT c.idx * {n} - 1 AS ck, p.status, p.materialized_seq, p.last_seq, p.code_version, "
-              f"p.materialized_run_id FROM {meta}.partition_status p JOIN {cal} c ON c.pk = p.partition_key "
-              f"WHERE p.asset_key = ? AND p.partition_key BETWEEN ? AND ? AND p.scope_key = '{ALL_SCOPE}'")
-
-    joins, bits, vseqs = [], [], []
-    for m, (up, lag) in enumerate(a.upstream):
-        j = index[up]
-        ua = sub[j]
-        alias = f"u{m}"
-        if ua.per_symbol and not a.per_symbol:
-            # every symbol's cell of the session: aggregate per session first
-            src = (f"(SELECT (idx + {lag}) * {n} - 1 AS ck, bit_or(bits) AS bits, max(vseq) AS vseq "
-                   f"FROM {st}{j} GROUP BY idx)")
-            on = f"{alias}.ck = x.ck"
-        elif ua.per_symbol:
-            src, on = f"{st}{j}", f"{alias}.ck = x.ck - {lag * n}"
-        elif a.per_symbol:  # an ALL-scoped upstream: every symbol depends on it
-            src, on = f"{st}{j}", f"{alias}.ck = (x.idx - {lag}) * {n} - 1"
+def _read_runs_and_checks(con: duckdb.DuckDBPyConnection, names: dict[str, str], layout: _Layout,
+                          meta: str) -> tuple[np.ndarray, np.ndarray]:
+    """(runs, checked). ``runs``, a flat grid: 1 where the latest failed run that targeted the
+    cell failed, 2 where it was abandoned (a run naming no scopes targets every scope; an exact
+    scope beats such a run, then a failure beats an abandonment, then the later run). ``checked``:
+    the flat positions of the materialized cells whose current materialization failed an error
+    check. One small statement; ``partition_status`` is read again only when a check fails."""
+    lo, hi = layout.days[0].isoformat(), layout.days[-1].isoformat()
+    rows = con.execute(f"""
+        WITH r AS (
+            SELECT r.job_name, r.partition_key, r.status, coalesce(r.first_seq, r.last_seq) AS seq,
+                   unnest(CASE WHEN len(coalesce(r.scope_keys, []::VARCHAR[])) = 0 THEN ['*']
+                               ELSE r.scope_keys END) AS scope
+            FROM {meta}.ingestion_runs r
+            WHERE r.status IN ('failed', 'abandoned') AND r.partition_key BETWEEN ? AND ?
+              AND r.job_name IN (SELECT job FROM {names['assets']} WHERE job <> '')
+        ), keyed AS (
+            SELECT a.base + c.idx * a.w + s.sid AS pos, r.status, r.seq, r.scope = '*' AS wildcard
+            FROM r JOIN {names['assets']} a ON a.job = r.job_name JOIN {names['cal']} c ON c.pk = r.partition_key
+                   JOIN {names['syms']} s ON (s.scope_key = r.scope OR r.scope = '*')
+            WHERE a.per_symbol AND c.idx >= a.first_idx
+            UNION ALL
+            SELECT a.base + c.idx * a.w AS pos, r.status, r.seq, FALSE
+            FROM r JOIN {names['assets']} a ON a.job = r.job_name JOIN {names['cal']} c ON c.pk = r.partition_key
+            WHERE NOT a.per_symbol AND c.idx >= a.first_idx
+        )
+        SELECT pos, CASE arg_max(status, (NOT wildcard, status = 'failed', seq)) WHEN 'failed' THEN 1 ELSE 2 END
+        FROM keyed GROUP BY pos
+        UNION ALL
+        SELECT -1, count(*) FROM ({_failing_checks(names, meta)})""", [lo, hi, lo, hi]).fetchall()
+    runs = np.zeros(layout.total, np.uint8)
+    failing = 0
+    for pos, value in rows:
+        if pos < 0:
+            failing = value
         else:
-            src, on = f"{st}{j}", f"{alias}.ck = x.ck - {lag * n}"
-        joins.append(f"LEFT JOIN {src} {alias} ON {on}")
-        bits.append(f"coalesce({alias}.bits, 0)")
-        vseqs.append(f"{alias}.vseq")
-    up_bits = " | ".join(bits) if bits else "0"
-    up_vseq = f"greatest({', '.join(vseqs)})" if vseqs else "NULL::BIGINT"
-    absent_blocked = f"(NOT present AND (up_bits & {_ABSENT_BLOCKED}) <> 0)"
+            runs[pos] = value
+    if not failing:
+        return runs, np.zeros(0, np.int64)
+    # A failed check of a linked materialization flags that materialization (its seq is unique);
+    # an unlinked one flags the cells its run materialized (every scope for a check on ALL).
+    found = con.execute(f"""
+        WITH g AS ({_failing_checks(names, meta)})
+        SELECT {_POS} AS pos {_cells_from(names, meta)}
+          AND p.status = 'materialized'
+          AND (p.materialized_seq IN (SELECT materialization_seq FROM g WHERE materialization_seq IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM g WHERE g.materialization_seq IS NULL AND g.asset_key = p.asset_key
+                          AND g.partition_key = p.partition_key AND g.run_id = p.materialized_run_id
+                          AND (g.scope_key = p.scope_key OR g.scope_key = '{ALL_SCOPE}' OR NOT a.per_symbol)))""",
+        [lo, hi]).fetchnumpy()
+    return runs, np.asarray(found["pos"], np.int64)
 
-    sql = f"""
-    CREATE TEMP TABLE {st}{i} AS
-    WITH x AS (
-        SELECT c.ck, c.idx, c.sid, p.status, p.materialized_seq, p.materialized_run_id, p.code_version,
-               CASE p.status WHEN 'materialized' THEN p.materialized_seq WHEN 'skipped' THEN p.last_seq END AS vseq,
-               coalesce(p.status IN ('materialized', 'skipped'), FALSE) AS present
-        FROM ({cells}) c LEFT JOIN ({ps}) p ON p.ck = c.ck
-    ), y AS (
-        SELECT x.ck, x.idx, x.sid, x.present, x.vseq, x.status, r.run_status,
-               (x.status = 'materialized' AND (km.mseq IS NOT NULL OR k.run_id IS NOT NULL)) AS chk,
-               (x.status = 'materialized' AND x.code_version IS NOT NULL AND ?::VARCHAR IS NOT NULL
-                AND x.code_version <> ?::VARCHAR) AS code_stale,
-               {up_bits} AS up_bits, {up_vseq} AS up_vseq
-        FROM x
-        {' '.join(joins)}
-        LEFT JOIN (SELECT ck, run_status FROM {names['bad']} WHERE asset_key = ?) r ON r.ck = x.ck
-        LEFT JOIN {names['chk_mat']} km ON km.mseq = x.materialized_seq
-        LEFT JOIN (SELECT ck, run_id FROM {names['chk_ck']} WHERE asset_key = ?) k
-               ON k.ck = x.ck AND k.run_id = x.materialized_run_id
-    ), z AS (
-        SELECT ck, idx, sid, present, vseq, up_bits,
-               CASE
-                   WHEN status = 'failed' THEN 'failed'
-                   WHEN status IS NULL THEN CASE
-                        WHEN run_status = 'failed' THEN 'failed'
-                        WHEN run_status = 'abandoned' THEN 'abandoned'
-                        WHEN (up_bits & {_ABSENT_FIXABLE}) <> 0 THEN 'upstream_missing'
-                        ELSE 'missing' END
-                   WHEN chk THEN 'check_failed'
-                   WHEN status = 'skipped' AND (up_bits & {_ABSENT_FIXABLE}) <> 0 THEN 'upstream_missing'
-                   WHEN code_stale OR (up_bits & {_WILL_CHANGE | _ABSENT_FIXABLE}) <> 0 OR up_vseq > vseq THEN 'stale'
-               END AS base
-        FROM y
-    )
-    SELECT ck, idx, sid, vseq,
-           CASE WHEN base IS NOT NULL AND (idx < {cutoff_idx} OR {absent_blocked}) THEN 'unrecoverable'
-                ELSE base END AS reason,
-           CASE WHEN base IS NULL THEN 0
-                WHEN idx < {cutoff_idx} OR {absent_blocked} THEN CASE WHEN present THEN 0 ELSE {_ABSENT_BLOCKED} END
-                WHEN present THEN {_WILL_CHANGE} ELSE {_ABSENT_FIXABLE} END AS bits
-    FROM z
-    """
-    # Placeholders in textual order: the partition_status subquery (in x), the code version pair
-    # (in y's select list), the failed-run and unlinked-check subqueries.
-    con.execute(sql, [a.key, lo, hi, version, version, a.key, a.key])
+
+def _propagate(layout: _Layout, cells: tuple[np.ndarray, np.ndarray], runs: np.ndarray, checked: np.ndarray,
+               cutoffs: Mapping[str, dt.date]) -> list[np.ndarray]:
+    """Each analysed asset's (sessions, scopes) grid of reason codes, in graph order.
+
+    Vectorised over whole grids: a cell passes three bits to its dependents (will change; absent
+    and fixable; absent and blocked) and its vseq; a lag-1 edge is a shift by one session, an
+    ALL cell reads the OR (bits) and max (vseq) over every symbol of its session."""
+    status_flat, vseq_flat = cells
+    chk_flat = np.zeros(layout.total, bool)
+    chk_flat[checked] = True
+    index = {a.key: i for i, a in enumerate(layout.sub)}
+    n_days = len(layout.days)
+    rows = np.arange(n_days)[:, None]
+    bits_of: list[np.ndarray] = []
+    vseq_of: list[np.ndarray] = []
+    out: list[np.ndarray] = []
+    for i, a in enumerate(layout.sub):
+        code, vseq = layout.grid(status_flat, i), layout.grid(vseq_flat, i)
+        run, chk = layout.grid(runs, i), layout.grid(chk_flat, i)
+        status = code & 3
+        present = (status == _MATERIALIZED) | (status == _SKIPPED)
+        up_bits = np.zeros(code.shape, np.uint8)
+        up_vseq = np.full(code.shape, _NO_SEQ, np.int64)
+        for up, lag in a.upstream:
+            j = index[up]
+            ub, uv = bits_of[j], vseq_of[j]
+            if layout.sub[j].per_symbol and not a.per_symbol:
+                ub = np.bitwise_or.reduce(ub, axis=1, keepdims=True)
+                uv = np.max(uv, axis=1, keepdims=True, initial=_NO_SEQ)
+            if lag:
+                ub = np.concatenate([np.zeros((lag, ub.shape[1]), ub.dtype), ub[:-lag]])
+                uv = np.concatenate([np.full((lag, uv.shape[1]), _NO_SEQ, uv.dtype), uv[:-lag]])
+            up_bits |= ub
+            np.maximum(up_vseq, uv, out=up_vseq)
+        none = status == _NONE
+        fixable_up = (up_bits & _ABSENT_FIXABLE) != 0
+        stale = (((code & _CODE_STALE) != 0) | ((up_bits & (_WILL_CHANGE | _ABSENT_FIXABLE)) != 0)
+                 | ((up_vseq > vseq) & (vseq != _NO_SEQ)))
+        base = np.select(
+            [status == _FAILED, none & (run == 1), none & (run == 2), none & fixable_up, none,
+             (status == _MATERIALIZED) & chk, (status == _SKIPPED) & fixable_up, stale],
+            [_CODE[r] for r in ("failed", "failed", "abandoned", "upstream_missing", "missing",
+                                "check_failed", "upstream_missing", "stale")],
+            0).astype(np.uint8)
+        base[: layout.first_idx[i]] = 0  # not analysed: no cell
+        cutoff_idx = _cutoff_index(layout.days, cutoffs.get(a.key))
+        blocked = (base != 0) & ((rows < cutoff_idx) | (~present & ((up_bits & _ABSENT_BLOCKED) != 0)))
+        out.append(np.where(blocked, np.uint8(_CODE["unrecoverable"]), base))
+        bits = np.where(present, np.uint8(_WILL_CHANGE), np.uint8(_ABSENT_FIXABLE))
+        bits[blocked] = np.where(present[blocked], 0, _ABSENT_BLOCKED)
+        bits[base == 0] = 0
+        bits_of.append(bits.astype(np.uint8))
+        v = vseq.copy()
+        v[: layout.first_idx[i]] = _NO_SEQ
+        vseq_of.append(v)
+    return out
+
+
+def _runs_of(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of equal non-zero values along the sessions of each scope of a (sessions, scopes)
+    grid (gaps and islands): (scope, first session, length, value), by scope then session."""
+    n_days = grid.shape[0]
+    flat = np.zeros((grid.shape[1], n_days + 1), grid.dtype)  # a zero column keeps scopes apart
+    flat[:, :n_days] = grid.T
+    flat = flat.ravel()
+    edges = np.flatnonzero(np.diff(flat, prepend=flat.dtype.type(0)) != 0)
+    lengths = np.diff(np.append(edges, flat.size))
+    values = flat[edges]
+    keep = values != 0
+    edges, lengths, values = edges[keep], lengths[keep], values[keep]
+    scope, first = np.divmod(edges, n_days + 1)
+    return scope, first, lengths, values
+
+
+def _collapse(layout: _Layout, reasons: Sequence[np.ndarray], reported: Sequence[tuple[int, PlannerAsset]],
+              universe_option: str | None) -> tuple[tuple[GapRange, ...], tuple[PlanStep, ...], dict[str, int]]:
+    """Ranges per (asset, scope, reason), steps per (asset, session range, symbols), and the count
+    of cells per reason, for the reported assets in graph order."""
+    days = layout.days
+    unrec = _CODE["unrecoverable"]
+    totals = np.zeros(len(REASONS) + 1, np.int64)
+    ranges: list[GapRange] = []
+    steps: list[PlanStep] = []
+    for i, a in reported:
+        grid = reasons[i]
+        totals += np.bincount(grid.ravel(), minlength=len(REASONS) + 1)
+        scopes = list(layout.syms) if a.per_symbol else [ALL_SCOPE]
+        scope, first, length, value = (x.tolist() for x in _runs_of(grid))
+        ranges.extend(
+            GapRange(asset_key=a.key, scope_key=scopes[s], start=days[lo], end=days[lo + n - 1], sessions=n,
+                     reason=REASONS[v - 1])
+            for s, lo, n, v in zip(scope, first, length, value, strict=True))
+        # Steps: islands of cells to fix (any reason but unrecoverable), symbols with the same
+        # island grouped, ordered by first session, last session, then symbol.
+        s_arr, lo_arr, n_arr, _ = _runs_of(((grid != 0) & (grid != unrec)).astype(np.uint8))
+        hi_arr = lo_arr + n_arr - 1
+        order = np.lexsort((s_arr, hi_arr, lo_arr))
+        s_arr, lo_arr, hi_arr = s_arr[order], lo_arr[order], hi_arr[order]
+        cut = np.flatnonzero((np.diff(lo_arr) != 0) | (np.diff(hi_arr) != 0)) + 1
+        bounds = np.concatenate([[0], cut, [len(order)]]).tolist() if len(order) else [0]
+        s_list, lo_list, hi_list = s_arr.tolist(), lo_arr.tolist(), hi_arr.tolist()
+        for b0, b1 in itertools.pairwise(bounds):
+            lo, hi = lo_list[b0], hi_list[b0]
+            steps.append(_step(len(steps) + 1, a, [scopes[s] for s in s_list[b0:b1]], days[lo], days[hi],
+                               hi - lo + 1, universe_option))
+    counts = {r: int(totals[_CODE[r]]) for r in REASONS if totals[_CODE[r]]}
+    return tuple(ranges), tuple(steps), counts
 
 
 def _cutoff_index(days: Sequence[dt.date], cutoff: dt.date | None) -> int:
@@ -538,10 +623,6 @@ def _step(n: int, a: PlannerAsset, scopes: list[str], lo: dt.date, hi: dt.date, 
                    f"--start {lo.isoformat()} --end {hi.isoformat()}")
     return PlanStep(step=n, job=a.job, asset_key=a.key, symbols=symbols, start=lo, end=hi, sessions=sessions,
                     command=command)
-
-
-def _to_date(value: np.datetime64) -> dt.date:
-    return dt.date.fromordinal(int(value.astype("datetime64[D]").astype(np.int64)) + 719163)
 
 
 # -- backfill bookkeeping (read side) ----------------------------------------------------------
