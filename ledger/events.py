@@ -9,6 +9,7 @@ older schema versions are upcast on read by small pure functions registered in `
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -232,14 +233,25 @@ class StoredEvent:
         return self.event.EVENT_TYPE
 
 
+# One encoder, built once: json.dumps with non-default arguments builds a new encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = _CANONICAL.encode(value)
     return text if text.isascii() else _utf8(text)
 
 
+@functools.cache
+def _payload_fields(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(a.name for a in attrs.fields(cls) if a.name not in ENVELOPE_FIELDS)
+
+
 def to_row(event: Event) -> StoredRow:
-    data = attrs.asdict(event, recurse=True)
-    envelope = {f: data.pop(f, None) for f in ENVELOPE_FIELDS}
+    # Events hold only JSON-able values (str, numbers, None, dicts, tuples), so a flat getattr is
+    # enough: attrs.asdict's recursion costs more than the rest of an append's Python work.
+    data = {name: getattr(event, name) for name in _payload_fields(type(event))}
+    envelope = {f: getattr(event, f, None) for f in ENVELOPE_FIELDS}
     try:
         payload = canonical_json(data)
     except (TypeError, ValueError) as e:

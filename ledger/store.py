@@ -14,6 +14,7 @@ Rules every backend keeps (the contract suite in tests/ledger checks them on eac
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -47,11 +48,16 @@ def utc_now() -> dt.datetime:
 def event_hash(prev_hash: str, seq: int, recorded_at: dt.datetime, row: StoredRow) -> str:
     """SHA-256 over the canonical row and the previous hash."""
     body = canonical_json([
-        prev_hash, seq, row.event_id, row.event_type, row.schema_version,
-        recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        prev_hash, seq, row.event_id, row.event_type, row.schema_version, _iso(recorded_at),
         row.run_id, row.asset_key, row.partition_key, row.scope_key, row.payload,
     ])
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _iso(recorded_at: dt.datetime) -> str:
+    # A batch shares one recorded_at; format it once.
+    return recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 class EventStore(Protocol):
