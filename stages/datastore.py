@@ -125,6 +125,62 @@ def write(con: duckdb.DuckDBPyConnection, w: TableWrite, run_id: str) -> int:
     return w.rows.num_rows
 
 
+def _partition_keys(w: TableWrite) -> list[tuple[Any, ...]]:
+    """Every (column values...) cell that ``w.partition`` names, lists expanded, in sorted column order."""
+    cells: list[tuple[Any, ...]] = [()]
+    for column in sorted(w.partition):
+        value = w.partition[column]
+        if column not in w.spec.partition:
+            raise StageError(f"{column!r} is not a partition column of {w.spec.name}")
+        values = sorted(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+        cells = [(*cell, v) for cell in cells for v in values]
+    return cells
+
+
+def write_all(con: duckdb.DuckDBPyConnection, writes: Sequence[TableWrite], run_id: str) -> int:
+    """``write`` for many partitions, as one DELETE and one INSERT per table and partition shape.
+
+    A job writes one partition per symbol; replacing them together costs two statements per
+    table instead of two per symbol. Writes whose partitions overlap (the same cell twice) keep
+    their order by falling back to ``write`` one at a time. Returns rows inserted."""
+    import pyarrow as pa
+
+    groups: dict[tuple[str, tuple[str, ...]], list[TableWrite]] = {}
+    for w in writes:
+        groups.setdefault((w.table, tuple(sorted(w.partition))), []).append(w)
+    total = 0
+    for (table, columns), group in groups.items():
+        spec = TABLES[table]
+        cells = [cell for w in group for cell in _partition_keys(w)]
+        if len(group) == 1 or not columns or len(set(cells)) != len(cells):
+            total += sum(write(con, w, run_id) for w in group)
+            continue
+        for w in group:
+            missing = [c for c in spec.columns if c not in w.rows.column_names]
+            if missing:
+                raise StageError(f"rows for {spec.name} lack column(s) {', '.join(missing)}")
+        keys = pa.table({c: [cell[i] for cell in cells] for i, c in enumerate(columns)})
+        rows = pa.concat_tables([w.rows.select(list(spec.columns)) for w in group if w.rows.num_rows],
+                                promote_options="permissive") if any(w.rows.num_rows for w in group) else None
+        con.register("_partition_keys", keys)
+        try:
+            match = " AND ".join(f"{spec.name}.{c} = _partition_keys.{c}" for c in columns)
+            con.execute(f"DELETE FROM {spec.name} USING _partition_keys WHERE {match}")
+        finally:
+            con.unregister("_partition_keys")
+        if rows is None:
+            continue
+        view = f"_rows_{spec.name}"
+        con.register(view, rows)
+        try:
+            cols = ", ".join(spec.columns)
+            con.execute(f"INSERT INTO {spec.name} ({cols}, run_id) SELECT {cols}, ? FROM {view}", [run_id])
+        finally:
+            con.unregister(view)
+        total += rows.num_rows
+    return total
+
+
 # -- reads ----------------------------------------------------------------------------------------
 def select(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
     """The result of ``sql`` as an Arrow table."""
@@ -309,4 +365,5 @@ __all__ = [
     "snapshot_files",
     "table_rows",
     "write",
+    "write_all",
 ]

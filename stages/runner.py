@@ -418,13 +418,11 @@ def _execute(
     successes = [p for p in partials if p.status == SUCCESS]
 
     def write_data(con: Any) -> None:
-        from stages.datastore import write
+        from stages.datastore import write_all
 
         t0, c0 = time.perf_counter(), time.process_time()
         try:
-            for part in successes:
-                for w in part.writes:
-                    write(con, w, ctx.run_id)
+            write_all(con, [w for part in successes for w in part.writes], ctx.run_id)
         finally:
             clock.data += time.perf_counter() - t0
             clock.data_cpu += time.process_time() - c0

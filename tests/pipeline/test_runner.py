@@ -145,20 +145,17 @@ def test_a_bug_in_the_middle_of_a_stage_leaves_nothing(state: Settings, syntheti
 def test_a_data_writer_failure_rolls_everything_back(state: Settings, synthetic: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     before = snapshot_tables(state)
-    real = datastore.write
-    calls = {"n": 0}
+    real = datastore.write_all
 
-    def flaky(con: Any, w: Any, run_id: str) -> int:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError("disk full while inserting")
-        return real(con, w, run_id)
+    def flaky(con: Any, writes: Any, run_id: str) -> int:
+        datastore.write(con, writes[0], run_id)  # one partition replaced, then the disk fills up
+        raise OSError("disk full while inserting")
 
-    monkeypatch.setattr(datastore, "write", flaky)
+    monkeypatch.setattr(datastore, "write_all", flaky)
     n = materializations(state, registry.OPTIONS_SNAPSHOT_FILE, DAY2.isoformat())
     result = stages.run_job("snapshot_options", as_of=DAY2, settings=state, provider=synthetic, now=NOW)
     assert result.status == "failed" and "disk full" in result.error
-    monkeypatch.setattr(datastore, "write", real)
+    monkeypatch.setattr(datastore, "write_all", real)
     assert snapshot_tables(state) == before
     assert materializations(state, registry.OPTIONS_SNAPSHOT_FILE, DAY2.isoformat()) == n
     assert count(state, "SELECT count(*) FROM meta.ingestion_runs WHERE run_id = ? AND status = 'failed'",
@@ -262,3 +259,28 @@ def test_stages_import_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path.cwd())
     assert out.stdout.strip() == ""
     assert set(stages.__all__) >= {"run_job", "run_daily", "JobResult", "DailyResult", "SymbolOutcome"}
+
+
+def test_a_daily_opens_three_connections_per_job(state: Settings, synthetic: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """One ``Ledger`` for the whole daily; per job one read-only read of its inputs and two
+    read-write commits (run start; data rows + events + run end), nothing else."""
+    import duckdb
+
+    ledger.open(state.duckdb_path)  # the process's one migration check of this file, out of the count
+    opened: list[bool] = []
+    real = duckdb.connect
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        opened.append(bool(kwargs.get("read_only")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+    opens = []
+    real_open = ledger.open
+    monkeypatch.setattr(ledger, "open", lambda *a, **k: opens.append(a) or real_open(*a, **k))
+    day = stages.run_daily(as_of=DAY2, settings=state, provider=synthetic, now=NOW)
+    assert day.ok, day.to_dict()
+    jobs = len(registry.DAILY_ORDER)
+    assert len(opens) == 1
+    assert opened.count(True) == jobs and opened.count(False) == 2 * jobs
