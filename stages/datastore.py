@@ -286,6 +286,23 @@ def materialized_scopes(con: duckdb.DuckDBPyConnection, asset_key: str, partitio
     return {r[0] for r in rows}
 
 
+def broken_scopes(con: duckdb.DuckDBPyConnection, asset_keys: Sequence[str], partition_key: str,
+                  scopes: Iterable[str], upstream_failed: str) -> dict[str, set[str]]:
+    """Per asset, the scopes without a usable partition for the session: the latest asset event
+    is a failure, or a skip whose reason starts with ``upstream_failed`` (what ``run_daily``
+    carries from stage to stage, read back from the ledger)."""
+    rows = con.execute(
+        "SELECT p.asset_key, p.scope_key FROM meta.partition_status p JOIN meta.events e ON e.seq = p.last_seq "
+        "WHERE p.partition_key = ? AND p.asset_key IN (SELECT unnest(?)) AND p.scope_key IN (SELECT unnest(?)) "
+        "AND (p.status = 'failed' OR (p.status = 'skipped' AND starts_with(coalesce(e.payload->>'reason', ''), ?)))",
+        [partition_key, list(asset_keys) or [""], sorted(scopes) or [""], upstream_failed],
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    for asset_key, scope in rows:
+        out.setdefault(asset_key, set()).add(scope)
+    return out
+
+
 def failed_checks(con: duckdb.DuckDBPyConnection, partition_key: str, scopes: Iterable[str]) -> list[dict[str, Any]]:
     """Failed checks recorded for the session and scopes (the latest evaluation of each check)."""
     cur = con.execute(
@@ -303,9 +320,10 @@ def session_health(con: duckdb.DuckDBPyConnection, partition_key: str, exclude_j
                    exclude_assets: Sequence[str] = ()) -> dict[str, Any]:
     """A ledger health summary for one session: each job's latest run for it, asset cells by
     status, failed checks and abandoned runs; the excluded jobs and assets are left out (a
-    report leaves itself out, so re-running it renders the same page)."""
+    report leaves itself out). Only what describes the session's state is shown, no run ids,
+    triggers or times: the same state renders the same summary, whoever ran the stages."""
     cur = con.execute(
-        "SELECT job_name, status, triggered_by, run_id, error_type, error_message FROM ("
+        "SELECT job_name, status, error_type, error_message FROM ("
         "  SELECT *, row_number() OVER (PARTITION BY job_name ORDER BY first_seq DESC) AS n"
         "  FROM meta.ingestion_runs WHERE partition_key = ? AND job_name NOT IN (SELECT unnest(?))"
         ") WHERE n = 1 ORDER BY job_name",
@@ -352,6 +370,7 @@ __all__ = [
     "TABLES",
     "TableSpec",
     "TableWrite",
+    "broken_scopes",
     "candle_dates",
     "candles",
     "closes",

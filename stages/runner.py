@@ -241,13 +241,19 @@ def run_job(
     skip: Mapping[str, str] | None = None,
     resume: bool = False,
     ledger_handle: Ledger | None = None,
+    skip_failed_upstream: bool = False,
+    generated_at: dt.datetime | None = None,
 ) -> JobResult:
     """Run ``job`` for the session ``as_of`` over ``symbols`` (None: the default watchlist).
 
     ``skip`` maps scopes to a reason to record them skipped without running (``run_daily`` uses
     it for symbols whose upstream failed); ``resume=True`` leaves out scopes already
     materialized for the session by the current code version, and records no run at all when
-    nothing is left. ``ledger_handle`` reuses an open ``Ledger`` for ``settings.duckdb_path``.
+    nothing is left. ``skip_failed_upstream=True`` also skips (reason ``upstream_failed:<asset>``)
+    the symbols whose same-session upstream asset failed or was itself skipped for that reason,
+    as the ledger records it: the skip list ``run_daily`` builds, for callers that run one job at
+    a time (Dagster). ``generated_at`` stamps the reports (default: the session's close).
+    ``ledger_handle`` reuses an open ``Ledger`` for ``settings.duckdb_path``.
     Raises ``UsageError`` for an unknown job, a date that is not a completed
     session, or a malformed symbol; every other problem is reported in the result.
     """
@@ -268,6 +274,9 @@ def run_job(
     clock = _Clock()
     led = ledger_handle if ledger_handle is not None else clock.timed(lambda: _open_ledger(settings))
 
+    if skip_failed_upstream and asset.per_symbol:
+        with led.reader() as con:
+            skip = {**_upstream_skips(con, asset, partition, scopes), **skip}
     done: set[str] = set()
     if resume:
         def read_done(con: Any) -> set[str]:
@@ -299,7 +308,7 @@ def run_job(
             return fn(con)
 
     ctx = JobContext(job=job, asset_key=asset.key, as_of=as_of, symbols=names, settings=settings, run_id=run.run_id,
-                     now=now, calendar=calendar, provider=provider, reader=reader)
+                     now=now, calendar=calendar, provider=provider, reader=reader, generated_at=generated_at)
     partials: list[PartitionResult] = []
     try:
         result = _execute(ctx, run, asset, spec, pending, skip, preset, partials, clock, progress)
@@ -318,6 +327,25 @@ def run_job(
                            outcomes=tuple(_in_order(scopes, [*preset, *outcomes])), error=error)
         return clock.stamp(failed, started, cpu)
     return clock.stamp(result, started, cpu)
+
+
+def _upstream_skips(con: Any, asset: registry.AssetSpec, partition: str, scopes: Sequence[str]) -> dict[str, str]:
+    """``run_daily``'s skip list for ``asset``, from the ledger's view of the session."""
+    from stages.datastore import broken_scopes
+
+    same_session = [up.asset_key for up in asset.upstream if up.lag == 0]
+    broken = broken_scopes(con, same_session, partition, scopes, UPSTREAM_FAILED)
+    return _skips_for(asset, broken)
+
+
+def _skips_for(asset: registry.AssetSpec, broken: Mapping[str, set[str]]) -> dict[str, str]:
+    skip: dict[str, str] = {}
+    if asset.per_symbol:
+        for up in asset.upstream:
+            if up.lag == 0:
+                for s in sorted(broken.get(up.asset_key, set())):
+                    skip.setdefault(s, f"{UPSTREAM_FAILED}:{up.asset_key}")
+    return skip
 
 
 def _in_order(scopes: Sequence[str], outcomes: Sequence[SymbolOutcome]) -> list[SymbolOutcome]:
@@ -481,10 +509,12 @@ def run_daily(
     now: dt.datetime | None = None,
     resume: bool = False,
     jobs: Sequence[str] | None = None,
+    generated_at: dt.datetime | None = None,
 ) -> DailyResult:
     """Every stage for ``as_of`` in the seed's order (candles, options bars, snapshots, flow,
     derived, briefing, dashboard). A symbol whose upstream asset failed for the session is
-    skipped downstream with reason ``upstream_failed:<asset>``."""
+    skipped downstream with reason ``upstream_failed:<asset>``. ``generated_at`` stamps the
+    reports (default: the session's close, so the same inputs render the same bytes)."""
     from ledger.calendar import TradingCalendar
 
     started = time.perf_counter()
@@ -505,15 +535,10 @@ def run_daily(
         if j not in order:
             continue
         asset = registry.asset(registry.job(j).asset_key)
-        skip: dict[str, str] = {}
-        if asset.per_symbol:
-            for up in asset.upstream:
-                if up.lag == 0:
-                    for s in broken.get(up.asset_key, set()):
-                        skip.setdefault(s, f"{UPSTREAM_FAILED}:{up.asset_key}")
         result = run_job(j, as_of=as_of, symbols=names, settings=settings, provider=provider,
                          triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id,
-                         progress=progress, now=now, skip=skip, resume=resume, ledger_handle=led)
+                         progress=progress, now=now, skip=_skips_for(asset, broken), resume=resume, ledger_handle=led,
+                         generated_at=generated_at)
         results.append(result)
         broken[asset.key] = {o.scope_key for o in result.outcomes
                              if o.status == FAILED or (o.status == SKIPPED and (o.reason or "").startswith(UPSTREAM_FAILED))}

@@ -51,6 +51,7 @@ class JobContext:
     calendar: TradingCalendar
     provider: MarketDataProvider | None
     reader: Callable[[Callable[[duckdb.DuckDBPyConnection], Any]], Any] = attrs.field(repr=False)
+    generated_at: dt.datetime | None = None  # the reports' stamp; None: the session's close
 
     @property
     def partition_key(self) -> str:
@@ -59,6 +60,12 @@ class JobContext:
     @property
     def data_root(self) -> Path:
         return Path(self.settings.data_root)
+
+    @property
+    def report_time(self) -> dt.datetime:
+        """The time the session's reports say they were generated: the caller's ``generated_at``,
+        else the session's close, so a re-run of a report renders the same bytes."""
+        return self.generated_at or self.calendar.session_close(self.as_of)
 
     @property
     def previous_session(self) -> dt.date:

@@ -5,7 +5,12 @@
   ledger recorded for it this session.
 * ``data/reports/dashboard/YYYY-MM-DD.html``: ``stages.analytics.render_dashboard`` over the
   symbols' recent derived rows and candles, the session's flow by strike, and a ledger health
-  summary of the session (this job's own runs left out, so a re-run renders the same page).
+  summary of the session (this job's own runs left out).
+
+Both are reproducible: they are stamped with the session's close (or the caller's
+``generated_at``), not the wall clock, and the health summary shows each job's latest status
+for the session without run ids, triggers or times. Rebuilding a report from the same data and
+ledger state, or from the CLI and from Dagster, writes the same bytes.
 
 Whether the inputs are synthetic is read from the snapshot rows' provider (their lineage), so
 a briefing built from synthetic data says so whichever provider is configured now.
@@ -98,7 +103,7 @@ def compute_briefing(ctx: JobContext, inputs: BriefingInputs, scope: str) -> Par
         items.append(SymbolBriefing(symbol=symbol, as_of=ctx.as_of if today else None, derived=today,
                                     previous_spot=prev_spot, flow=_of(inputs.flow, symbol), checks=checks))
     synthetic = _synthetic(ctx, inputs.providers)
-    markdown, payload = build_briefing(ctx.as_of, items, synthetic=synthetic, generated_at=ctx.now)
+    markdown, payload = build_briefing(ctx.as_of, items, synthetic=synthetic, generated_at=ctx.report_time)
     day = ctx.as_of.isoformat()
     md = _files.stage_bytes(ctx.data_root, f"{BRIEFING_DIR}/{day}.md", markdown.encode(), ctx.run_id)
     js = _files.stage_bytes(ctx.data_root, f"{BRIEFING_DIR}/{day}.json",
@@ -155,7 +160,7 @@ def compute_dashboard(ctx: JobContext, inputs: DashboardInputs, scope: str) -> P
     )
     synthetic = _synthetic(ctx, inputs.providers)
     html = render_dashboard(ctx.as_of, Page(symbols=symbols, health=inputs.health), synthetic=synthetic,
-                            generated_at=ctx.now)
+                            generated_at=ctx.report_time)
     page = _files.stage_bytes(ctx.data_root, f"{DASHBOARD_DIR}/{ctx.as_of.isoformat()}.html", html.encode(), ctx.run_id)
     table = _report_table([_report_row(DASHBOARD_VIEWS, ctx, page)])
     return PartitionResult(

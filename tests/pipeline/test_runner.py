@@ -12,6 +12,7 @@ import pytest
 
 import ledger
 import stages
+from ledger.calendar import TradingCalendar
 from ledger.config import Settings
 from ledger.errors import SymbolNotFoundError
 from stages import datastore, registry
@@ -89,14 +90,22 @@ def test_rerunning_every_stage_changes_nothing_but_run_ids(state: Settings, synt
         assert materializations(state, asset, partition) == n + scopes, job
         assert run_rows(state, result.run_id) > 0, job
     after = snapshot_tables(state)
-    # The dashboard shows the ledger's latest run per job, whose ids the re-runs changed.
-    for rows in (before, after):
-        for r in rows["report_files"]:
-            if r["kind"] == registry.DASHBOARD_VIEWS and r["date"] == DAY2:
-                r.pop("sha256")
+    # The reports too are byte for byte the same: stamped with the session's close, and the
+    # dashboard's ledger health shows statuses, not run ids.
     assert after == before
-    assert UUID.sub("<run>", page.read_text()) == UUID.sub("<run>", html)
+    assert page.read_text() == html
+    assert not UUID.search(html)
     assert ledger.open(state.duckdb_path).verify().ok
+
+
+def test_reports_are_stamped_with_the_session_close_unless_told(state: Settings, synthetic: Any) -> None:
+    close = TradingCalendar.xnys().session_close(DAY2)
+    markdown = state.data_root / "reports" / "briefing" / f"{DAY2}.md"
+    assert f"Generated {close.isoformat()}." in markdown.read_text()
+    assert close.isoformat() in (state.data_root / "reports" / "dashboard" / f"{DAY2}.html").read_text()
+    when = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
+    result = stages.run_job("build_briefing", as_of=DAY2, settings=state, provider=synthetic, now=NOW, generated_at=when)
+    assert result.ok and f"Generated {when.isoformat()}." in markdown.read_text()
 
 
 def test_candles_fetch_only_missing_sessions(settings: Settings, synthetic: Any) -> None:
@@ -231,6 +240,34 @@ def test_daily_skips_downstream_of_a_failed_symbol(settings: Settings, synthetic
     assert day.result("snapshot_options").outcome("SPY").status == "success"
     assert day.result("build_briefing").ok and day.result("build_dashboard").ok
     assert day.to_dict()["results"][0]["counts"] == {"success": 1, "failed": 1, "skipped": 0}
+
+
+def test_job_by_job_skip_failed_upstream_matches_the_daily(settings: Settings, synthetic: Any, tmp_path: Path) -> None:
+    """What Dagster does (one ``run_job`` per asset, skips read from the ledger) records what
+    ``run_daily`` records: the same outcomes and skip reasons, the same skip list in the run args."""
+    from tests.pipeline.conftest import make_settings
+
+    def faulty() -> FaultyProvider:
+        return FaultyProvider(synthetic, fail={"stock_bars": {"IWM": SymbolNotFoundError("IWM: symbol not found")}})
+
+    def outcomes(result: Any) -> list[tuple[str, str, str | None]]:
+        return [(o.scope_key, o.status, o.reason) for o in result.outcomes]
+
+    day = stages.run_daily(as_of=DAY2, settings=settings, provider=faulty(), now=NOW)
+    jobwise = make_settings(tmp_path / "jobwise")
+    for job in registry.DAILY_ORDER:
+        result = stages.run_job(job, as_of=DAY2, settings=jobwise, provider=faulty(), now=NOW,
+                                skip_failed_upstream=True)
+        assert outcomes(result) == outcomes(day.result(job)), job
+        assert result.status == day.result(job).status, job
+    skipped = [o for o in day.result("compute_derived").outcomes if o.status == "skipped"]
+    assert [(o.scope_key, o.reason) for o in skipped] == [("IWM", f"{stages.runner.UPSTREAM_FAILED}:options_snapshot_file")]
+    args = "SELECT job_name, args_json->>'skip' FROM meta.ingestion_runs WHERE partition_key = ? ORDER BY job_name"
+    with ledger.open(settings.duckdb_path).reader() as a, ledger.open(jobwise.duckdb_path).reader() as b:
+        assert a.execute(args, [DAY2.isoformat()]).fetchall() == b.execute(args, [DAY2.isoformat()]).fetchall()
+    # Without the flag a lone job runs every symbol (the caller decides).
+    lone = stages.run_job("compute_derived", as_of=DAY2, settings=jobwise, provider=faulty(), now=NOW)
+    assert lone.outcome("IWM").status == "failed"
 
 
 def test_an_interrupted_publish_is_finished_on_read(settings: Settings, synthetic: Any,
