@@ -1,6 +1,6 @@
 """Benchmark: vectorised flow (``stages.analytics.flow``) against the obvious pandas version.
 
-Run with ``python -m tests.bench.bench_flow``. The chain is generated here with numpy (about
+Run with ``python -m tests.bench.bench_flow [--quick]``. The chain is generated here with numpy (about
 2,000 contracts over two sessions, with expiries rolling off and new listings), so the figure
 does not depend on the providers. The "naive" implementation is what one writes first: an
 outer merge, then ``DataFrame.apply`` row by row for mark, delta OI, notionals, class and row
@@ -194,8 +194,10 @@ def _median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run(repeats: int = 7) -> dict:
-    """Time both implementations on the same chain; returns the figures as a dict."""
+def run(quick: bool = False, repeats: int | None = None) -> dict:
+    """Time both implementations on the same chain; returns the figures as a dict (``quick``: 3
+    repeats instead of 7, for ``run_all --quick``; the chain and the agreement check are the same)."""
+    repeats = repeats or (3 if quick else 7)
     previous, current = make_sessions()
     fast = compute_flow(current, previous, group_bys=FLOW_GROUP_BYS).to_pandas()
     slow = naive_flow(current, previous)
@@ -215,7 +217,9 @@ def run(repeats: int = 7) -> dict:
 
 
 def main() -> None:
-    result = run()
+    import sys
+
+    result = run(quick="--quick" in sys.argv[1:])
     print(
         f"flow on {result['contracts_previous']} -> {result['contracts_current']} contracts "
         f"({result['output_rows']} output rows): vectorised median {result['vectorised_median_s'] * 1000:.1f} ms, "
