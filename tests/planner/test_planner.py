@@ -264,3 +264,28 @@ def test_steps_group_symbols_by_range_and_name_commands():
                                 "end": WINDOW[-1].isoformat(), "sessions": 3, "reason": "missing"}
     one = _plan(led, WINDOW[1], WINDOW[1], symbols=("AAPL",), assets=["candles_daily"])
     assert one.steps[0].command == f"options-helper ingest candles --as-of {WINDOW[1]} --symbols AAPL"
+
+
+def test_a_subset_of_symbols_plans_exactly_their_part_of_the_universe():
+    """The scan filters scopes in three ways (one symbol: an equality; a few: an IN list; many:
+    only the join); per-symbol assets never depend on other symbols, so every way gives the
+    universe's answer restricted to the subset."""
+    from ledger.planner import _SCOPE_PUSHDOWN
+
+    universe = tuple(f"S{i:03d}" for i in range(_SCOPE_PUSHDOWN + 6))
+    per_symbol = [a.key for a in registry.ASSETS if a.per_symbol]
+    holes = {("candles_daily", WINDOW[1], "S001"), ("options_snapshot_file", ALL_DAYS[0], "S002"),
+             ("options_flow", WINDOW[2], universe[-1]), ("derived_metrics", WINDOW[0], "S001")}
+    led = memory_ledger()
+    fill(led, ALL_DAYS, symbols=universe, holes=holes)
+    materialize(led, "options_bars", WINDOW[1], ["S003"], status="failed", run_status="failed")
+
+    def ranges(symbols):
+        p = _plan(led, WINDOW[0], WINDOW[-1], symbols=symbols, assets=per_symbol)
+        return [r.to_dict() for r in p.ranges if r.scope_key in symbols]
+
+    everything = _plan(led, WINDOW[0], WINDOW[-1], symbols=universe, assets=per_symbol)
+    assert {r.scope_key for r in everything.ranges} == {"S001", "S002", "S003", universe[-1]}
+    for subset in (("S001",), ("S002",), ("S001", "S003", universe[-1]), universe[1:]):
+        want = [r.to_dict() for r in everything.ranges if r.scope_key in subset]
+        assert ranges(subset) == want, subset
