@@ -13,6 +13,7 @@ Targets: the steady-state daily under 60 s on a 2-core machine; ledger share und
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import datetime as dt
 import io
@@ -20,6 +21,7 @@ import json
 import os
 import pstats
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,24 @@ def _summary(day: Any) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def _counting_connections(seen: list[bool]) -> Iterator[None]:
+    """Record each ``duckdb.connect`` (True: read-only) while the block runs."""
+    import duckdb
+
+    real = duckdb.connect
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        seen.append(bool(kwargs.get("read_only")))
+        return real(*args, **kwargs)
+
+    duckdb.connect = counting
+    try:
+        yield
+    finally:
+        duckdb.connect = real
+
+
 def run(quick: bool = False, profile: bool = False, root: Path | None = None) -> dict[str, Any]:
     """Run the benchmark and return its figures (``quick``: 8 symbols)."""
     import stages
@@ -87,13 +107,17 @@ def run(quick: bool = False, profile: bool = False, root: Path | None = None) ->
     provider = SyntheticProvider(seed=settings.synthetic_seed, risk_free_rate=settings.risk_free_rate)
     days = []
     profiler = cProfile.Profile() if profile else None
+    connections: list[bool] = []
     for i, session in enumerate(SESSIONS):
-        if profiler and i == len(SESSIONS) - 1:
+        last = i == len(SESSIONS) - 1
+        if profiler and last:
             profiler.enable()
-        days.append(stages.run_daily(as_of=session, settings=settings, provider=provider, now=NOW))
-        if profiler and i == len(SESSIONS) - 1:
+        with _counting_connections(connections if last else []):
+            days.append(stages.run_daily(as_of=session, settings=settings, provider=provider, now=NOW))
+        if profiler and last:
             profiler.disable()
     steady = _summary(days[-1])
+    steady["duckdb_connections"] = {"read_write": connections.count(False), "read_only": connections.count(True)}
     out: dict[str, Any] = {
         "benchmark": "pipeline_daily",
         "symbols": len(symbols),
@@ -121,6 +145,9 @@ def _print(doc: dict[str, Any]) -> None:
               f"(data rows {s['data_write_seconds']:.2f} s); ledger share {s['ledger_share']:.1%} "
               f"({s['ledger_share_incl_data_rows']:.1%} with data rows); "
               f"by CPU time {s['ledger_cpu_share']:.1%}")
+        if "duckdb_connections" in s:
+            c = s["duckdb_connections"]
+            print(f"  DuckDB connections: {c['read_write']} read-write, {c['read_only']} read-only")
         print(f"  {'stage':<22}{'seconds':>9}{'cpu s':>8}{'commit s':>10}{'data s':>8}{'rows':>10}")
         for r in s["stages"]:
             print(f"  {r['job']:<22}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['ledger_commit_seconds']:>10.2f}"
