@@ -3,10 +3,11 @@ commands that fix them, upstream first.
 
 The planner reads the projections only (``meta.partition_status``, ``meta.ingestion_runs``,
 ``meta.asset_checks``) and never imports ``stages``: the asset graph arrives as plain data
-(``PlannerAsset``). The analysis is set-based SQL: the sessions of the window are registered as an
-Arrow table with their index, and one ``CREATE TEMP TABLE`` per asset, in graph order, joins that
-asset's expected cells (sessions x scopes) to its partition rows and to the states already computed
-for its upstream assets. See docs/gaps.md for the rules; in short, per cell, first match wins:
+(``PlannerAsset``). The analysis is set-based: sessions, symbols and assets are mapped to small
+integers once (registered Arrow tables joined in one scan of ``partition_status``), each analysed
+asset becomes a dense (session, scope) grid of integer codes, and the rules run vectorised over
+whole grids in graph order (numpy); ranges and steps are gaps and islands on those grids. See
+docs/gaps.md for the rules and the figures; in short, per cell, first match wins:
 
 =====================  ==========================================================================
 ``unrecoverable``      the cell needs work but cannot be produced: the provider cannot produce the
