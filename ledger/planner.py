@@ -132,7 +132,7 @@ class GapPlan:
     def cells(self, *, include_unrecoverable: bool = False) -> list[tuple[str, dt.date, str]]:
         """Every cell of the plan as ``(asset_key, session, scope_key)``, in plan order."""
         index = {d: i for i, d in enumerate(self.session_days)}
-        out = []
+        out: list[tuple[str, dt.date, str]] = []
         for r in self.ranges:
             if r.reason == "unrecoverable" and not include_unrecoverable:
                 continue
