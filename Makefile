@@ -48,8 +48,10 @@ browser:
 	  else echo "warning: chromium missing; browser tests will be skipped"; fi; \
 	fi
 
+# Two workers on a 2-core machine; a file's tests share a worker (and its session fixtures).
+PYTEST_WORKERS ?= auto
 test: venv browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check ledger stages frontends tests
