@@ -152,7 +152,9 @@ def materialize_partition(
         settings=settings,
         provider=_provider_for(spec, provider, settings),
         triggered_by=TRIGGERED_BY,
-        parent_run_id=context.run_id,
+        parent_run_id=context.run.run_id,
+        # As `options-helper daily` does: skip a symbol whose upstream failed for this session.
+        skip_failed_upstream=True,
     )
     metadata = materialization_metadata(spec, result, settings.data_root)
     checks = check_results(spec.key, result.checks)
