@@ -88,7 +88,7 @@ class Ledger:
             provider=provider,
             args=redact(args or {}, known_secret_values(os.environ)),
             partition_key=partition_key,
-            scope_keys=tuple(scope_keys),
+            scope_keys=[str(k) for k in scope_keys],  # type: ignore[misc]  # attrs converter
             code_version=code_version,
             backfill_id=backfill_id,
             lease_seconds=lease_seconds or self.lease_seconds,

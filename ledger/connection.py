@@ -24,7 +24,9 @@ from ledger.errors import CorruptDatabaseError, DatabaseNotFoundError, LedgerLoc
 PROCESS_LOCK = threading.RLock()
 _HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?: \(PID (\d+)\))?[.;]?(?:\s|$)")
 
-CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": True}
+CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False, "autoload_known_extensions": True,
+}
 
 
 def is_lock_error(exc: BaseException) -> bool:

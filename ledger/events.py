@@ -243,14 +243,14 @@ def canonical_json(value: Any) -> str:
 
 
 @functools.cache
-def _payload_fields(cls: type[Event]) -> tuple[str, ...]:
+def _payload_fields(cls: type) -> tuple[str, ...]:
     return tuple(a.name for a in attrs.fields(cls) if a.name not in ENVELOPE_FIELDS)
 
 
 def to_row(event: Event) -> StoredRow:
     # Events hold only JSON-able values (str, numbers, None, dicts, tuples), so a flat getattr is
     # enough: attrs.asdict's recursion costs more than the rest of an append's Python work.
-    data = {name: getattr(event, name) for name in _payload_fields(type(event))}
+    data = {name: getattr(event, name) for name in _payload_fields(event.__class__)}  # type: ignore[arg-type]
     envelope = {f: getattr(event, f, None) for f in ENVELOPE_FIELDS}
     try:
         payload = canonical_json(data)
@@ -258,7 +258,7 @@ def to_row(event: Event) -> StoredRow:
         raise ConflictError(f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}") from e
     envelope = {k: _utf8(v) for k, v in envelope.items()}
     return StoredRow(
-        event_id=envelope["event_id"],
+        event_id=str(envelope["event_id"]),
         event_type=event.EVENT_TYPE,
         schema_version=event.SCHEMA_VERSION,
         run_id=envelope["run_id"],

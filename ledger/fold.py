@@ -96,9 +96,10 @@ def _fold_run(state: ProjectionState, s: StoredEvent, row: StoredRow, p: dict[st
         "last_seq": s.seq,
     }
     table = state.tables["ingestion_runs"]
-    old = table.get(row.run_id)
+    run_id = str(row.run_id)
+    old = table.get(run_id)
     if old is None:
-        table[row.run_id] = new
+        table[run_id] = new
         return
     wins = new["status_rank"] > old["status_rank"]
     merged = dict(old)
@@ -117,7 +118,7 @@ def _fold_run(state: ProjectionState, s: StoredEvent, row: StoredRow, p: dict[st
     merged["lease_expires_at"] = _greatest(old["lease_expires_at"], new["lease_expires_at"])
     merged["first_seq"] = _least(old["first_seq"], new["first_seq"])
     merged["last_seq"] = max(old["last_seq"], new["last_seq"])
-    table[row.run_id] = merged
+    table[run_id] = merged
 
 
 def _greatest(a: Any, b: Any) -> Any:

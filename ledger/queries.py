@@ -37,7 +37,8 @@ def runs(
     triggered_by: str | None = None,
     backfill_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    where, params = ["TRUE"], []
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
     for column, value in (("status", status), ("job_name", job), ("triggered_by", triggered_by),
                           ("backfill_id", backfill_id)):
         if value is not None:

@@ -55,7 +55,7 @@ def event_hash(prev_hash: str, seq: int, recorded_at: dt.datetime, row: StoredRo
 
 
 @functools.lru_cache(maxsize=64)
-def _iso(recorded_at: dt.datetime) -> str:
+def _iso_utc(recorded_at: dt.datetime) -> str:
     # A batch shares one recorded_at; format it once.
     return recorded_at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
@@ -170,7 +170,7 @@ class InMemoryEventStore:
 
     def _runs(self) -> dict[str, RunState]:
         return {
-            run_id: RunState(rank=r["status_rank"], lease_expires_at=r["lease_expires_at"])
+            str(run_id): RunState(rank=r["status_rank"], lease_expires_at=r["lease_expires_at"])
             for run_id, r in self._state.tables["ingestion_runs"].items()
         }
 
