@@ -1,9 +1,9 @@
 """Disk and file faults: a full file system and a read-only database.
 
-A tmpfs of 8 MiB is mounted (we run as root; skipped with a message when ``mount`` is not
-permitted) and holds the ledger and the data root. Full disk: a filler file leaves a few hundred
-KiB, then Python appends (with data rows) run until the disk is full, and ``options-helper daily``
-runs on the full disk. Read-only: the tmpfs is remounted read-only and ``daily``, ``health`` and
+A tmpfs of 24 MiB is mounted (we run as root; skipped with a message when ``mount`` is not
+permitted) and holds the ledger and the data root. Full disk: a few Python runs (with data rows)
+are acknowledged, then a filler file leaves 400 KiB, Python appends run until the disk is full,
+and ``options-helper daily`` runs on the full disk. Read-only: the tmpfs is remounted read-only and ``daily``, ``health`` and
 ``db verify`` run against it. Each error must be clear (a typed error, CLI exit 2-10 with one
 line, never 1 = internal error); afterwards every acknowledged event is present, ``db verify``
 passes and a new append succeeds.
@@ -19,7 +19,9 @@ from pathlib import Path
 
 from tests.soak.common import HarnessResult, child_env
 
-SIZE = "8m"
+SIZE = "24m"  # the ledger file reaches ~8 MiB after a few runs (a block per table), then plateaus
+HEADROOM = 400 * 1024  # bytes left free by the filler
+RUNS_BEFORE_FULL = 5  # runs acknowledged with space to spare, whose events must survive the full disk
 
 
 def _cli(*args: str, timeout: float = 300) -> tuple[int, str]:
@@ -37,13 +39,15 @@ def _mount(point: Path, *opts: str) -> str | None:
     return None if p.returncode == 0 else (p.stderr.strip() or f"mount exited {p.returncode}")
 
 
-def _appends_until_full(db: Path, limit: int = 5000) -> tuple[int, list[str], str | None]:
+def _appends_until_full(db: Path, limit: int = 5000, start: int = 0) -> tuple[int, list[str], str | None]:
+    """Runs with a data row until one fails (or ``limit`` runs): (runs completed, acknowledged
+    event ids, the error as ``module.Class: first line`` untruncated, or None)."""
     import ledger
 
     led = ledger.open(db, lock_timeout_seconds=10)
     acked: list[str] = []
     payload = "x" * 4000
-    for i in range(limit):
+    for i in range(start, start + limit):
         try:
             with led.run("fill_disk", args={"blob": payload, "i": i}) as run:
                 m = run.materialized("candles_daily", "2026-06-01", f"F{i:05d}", rows=1, extra={"blob": payload})
@@ -55,11 +59,11 @@ def _appends_until_full(db: Path, limit: int = 5000) -> tuple[int, list[str], st
                 stored = run.complete([m], data_writer=write)
                 acked += [s.event.event_id for s in stored]
         except Exception as e:
-            text = f"{type(e).__module__}.{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+            text = f"{type(e).__module__}.{type(e).__name__}: {str(e).splitlines()[0]}"
             if e.__context__ is not None and e.__cause__ is None:
                 c = e.__context__
-                text += f" (raised while handling {type(c).__name__}: {str(c).splitlines()[0][:160]})"
-            return i, acked, text
+                text += f" (raised while handling {type(c).__name__}: {str(c).splitlines()[0]})"
+            return i - start, acked, text
     return limit, acked, None
 
 
@@ -110,17 +114,31 @@ def run(*, workdir: Path) -> HarnessResult:
         data = point / "data"
         rc, line = _cli("--duckdb-path", str(db), "db", "init")
         _clear("db init", rc, line, res, expect_ok=True)
-        # Fill the disk but a few hundred KiB.
+        # Some runs with space to spare: their events must survive what follows.
+        n0, acked, error = _appends_until_full(db, limit=RUNS_BEFORE_FULL)
+        if error:
+            res.violations.append(f"append with free space failed: {error[:240]}")
+        # Then fill the disk but HEADROOM and append until a commit fails.
         st = os.statvfs(point)
         filler = point / "filler"
         with filler.open("wb") as fh:
-            fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - 400 * 1024))
-        n, acked, error = _appends_until_full(db)
-        res.figures["full disk"] = f"{n} runs appended, then: {error or 'no error (disk never filled)'}"
+            fh.write(b"\0" * max(0, st.f_bavail * st.f_frsize - HEADROOM))
+        n, acked_full, error = _appends_until_full(db, start=RUNS_BEFORE_FULL)
+        acked += acked_full
+        res.figures["full disk"] = (f"{n0} runs ({len(acked) - len(acked_full)} events) acknowledged first; "
+                                    f"with {HEADROOM // 1024} KiB left {n} more run(s) ({len(acked_full)} events), "
+                                    f"then: {(error or 'no error (disk never filled)')[:200]}")
         if error is None:
             res.violations.append("the disk never filled")
         elif "OptionsHelperError" not in error and ".errors." not in error:
             res.notes.append("the Python API raised an untranslated driver error on a full disk (see findings)")
+        elif "ConflictError" in error and "No space left" in error:
+            # Typed (exit 4), but a concurrency error's class and wording: the IOException branch's
+            # "free disk space" advice is not reached because DuckDB reports a failed commit as a
+            # TransactionException (ledger/duckdb_store.py, DuckDBEventStore.append).
+            res.notes.append("finding: a full disk at COMMIT is reported as ConflictError ('append rejected by the "
+                             "database: ... No space left on device'), not as the LedgerError that advises freeing "
+                             "disk space")
         rc, line = _cli("--duckdb-path", str(db), "--data-root", str(data), "daily", "--as-of", "2026-06-01",
                         "--symbols", "SPY")
         res.figures["daily on a full disk"] = _clear("daily on a full disk", rc, line, res)
@@ -142,7 +160,6 @@ def run(*, workdir: Path) -> HarnessResult:
             rc, line = _cli("--duckdb-path", str(db), "--data-root", str(data), "daily", "--as-of", "2026-06-01",
                             "--symbols", "SPY")
             res.figures["read-only file"] = _clear("daily on a read-only file", rc, line, res)
-            rc, line = _cli("--duckdb-path", str(db), "health", "--json")
             # Readers: success, or at least a clear error (they open through ledger.open(), which
             # opens the file read-write to migrate it: reported as a finding, not a violation).
             rc, line = _cli("--duckdb-path", str(db), "health", "--json")
