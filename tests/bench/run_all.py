@@ -7,6 +7,7 @@ issue asks for a ratio). This script collects them with the machine and versions
     python -m tests.bench.run_all            # full sizes (minutes)
     python -m tests.bench.run_all --quick    # smoke sizes
     python -m tests.bench.run_all --only ledger,planner
+    python -m tests.bench.run_all --render /tmp/options-helper-bench.json   # re-render the doc only
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -61,14 +63,180 @@ def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
         for k, v in value.items():
             out.extend(_rows(f"{prefix}.{k}" if prefix else str(k), v))
         return out
-    if isinstance(value, float):
-        return [(prefix, f"{value:,.4g}")]
+    if isinstance(value, float):  # readable: no exponent for big figures, 4 significant digits below
+        return [(prefix, f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}")]
+    if isinstance(value, list | tuple) and value and all(isinstance(v, dict) for v in value):
+        # e.g. the pipeline's per-stage rows: one row per figure, keyed by the item's name
+        out = []
+        for i, item in enumerate(value):
+            name = item.get("job") or item.get("name") or str(i)
+            out.extend(_rows(f"{prefix}[{name}]", {k: v for k, v in item.items() if k not in ("job", "name")}))
+        return out
     if isinstance(value, list | tuple):
         return [(prefix, json.dumps(value, default=str)[:200])]
+    if isinstance(value, str) and "\n" in value:  # a profile dump: not a table cell
+        return [(prefix, f"({len(value.splitlines())} lines, see the bench's output)")]
     return [(prefix, str(value))]
 
 
-def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: float) -> str:
+def _get(results: dict[str, Any], path: str) -> Any:
+    """``results["a"]["b"]["c"]`` for ``"a.b.c"``; None when any part is missing (a bench that
+    failed or was skipped)."""
+    value: Any = results
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "not measured"
+    return f"{seconds * 1000:,.1f} ms" if seconds < 1 else f"{seconds:,.2f} s"
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "n/a"}[ok]
+
+
+def _below(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value < limit
+
+
+def _verdict_wall_cpu(wall: float | None, cpu: float | None, limit: float, applies: bool = True) -> str:
+    """The target is on wall time; on a shared machine say when the CPU time alone meets it."""
+    ok = _below(wall, limit) if applies else None
+    if ok is False and cpu is not None and cpu < limit:
+        return "**no** (wall; CPU time meets it)"
+    return _verdict(ok)
+
+
+def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(target, measured, met, where) for every target of the issue, derived from the figures the
+    benches returned (``None`` / "not measured" when a bench failed or was not run)."""
+    g = lambda path: _get(results, path)  # noqa: E731
+    rows: list[tuple[str, str, str, str]] = []
+
+    # ledger: batched append, commit latency, rebuild
+    batch = _num(g("ledger.batched.batch_size"))
+    session, per_batch = _num(g("ledger.batched.session")), _num(g("ledger.batched.open_per_batch"))
+    for label, value, key in (("held connection (`session()`)", session, "session"),
+                              ("file opened per batch", per_batch, "open_per_batch")):
+        rows.append((f"Ledger batched append >= 20,000 events/s (batches of ~500), {label}",
+                     "not measured" if value is None else
+                     f"{value:,.0f} events/s (batches of {batch:.0f})" if batch else f"{value:,.0f} events/s",
+                     _verdict(None if value is None else value >= 20_000), f"ledger.batched.{key}"))
+    p50, p99 = _num(g("ledger.run_latency.p50_ms")), _num(g("ledger.run_latency.p99_ms"))
+    rows.append(("Single-run commit latency p50 / p99 reported (one CLI run: 2 commits, 12 events)",
+                 "not measured" if p50 is None or p99 is None else f"p50 {p50:,.1f} ms / p99 {p99:,.1f} ms",
+                 _verdict(None if p50 is None else True), "ledger.run_latency"))
+    reb, reb_n = _num(g("ledger.rebuild.rebuild_s")), _num(g("ledger.rebuild.events"))
+    reb_ok = None if reb is None else (reb < 5.0 and (reb_n or 0) >= 1_000_000)
+    rows.append(("Rebuild of 1,000,000 events < 5 s",
+                 "not measured" if reb is None else f"{reb:,.2f} s for {reb_n:,.0f} events",
+                 _verdict(reb_ok), "ledger.rebuild.rebuild_s"))
+
+    # CLI start-up
+    help_s = _num(g("cli.options_helper_help_median_s"))
+    if help_s is None and _num(g("ledger.help.median_ms")) is not None:
+        help_s = _num(g("ledger.help.median_ms")) / 1000  # type: ignore[operator]
+    bare = _num(g("cli.bare_python_median_s"))
+    rows.append(("`options-helper --help` median < 0.3 s",
+                 _fmt_s(help_s) + (f" (bare `python -c pass`: {_fmt_s(bare)})" if bare is not None else ""),
+                 _verdict(_below(help_s, 0.3)), "cli.options_helper_help_median_s"))
+
+    # providers
+    chain_w, chain_c = _num(g("providers.chain_median_wall_s")), _num(g("providers.chain_median_cpu_s"))
+    contracts = _num(g("providers.chain_contracts"))
+    rows.append(("Synthetic chain (~2,000 contracts) < 20 ms",
+                 "not measured" if chain_w is None else
+                 f"{_fmt_s(chain_w)} wall / {_fmt_s(chain_c)} CPU, {contracts:,.0f} contracts",
+                 _verdict_wall_cpu(chain_w, chain_c, 0.020), "providers.chain_median_wall_s"))
+    bars_w, bars_c = _num(g("providers.bars_cold_wall_s")), _num(g("providers.bars_cold_cpu_s"))
+    n_sym, n_days = _num(g("providers.bars_symbols")), _num(g("providers.bars_sessions"))
+    rows.append(("One year of daily bars for 500 symbols < 2 s",
+                 "not measured" if bars_w is None else
+                 f"{_fmt_s(bars_w)} wall / {_fmt_s(bars_c)} CPU ({n_sym:,.0f} symbols x {n_days:,.0f} sessions)",
+                 _verdict_wall_cpu(bars_w, bars_c, 2.0, (n_sym or 0) >= 500), "providers.bars_cold_wall_s"))
+
+    # pipeline
+    day_s, share = _num(g("pipeline.steady_state.seconds")), _num(g("pipeline.steady_state.ledger_share"))
+    syms = _num(g("pipeline.symbols"))
+    rows.append((f"`daily` for 50 symbols < 60 s (steady state{'' if (syms or 0) >= 50 else ', fewer symbols'})",
+                 "not measured" if day_s is None else f"{day_s:,.1f} s for {syms:,.0f} symbols",
+                 _verdict(_below(day_s, 60.0) if (syms or 0) >= 50 else None), "pipeline.steady_state.seconds"))
+    rows.append(("... with ledger share < 5 % (commit time minus data-row writes, over wall time)",
+                 "not measured" if share is None else f"{share:.1%}"
+                 + (f" ({_num(g('pipeline.steady_state.ledger_share_incl_data_rows')):.1%} incl. data rows)"
+                    if _num(g("pipeline.steady_state.ledger_share_incl_data_rows")) is not None else ""),
+                 _verdict(_below(share, 0.05)), "pipeline.steady_state.ledger_share"))
+
+    # flow
+    speed = _num(g("flow.speedup"))
+    fast, slow = _num(g("flow.vectorised_median_s")), _num(g("flow.naive_median_s"))
+    rows.append(("Flow: vectorised vs pandas `apply` ratio reported",
+                 "not measured" if speed is None else f"x{speed:,.1f} ({_fmt_s(fast)} vs {_fmt_s(slow)})",
+                 _verdict(None if speed is None else True), "flow.speedup"))
+
+    # planner
+    cells = _num(g("planner.cells_expected"))
+    plan_w, plan_c = _num(g("planner.file.plan.wall")), _num(g("planner.file.plan.cpu"))
+    # The issue's ~4.4M assumed 7 per-symbol assets (500 x 7 x 5 y); the registry has 5 per-symbol
+    # assets and 2 ALL-scoped ones, so the same 500 symbols x 5 years is ~3.1M cells.
+    rows.append(("Plan over ~4.4M cells < 1 s (file; 500 symbols x 5 years of the registry's assets)",
+                 "not measured" if plan_w is None else
+                 f"{_fmt_s(plan_w)} wall / {_fmt_s(plan_c)} CPU over {cells:,.0f} cells",
+                 _verdict_wall_cpu(plan_w, plan_c, 1.0, (cells or 0) >= 3_000_000), "planner.file.plan"))
+    one = g("planner.file.one_asset_one_symbol") or {}
+    one_w = max((_num(v.get("wall")) or 0.0 for v in one.values() if isinstance(v, dict)), default=None)
+    rows.append(("One asset + one symbol < 50 ms (file, slowest of candles_daily / derived_metrics)",
+                 _fmt_s(one_w) + (" wall" if one_w is not None else ""),
+                 _verdict(_below(one_w, 0.050)), "planner.file.one_asset_one_symbol"))
+    sp_w, sp_c = _num(g("planner.file.speedup_vs_python.wall")), _num(g("planner.file.speedup_vs_python.cpu"))
+    agrees = g("planner.reference_agrees")
+    rows.append(("Planner ratio vs the Python reference reported (answers agree cell by cell)",
+                 "not measured" if sp_w is None else f"x{sp_w:,.1f} wall / x{sp_c:,.1f} CPU; agrees: {agrees}",
+                 _verdict(None if sp_w is None else bool(agrees)), "planner.file.speedup_vs_python"))
+
+    # portal
+    worst, n_events = _num(g("portal.slowest_median_s")), _num(g("portal.ledger.events"))
+    pages = g("portal.pages") or {}
+    slowest = max(pages, key=lambda k: pages[k].get("median_s", 0)) if pages else None
+    rows.append(("Every portal page < 1 s on 1M events (median, query cache cleared)",
+                 "not measured" if worst is None else
+                 f"slowest {slowest} {_fmt_s(worst)} on {n_events:,.0f} events",
+                 _verdict(_below(worst, 1.0) if (n_events or 0) >= 950_000 else None), "portal.slowest_median_s"))
+
+    # Dagster
+    ratios = g("dagster_eventlog.ratios_other_over_ledger") or {}
+    ad, rd = _num(ratios.get("append_dagster")), _num(ratios.get("read_dagster"))
+    led_ms, dag_ms = _num(g("dagster_eventlog.ledger_per_commit.append_ms")), _num(g("dagster_eventlog.dagster_sqlite.append_ms"))
+    rows.append(("Dagster event log comparison reported (other / ledger; > 1: the ledger is faster)",
+                 "not measured" if ad is None else
+                 f"append {dag_ms:,.1f} vs {led_ms:,.1f} ms (x{ad:,.2f}); read latest x{rd:,.2f}",
+                 _verdict(None if ad is None else True), "dagster_eventlog.ratios_other_over_ledger"))
+    return rows
+
+
+def _load() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
+def _load_text(load: tuple[float, float, float] | None) -> str:
+    return "n/a" if load is None else " / ".join(f"{x:.2f}" for x in load)
+
+
+def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: float,
+           load_start: tuple[float, float, float] | None = None,
+           load_end: tuple[float, float, float] | None = None) -> str:
     lines = [
         "# Performance",
         "",
@@ -76,6 +244,25 @@ def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: 
         + (" --quick" if quick else "") + f") on {started:%Y-%m-%d %H:%M} UTC in {seconds:,.0f} s.",
         "Every figure is measured in one run on the machine below; each ratio compares against a",
         "baseline measured in the same process. Expect about ±20 % noise on 2 cores.",
+        "",
+        f"Load average (1 / 5 / 15 min) on {os.cpu_count()} CPUs: **{_load_text(load_start)}** at the start, "
+        f"**{_load_text(load_end)}** at the end. A load above the core count means another process shared",
+        "the machine: wall times are then inflated (the CPU-time figures, where given, are not).",
+        "",
+        "## Summary: the targets",
+        "",
+        "| target | measured | met | figure |",
+        "|---|---|---|---|",
+    ]
+    for target, measured, met, where in summary_rows(results):
+        lines.append(f"| {target} | {measured} | {met} | `{where}` |")
+    failed = [name for name, figures in results.items() if isinstance(figures, dict) and "error" in figures]
+    if failed:
+        lines += ["", "Benchmarks that failed in this run: " + ", ".join(failed) + " (see their section)."]
+    lines += [
+        "",
+        "\"n/a\": the figure was not measured at the target's size (quick mode, or the bench failed).",
+        "The sections below are every figure each benchmark returned.",
         "",
         "## Machine and versions",
         "",
@@ -87,7 +274,7 @@ def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: 
     for name, figures in results.items():
         lines += ["", f"## {name}", "", "| figure | value |", "|---|---|"]
         for k, v in _rows("", figures):
-            lines.append(f"| {k} | {v} |")
+            lines.append("| " + k + " | " + v.replace("|", "\\|") + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -96,9 +283,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke sizes")
     parser.add_argument("--only", default="", help="comma-separated bench names")
     parser.add_argument("--no-write", action="store_true", help="do not rewrite docs/performance.md")
+    parser.add_argument("--json", default=str(Path(tempfile.gettempdir()) / "options-helper-bench.json"),
+                        help="also save the raw figures here (default: %(default)s)")
+    parser.add_argument("--render", metavar="JSON", default="",
+                        help="rewrite docs/performance.md from a saved --json file, without running anything")
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        DOC.write_text(render(saved["results"], dt.datetime.fromisoformat(saved["started"]), saved["quick"],
+                              saved["seconds"], saved.get("load_start"), saved.get("load_end")))
+        print(f"wrote {DOC} from {args.render}")
+        return 0
     wanted = [b for b in BENCHES if not args.only or b in args.only.split(",")]
     started = dt.datetime.now(dt.UTC)
+    load_start = _load()
+    print(f"[bench] load average at start: {_load_text(load_start)}", flush=True)
     t0 = time.perf_counter()
     results: dict[str, Any] = {}
     failed = []
@@ -111,16 +310,28 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[bench] {name}: no benchmark module yet, skipped", file=sys.stderr)
                 continue
             raise
-        print(f"\n===== {name} =====", flush=True)
+        print(f"\n===== {name} (load {_load_text(_load())}) =====", flush=True)
+        t1 = time.perf_counter()
         try:
             results[name] = module.run(quick=args.quick)
         except Exception as e:  # one failing bench must not hide the others
             traceback.print_exc()
             results[name] = {"error": f"{type(e).__name__}: {e}"}
             failed.append(name)
+        print(f"[bench] {name}: {time.perf_counter() - t1:,.0f} s", flush=True)
     seconds = time.perf_counter() - t0
+    load_end = _load()
+    print(f"[bench] load average at end: {_load_text(load_end)}", flush=True)
+    print("\n" + "\n".join(f"{t} | {m} | {ok}" for t, m, ok, _ in summary_rows(results)))
+    try:
+        Path(args.json).write_text(json.dumps({"results": results, "started": started.isoformat(), "quick": args.quick,
+                                               "seconds": seconds, "load_start": load_start, "load_end": load_end},
+                                              default=str, indent=1))
+        print(f"figures saved to {args.json} (re-render with --render {args.json})")
+    except OSError as e:
+        print(f"[bench] could not save {args.json}: {e}", file=sys.stderr)
     if not args.no_write:
-        DOC.write_text(render(results, started, args.quick, seconds))
+        DOC.write_text(render(results, started, args.quick, seconds, load_start, load_end))
         print(f"\nwrote {DOC}")
     return 1 if failed else 0
 
