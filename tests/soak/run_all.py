@@ -65,6 +65,10 @@ def render_doc(results: list[HarnessResult], args: argparse.Namespace, started: 
         f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, {platform.machine()} "
         f"({_cpus()} CPUs). Overall: **{'PASS' if all(r.status != 'FAIL' for r in results) else 'FAIL'}**.",
         "",
+        f"Load average (1 / 5 / 15 min): {_load_text(getattr(args, 'load_start', None))} at the start, "
+        f"{_load_text(getattr(args, 'load_end', None))} at the end (above the CPU count: other processes shared "
+        "the machine, and timings and lock waits are inflated).",
+        "",
         "| harness | status | violations | seconds |",
         "|---|---|---|---|",
     ]
@@ -90,6 +94,19 @@ def render_doc(results: list[HarnessResult], args: argparse.Namespace, started: 
     return "\n".join(lines)
 
 
+def _load() -> tuple[float, ...] | None:
+    import os
+
+    try:
+        return os.getloadavg()
+    except OSError:
+        return None
+
+
+def _load_text(load: tuple[float, ...] | None) -> str:
+    return "n/a" if load is None else " / ".join(f"{x:.2f}" for x in load)
+
+
 def _cpus() -> int:
     import os
 
@@ -111,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown harness(es): {', '.join(sorted(unknown))}")
     started = dt.datetime.now(dt.UTC)
+    args.load_start = _load()
+    print(f"[soak] load average at start: {_load_text(args.load_start)}", flush=True)
     t0 = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="options-helper-soak-"))
     results: list[HarnessResult] = []
@@ -142,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"work directory kept: {root}")
     seconds = time.monotonic() - t0
+    args.load_end = _load()
+    print(f"[soak] load average at end: {_load_text(args.load_end)}", flush=True)
     print("\n" + render_table(["harness", "status", "violations", "seconds", "headline"],
                               [(r.name, r.status, len(r.violations), f"{r.seconds:,.0f}", _headline(r))
                                for r in results]))
