@@ -88,6 +88,8 @@ def connect(
         if on_wait is not None:
             on_wait(time.monotonic() - waited_from)
         try:
+            # DuckDB draws a progress bar on stdout for queries over 2 s: it would corrupt --json output.
+            con.execute("SET enable_progress_bar = false")
             if utc:
                 con.execute("SET TimeZone = 'UTC'")
             yield con

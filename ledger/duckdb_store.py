@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 
 from ledger import incremental, migrate, projections
-from ledger.connection import PROCESS_LOCK, attach_read_only, connect
+from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
 from ledger.store import (
@@ -83,7 +83,8 @@ class DuckDBEventStore:
         self._writer = incremental.ProjectionWriter()
         self._fast_writes = True  # appends skip the UTC session setting (see connection.connect)
         if self.path == ":memory:":
-            self._memory_con = duckdb.connect(":memory:")
+            self._memory_con = duckdb.connect(":memory:", config=CONFIG)
+            self._memory_con.execute("SET enable_progress_bar = false")
             self._memory_con.execute("SET TimeZone = 'UTC'")
             migrate.migrate(self._memory_con)
         elif (_MIGRATED.get(self.path) or "absent") == _file_id(self.path) or (
@@ -304,7 +305,8 @@ class DuckDBEventStore:
         """A connection whose ``meta`` projections are folded from the log up to ``seq`` only."""
         if self._memory_con is not None:
             with self._local:
-                mem = duckdb.connect(":memory:")
+                mem = duckdb.connect(":memory:", config=CONFIG)
+                mem.execute("SET enable_progress_bar = false")
                 try:
                     mem.execute("SET TimeZone = 'UTC'")
                     migrate.migrate(mem)

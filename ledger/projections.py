@@ -257,9 +257,20 @@ def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta", *, fre
 
 
 def clear(con: duckdb.DuckDBPyConnection, meta: str = "meta") -> None:
-    """Empty every projection (never the log) before a rebuild."""
+    """Empty every projection (never the log) before a rebuild.
+
+    Each table is dropped and re-created from its own stored DDL (the same columns, types and
+    keys): deleting a million rows one by one through the indexes costs seconds, this costs none.
+    """
     for table in PROJECTION_TABLES:
-        con.execute(f"DELETE FROM {meta}.{table}")
+        row = con.execute(
+            "SELECT sql FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ?", [meta, table]).fetchone()
+        if row is None:  # not in this catalog: fall back to deleting the rows
+            con.execute(f"DELETE FROM {meta}.{table}")
+            continue
+        con.execute(f"DROP TABLE {meta}.{table}")
+        con.execute(row[0])
 
 
 __all__ = ["FOLDS", "PROJECTION_KEYS", "PROJECTION_TABLES", "clear", "fold"]
