@@ -149,9 +149,11 @@ class DuckDBEventStore:
                 con.execute("COMMIT")
             except BaseException as e:
                 _rollback(con)
-                if isinstance(e, duckdb.ConstraintException | duckdb.TransactionException):
+                if isinstance(e, duckdb.ConstraintException):
                     raise ConflictError(f"append rejected by the database: {str(e).splitlines()[0]}") from e
-                if isinstance(e, duckdb.IOException):
+                # Logical conflicts are refused before anything is written (validate_batch), so a
+                # failed COMMIT is a failed write: a full disk, a read-only file, an I/O error.
+                if isinstance(e, duckdb.IOException | duckdb.TransactionException):
                     raise LedgerError(
                         f"could not commit to {self.path}: {str(e).splitlines()[0]}; nothing of this batch was "
                         "written. Free disk space or fix the file's permissions, then rerun"
