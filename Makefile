@@ -13,11 +13,12 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test lint bench soak browser clean
+.PHONY: help venv demo test test-slow lint bench soak browser clean
 
 help:
 	@echo "make demo   set up .venv and run the daily pipeline on the synthetic provider"
 	@echo "make test   set up .venv and run the whole test suite"
+	@echo "make test-slow  the long kill and contention variants"
 	@echo "make lint   ruff and mypy"
 	@echo "make bench  benchmarks; figures go to docs/performance.md"
 	@echo "make soak   long kill / contention / fault harness (not part of make test)"
@@ -52,6 +53,10 @@ browser:
 PYTEST_WORKERS ?= auto
 test: venv browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# The long variants (200 SIGKILLs, 120 s of contention) kept out of `make test`.
+test-slow: venv
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check ledger stages frontends tests
