@@ -255,7 +255,7 @@ class DuckDBEventStore:
             con.execute("BEGIN TRANSACTION")
             try:
                 projections.clear(con)
-                projections.fold(con, "meta.events", fresh=True)
+                projections.fold(con, "meta.events")
                 n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
                 con.execute("COMMIT")
             except BaseException:
@@ -323,7 +323,7 @@ class DuckDBEventStore:
                     finally:
                         cur.close()
                     mem.register("_src_events", events)
-                    projections.fold(mem, "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _src_events)", fresh=True)
+                    projections.fold(mem, "(SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _src_events)")
                     yield mem
                 finally:
                     mem.close()
@@ -333,7 +333,7 @@ class DuckDBEventStore:
             with PROCESS_LOCK:  # serialises with this process's writers
                 attach_read_only(mem, self.path, "src", timeout_seconds=self._timeout)
                 try:
-                    projections.fold(mem, f"(SELECT * FROM src.meta.events WHERE seq <= {int(seq)})", fresh=True)
+                    projections.fold(mem, f"(SELECT * FROM src.meta.events WHERE seq <= {int(seq)})")
                     mem.execute("INSERT INTO meta.events SELECT * FROM src.meta.events WHERE seq <= ?", [seq])
                 finally:
                     mem.execute("DETACH src")

@@ -1,10 +1,10 @@
 """The projections of the event log, as set-based SQL folds.
 
-Each statement folds a relation of events (``{events}``: the batch being appended, or the whole
-log up to a bound) into a projection table in schema ``{meta}``. Every merge is a join in a
-semilattice (max of rank, of seq, of watermark), so folding the log in one pass or batch by batch
-gives the same rows: the incremental projections equal a rebuild, by construction, and the tests
-check it.
+Each statement folds a relation of events (``{events}``: the whole log, or the log up to a bound)
+into an empty projection table in schema ``{meta}``: a rebuild, time travel, ``db verify``.
+Appends maintain the projections incrementally with the Python fold (``ledger.fold`` through
+``ledger.incremental``), whose merge rules are joins in a semilattice (max of rank, of seq, of
+watermark); the tests check that both give the same rows.
 
 This module is the one place the projection SQL lives.
 """
@@ -100,32 +100,6 @@ SELECT run_id, parent_run_id, job_name, triggered_by, {_STATUS_OF_RANK.format(r=
        error_type, error_message, error_stack_hash, status_rank, last_heartbeat_at, lease_expires_at,
        partition_key, scope_keys, code_version, backfill_id, error_fingerprint, first_seq, last_seq
 FROM agg
-ON CONFLICT (run_id) DO UPDATE SET
-    parent_run_id = COALESCE(parent_run_id, excluded.parent_run_id),
-    job_name = COALESCE(job_name, excluded.job_name),
-    triggered_by = COALESCE(triggered_by, excluded.triggered_by),
-    status = CASE WHEN excluded.status_rank > status_rank THEN excluded.status ELSE status END,
-    started_at = COALESCE(started_at, excluded.started_at),
-    ended_at = CASE WHEN excluded.status_rank > status_rank THEN excluded.ended_at ELSE ended_at END,
-    duration_ms = (epoch_us(CASE WHEN excluded.status_rank > status_rank THEN excluded.ended_at ELSE ended_at END)
-                   - epoch_us(COALESCE(started_at, excluded.started_at))) // 1000,
-    provider = COALESCE(provider, excluded.provider),
-    storage_backend = COALESCE(storage_backend, excluded.storage_backend),
-    args_json = COALESCE(args_json, excluded.args_json),
-    app_version = COALESCE(app_version, excluded.app_version),
-    error_type = CASE WHEN excluded.status_rank > status_rank THEN excluded.error_type ELSE error_type END,
-    error_message = CASE WHEN excluded.status_rank > status_rank THEN excluded.error_message ELSE error_message END,
-    error_stack_hash = CASE WHEN excluded.status_rank > status_rank THEN excluded.error_stack_hash ELSE error_stack_hash END,
-    error_fingerprint = CASE WHEN excluded.status_rank > status_rank THEN excluded.error_fingerprint ELSE error_fingerprint END,
-    status_rank = greatest(status_rank, excluded.status_rank),
-    last_heartbeat_at = greatest(last_heartbeat_at, excluded.last_heartbeat_at),
-    lease_expires_at = greatest(lease_expires_at, excluded.lease_expires_at),
-    partition_key = COALESCE(partition_key, excluded.partition_key),
-    scope_keys = COALESCE(scope_keys, excluded.scope_keys),
-    code_version = COALESCE(code_version, excluded.code_version),
-    backfill_id = COALESCE(backfill_id, excluded.backfill_id),
-    first_seq = least(first_seq, excluded.first_seq),
-    last_seq = greatest(last_seq, excluded.last_seq)
 """
 
 _ASSET_EVENTS = "event_type IN ('asset_materialized', 'asset_failed', 'asset_skipped')"
@@ -146,20 +120,6 @@ SELECT run_id, asset_key, p.asset_kind AS asset_kind, partition_key,
 FROM _ledger_flat
 WHERE {_ASSET_EVENTS}
 QUALIFY row_number() OVER (PARTITION BY run_id, asset_key, partition_key, scope_key ORDER BY seq DESC) = 1
-ON CONFLICT (run_id, asset_key, partition_key, scope_key) DO UPDATE SET
-    asset_kind = CASE WHEN excluded.seq > seq THEN excluded.asset_kind ELSE asset_kind END,
-    status = CASE WHEN excluded.seq > seq THEN excluded.status ELSE status END,
-    rows_inserted = CASE WHEN excluded.seq > seq THEN excluded.rows_inserted ELSE rows_inserted END,
-    bytes_written = CASE WHEN excluded.seq > seq THEN excluded.bytes_written ELSE bytes_written END,
-    min_event_ts = CASE WHEN excluded.seq > seq THEN excluded.min_event_ts ELSE min_event_ts END,
-    max_event_ts = CASE WHEN excluded.seq > seq THEN excluded.max_event_ts ELSE max_event_ts END,
-    extra_json = CASE WHEN excluded.seq > seq THEN excluded.extra_json ELSE extra_json END,
-    ended_at = CASE WHEN excluded.seq > seq THEN excluded.ended_at ELSE ended_at END,
-    code_version = CASE WHEN excluded.seq > seq THEN excluded.code_version ELSE code_version END,
-    data_version = CASE WHEN excluded.seq > seq THEN excluded.data_version ELSE data_version END,
-    path = CASE WHEN excluded.seq > seq THEN excluded.path ELSE path END,
-    sha256 = CASE WHEN excluded.seq > seq THEN excluded.sha256 ELSE sha256 END,
-    seq = greatest(seq, excluded.seq)
 """
 
 WATERMARKS = """
@@ -170,17 +130,6 @@ FROM _ledger_flat
 WHERE event_type = 'asset_materialized' AND p.max_data_time IS NOT NULL
 QUALIFY row_number() OVER (PARTITION BY asset_key, scope_key
                            ORDER BY CAST(p.max_data_time AS TIMESTAMPTZ) DESC, seq DESC) = 1
-ON CONFLICT (asset_key, scope_key) DO UPDATE SET
-    updated_at = CASE WHEN excluded.watermark_ts > watermark_ts
-                        OR (excluded.watermark_ts = watermark_ts AND excluded.seq > seq)
-                      THEN excluded.updated_at ELSE updated_at END,
-    last_run_id = CASE WHEN excluded.watermark_ts > watermark_ts
-                        OR (excluded.watermark_ts = watermark_ts AND excluded.seq > seq)
-                       THEN excluded.last_run_id ELSE last_run_id END,
-    seq = CASE WHEN excluded.watermark_ts > watermark_ts
-                 OR (excluded.watermark_ts = watermark_ts AND excluded.seq > seq)
-               THEN excluded.seq ELSE seq END,
-    watermark_ts = greatest(watermark_ts, excluded.watermark_ts)
 """
 
 CHECKS = """
@@ -190,7 +139,6 @@ SELECT event_id, asset_key, partition_key, p.check_name, p.severity, p.status,
        p.materialization_id, p.materialization_seq, seq
 FROM _ledger_flat
 WHERE event_type = 'check_evaluated'
-ON CONFLICT (check_id) DO NOTHING
 """
 
 PARTITIONS = f"""
@@ -215,43 +163,19 @@ SELECT asset_key, partition_key, scope_key,
        arg_max_null(p.sha256, seq) FILTER (WHERE is_mat) AS sha256
 FROM ev
 GROUP BY asset_key, partition_key, scope_key
-ON CONFLICT (asset_key, partition_key, scope_key) DO UPDATE SET
-    status = CASE WHEN excluded.last_seq > last_seq THEN excluded.status ELSE status END,
-    run_id = CASE WHEN excluded.last_seq > last_seq THEN excluded.run_id ELSE run_id END,
-    updated_at = CASE WHEN excluded.last_seq > last_seq THEN excluded.updated_at ELSE updated_at END,
-    last_seq = greatest(last_seq, excluded.last_seq),
-    materialized_at = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1)
-                           THEN excluded.materialized_at ELSE materialized_at END,
-    materialized_run_id = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1)
-                               THEN excluded.materialized_run_id ELSE materialized_run_id END,
-    code_version = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1)
-                        THEN excluded.code_version ELSE code_version END,
-    data_version = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1)
-                        THEN excluded.data_version ELSE data_version END,
-    rows = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1) THEN excluded.rows ELSE rows END,
-    bytes = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1) THEN excluded.bytes ELSE bytes END,
-    path = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1) THEN excluded.path ELSE path END,
-    sha256 = CASE WHEN excluded.materialized_seq > COALESCE(materialized_seq, -1)
-                  THEN excluded.sha256 ELSE sha256 END,
-    materialized_seq = greatest(materialized_seq, excluded.materialized_seq)
 """
 
 FOLDS = (RUNS, RUN_ASSETS, WATERMARKS, CHECKS, PARTITIONS)
 
 
-def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta", *, fresh: bool = False) -> None:
-    """Fold the event relation ``events`` (a table name or parenthesised query) into ``meta``.
-
-    ``fresh``: the projections are empty (a rebuild, time travel, verify), so the merge clauses
-    can never fire and are left out, which lets DuckDB bulk-insert.
-    """
+def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta") -> None:
+    """Fold the event relation ``events`` (a table name or parenthesised query) into the empty
+    projections of ``meta`` (a rebuild, time travel, verify). Appends merge batches into existing
+    rows with the Python fold (``ledger.incremental``), which applies the same rules."""
     con.execute(FLATTEN.replace("{events}", events))  # the shape holds braces: no str.format
     try:
         for statement in FOLDS:
-            sql = statement.format(meta=meta)
-            if fresh:
-                sql = sql.split("\nON CONFLICT")[0]
-            con.execute(sql)
+            con.execute(statement.format(meta=meta))
     finally:
         con.execute("DROP TABLE IF EXISTS _ledger_flat")
 

@@ -100,7 +100,7 @@ def verify_file(path: str, *, timeout_seconds: float = 60.0) -> VerifyReport:
         migrate.migrate(mem)
         attach_read_only(mem, path, "src", timeout_seconds=timeout_seconds)
         try:
-            projections.fold(mem, "src.meta.events", fresh=True)
+            projections.fold(mem, "src.meta.events")
             drift = compare_projections(mem, "src.meta")
         except duckdb.Error as e:  # a tampered log may violate the projections' constraints
             drift = [f"the projections cannot be rebuilt from the log: {str(e).splitlines()[0]}"]
