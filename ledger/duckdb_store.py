@@ -19,7 +19,7 @@ import duckdb
 from ledger import incremental, migrate, projections
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
-from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
+from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row_and_payload
 from ledger.store import (
     GENESIS_HASH,
     Clock,
@@ -42,7 +42,7 @@ def _insert_events(
 ) -> None:
     import pyarrow as pa
 
-    batch = pa.Table.from_pydict({
+    _ledger_batch = pa.Table.from_pydict({
         "seq": [st.seq for st in stored], "event_id": [r.event_id for r in rows],
         "event_type": [r.event_type for r in rows], "schema_version": [r.schema_version for r in rows],
         "recorded_at": [now] * len(rows), "run_id": [r.run_id for r in rows],
@@ -55,11 +55,8 @@ def _insert_events(
         ("partition_key", pa.string()), ("scope_key", pa.string()), ("payload", pa.string()),
         ("prev_hash", pa.string()), ("hash", pa.string()),
     ]))
-    con.register("_ledger_batch", batch)
-    try:
-        con.execute("INSERT INTO meta.events SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _ledger_batch")
-    finally:
-        con.unregister("_ledger_batch")
+    # DuckDB's replacement scan reads the local by name: no register/unregister (~0.9 ms).
+    con.execute("INSERT INTO meta.events SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _ledger_batch")
 
 
 class DuckDBEventStore:
@@ -193,9 +190,11 @@ class DuckDBEventStore:
         batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
         stored: list[StoredEvent] = []
         rows: list[StoredRow] = []
+        payloads: list[dict[str, Any]] = []
         for i, event in enumerate(batch):
             seq = head + i + 1
-            row = to_row(event)
+            row, payload = to_row_and_payload(event)
+            payloads.append(payload)
             h = event_hash(prev, seq, now, row)
             stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
             rows.append(row)
@@ -203,7 +202,7 @@ class DuckDBEventStore:
         if data_writer is not None:
             data_writer(con)
         _insert_events(con, stored, rows, now)
-        incremental.apply(con, self._writer, stored, rows, run_rows)
+        incremental.apply(con, self._writer, stored, rows, run_rows, payloads)
         # The checkpoint row is a projection of the log's head: an UPDATE costs a third of an upsert.
         verb = ("UPDATE meta.ledger_checkpoint SET last_seq = $1, last_hash = $2, updated_at = $3 WHERE name = 'log'"
                 if head else "INSERT INTO meta.ledger_checkpoint VALUES ('log', $1, $2, $3)")

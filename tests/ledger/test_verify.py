@@ -62,6 +62,27 @@ def test_a_clean_file_passes(clean_file: Path) -> None:
                                                "asset_checks", "partition_status"}
 
 
+def test_json_columns_written_by_an_append_match_a_rebuild_whatever_the_key_order(tmp_path: Path) -> None:
+    # The append folds the events' own dicts (insertion order); a rebuild parses the canonical,
+    # key-sorted payload. Verify compares the JSON columns as text, so the orders must agree.
+    from ledger.events import AssetFailed, CheckEvaluated, RunFailed
+
+    path = tmp_path / "order.duckdb"
+    store = DuckDBEventStore(path, clock=FixedClock())
+    run = RunStarted(run_id="r-order", job_name="j", triggered_by="cli", partition_key="2025-03-04",
+                     lease_seconds=60.0, args={"z": 1, "a": {"y": [{"q": 1, "b": 2}], "b": 3}, "m": None})
+    store.append([run])
+    store.append([
+        AssetFailed(run_id="r-order", asset_key="candles_daily", partition_key="2025-03-04", scope_key="SPY",
+                    error_type="Boom", error_message="no", extra={"zeta": 1, "alpha": {"d": 1, "c": 2}}),
+        CheckEvaluated(run_id="r-order", asset_key="candles_daily", partition_key="2025-03-04", scope_key="SPY",
+                       check_name="c", severity="warn", status="fail", metrics={"z": 2.5, "a": 1, "k": [3, 1]}),
+        RunFailed(run_id="r-order", error_type="Boom", error_message="no"),
+    ])
+    report = verify_file(str(path))
+    assert report.ok, report.problems
+
+
 def test_an_edited_event_is_found_at_its_seq(copy: Path) -> None:
     tamper(copy, "UPDATE meta.events SET payload = json_object('rows', 999999) WHERE seq = 5")
     report = verify_file(str(copy))
