@@ -191,13 +191,19 @@ class RunContext:
         self.ledger = ledger
         self.started = started
         self.run_id = started.run_id
+        self.begun = False  # its RunStarted is committed (on enter, or by another run's commit)
         self.finished = False
         self._last_beat = 0.0
 
     def __enter__(self) -> RunContext:
-        self.ledger.append([self.started])
-        self._last_beat = time.monotonic()
+        if not self.begun:
+            self.ledger.append([self.started])
+            self._mark_begun()
         return self
+
+    def _mark_begun(self) -> None:
+        self.begun = True
+        self._last_beat = time.monotonic()
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if self.finished:
@@ -224,9 +230,21 @@ class RunContext:
         return CheckEvaluated(run_id=self.run_id, **fields)
 
     # commits
-    def commit(self, events: Sequence[Event], *, data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> list[StoredEvent]:
-        stored = self.ledger.append(events, data_writer=data_writer)
+    def commit(
+        self,
+        events: Sequence[Event],
+        *,
+        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        start: Sequence[RunContext] = (),
+    ) -> list[StoredEvent]:
+        """Append ``events`` in one transaction. ``start``: runs whose ``RunStarted`` joins the
+        batch (after ``events``), so a pipeline's next run starts in its predecessor's final
+        commit instead of a commit of its own; enter them as usual afterwards."""
+        fresh = [r for r in start if not r.begun]
+        stored = self.ledger.append([*events, *(r.started for r in fresh)], data_writer=data_writer)
         self._last_beat = time.monotonic()
+        for r in fresh:
+            r._mark_begun()
         return stored
 
     def heartbeat(self, *, force: bool = False) -> bool:
@@ -237,18 +255,24 @@ class RunContext:
         self.commit([RunHeartbeat(run_id=self.run_id, lease_seconds=lease)])
         return True
 
-    def complete(self, events: Sequence[Event], *, data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> list[StoredEvent]:
-        stored = self.commit([*events, RunSucceeded(run_id=self.run_id)], data_writer=data_writer)
+    def complete(
+        self,
+        events: Sequence[Event],
+        *,
+        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        start: Sequence[RunContext] = (),
+    ) -> list[StoredEvent]:
+        stored = self.commit([*events, RunSucceeded(run_id=self.run_id)], data_writer=data_writer, start=start)
         self.finished = True
         return stored
 
-    def fail(self, exc: BaseException, events: Sequence[Event] = ()) -> list[StoredEvent]:
+    def fail(self, exc: BaseException, events: Sequence[Event] = (), *, start: Sequence[RunContext] = ()) -> list[StoredEvent]:
         secrets = known_secret_values(os.environ)
         message = redact_text(str(exc), secrets)
         error_type = type(exc).__name__
         failed = RunFailed(run_id=self.run_id, error_type=error_type, error_message=message[:2000],
                            error_fingerprint=fingerprint(error_type, message), stack_hash=stack_hash(exc))
-        stored = self.commit([*events, failed])
+        stored = self.commit([*events, failed], start=start)
         self.finished = True
         return stored
 

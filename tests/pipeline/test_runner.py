@@ -4,6 +4,8 @@ links, verify after a full daily, and faults injected in the middle of a stage."
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -298,10 +300,11 @@ def test_stages_import_stays_light() -> None:
     assert set(stages.__all__) >= {"run_job", "run_daily", "JobResult", "DailyResult", "SymbolOutcome"}
 
 
-def test_a_daily_opens_three_connections_per_job(state: Settings, synthetic: Any,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """One ``Ledger`` for the whole daily; per job one read-only read of its inputs and two
-    read-write commits (run start; data rows + events + run end), nothing else."""
+def test_a_daily_opens_two_connections_per_job(state: Settings, synthetic: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """One ``Ledger`` for the whole daily; per job one read-only read of its inputs and one
+    read-write commit (data rows + events + run end + the next job's run start), plus the first
+    job's run start, nothing else."""
     import duckdb
 
     ledger.open(state.duckdb_path)  # the process's one migration check of this file, out of the count
@@ -320,4 +323,53 @@ def test_a_daily_opens_three_connections_per_job(state: Settings, synthetic: Any
     assert day.ok, day.to_dict()
     jobs = len(registry.DAILY_ORDER)
     assert len(opens) == 1
-    assert opened.count(True) == jobs and opened.count(False) == 2 * jobs
+    assert opened.count(True) == jobs and opened.count(False) == jobs + 1
+
+
+def test_each_daily_run_starts_in_its_predecessors_final_commit(settings: Settings, synthetic: Any) -> None:
+    """The next job's ``RunStarted`` joins the previous job's end in one transaction; each run
+    still starts before any of its events, and every run ends."""
+    day = stages.run_daily(as_of=DAY2, settings=settings, provider=synthetic, now=NOW)
+    assert day.ok, day.to_dict()
+    with ledger.open(settings.duckdb_path).reader() as con:
+        rows = con.execute("SELECT seq, recorded_at, event_type, run_id FROM meta.events ORDER BY seq").fetchall()
+        statuses = con.execute("SELECT DISTINCT status FROM meta.ingestion_runs").fetchall()
+    assert statuses == [("success",)]
+    ids = [r.run_id for r in day.results]
+    first_seq = {run_id: min(seq for seq, _, _, rid in rows if rid == run_id) for run_id in ids}
+    for run_id in ids:
+        assert next(t for _, _, t, rid in rows if rid == run_id) == "run_started"
+    for prev, nxt in itertools.pairwise(ids):
+        started = next(r for r in rows if r[3] == nxt and r[2] == "run_started")
+        ended = next(r for r in rows if r[3] == prev and r[2] == "run_succeeded")
+        assert started[1] == ended[1] and started[0] == ended[0] + 1, (prev, nxt)
+        assert first_seq[nxt] > first_seq[prev]
+
+
+def test_a_failed_commit_in_a_daily_starts_the_next_job_on_its_own(state: Settings, synthetic: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot run's final commit fails: it rolls back with the flow run's start; the flow
+    run then starts by itself and skips every symbol whose snapshot failed; no run stays open."""
+    real = datastore.write_all
+
+    def flaky(con: Any, writes: Any, run_id: str) -> int:
+        if any(w.table == "options_snapshot_files" for w in writes):
+            raise OSError("disk full while inserting")
+        return real(con, writes, run_id)
+
+    monkeypatch.setattr(datastore, "write_all", flaky)
+    day = stages.run_daily(as_of=DAY2, settings=state, provider=synthetic, now=NOW)
+    snap, flow = day.result("snapshot_options"), day.result("compute_flow")
+    assert snap.status == "failed" and "disk full" in snap.error
+    assert {o.status for o in snap.outcomes} == {"failed"}
+    assert flow.run_id is not None and flow.run_id != snap.run_id
+    assert {(o.status, o.reason) for o in flow.outcomes} == {("skipped", f"{stages.runner.UPSTREAM_FAILED}:options_snapshot_file")}
+    with ledger.open(state.duckdb_path).reader() as con:
+        open_runs = con.execute("SELECT count(*) FROM meta.ingestion_runs WHERE status = 'started'").fetchone()[0]
+        starts = con.execute("SELECT count(*) FROM meta.events WHERE run_id = ? AND event_type = 'run_started'",
+                             [flow.run_id]).fetchone()[0]
+        skip = con.execute("SELECT args_json->>'skip' FROM meta.ingestion_runs WHERE run_id = ?", [flow.run_id]).fetchone()[0]
+    assert open_runs == 0 and starts == 1
+    assert sorted(json.loads(skip)) == sorted(SYMBOLS)
+    assert day.result("build_dashboard").ok
+    assert ledger.open(state.duckdb_path).verify().ok
