@@ -1,0 +1,345 @@
+"""The planner's reads of the projections (``partition_status``, ``ingestion_runs``,
+``asset_checks``), turned into the flat arrays of ``grid.CellReads``.
+
+``partition_status`` is read once, in one of two ways:
+
+- **narrow** (a few scopes, e.g. one symbol): no joins. The scope, asset and session-range filters
+  are literal predicates (bound parameters) that DuckDB applies inside the scan, so only the
+  matching rows leave it (and a short window skips whole row groups by their zone maps); their
+  few keys are mapped to grid positions with Arrow's hash lookups.
+- **wide** (many scopes): one scan joined with three small Arrow tables (sessions, scopes, assets)
+  that map every key to an integer, so DuckDB returns grid positions directly.
+
+Either way the result comes back as Arrow (much cheaper than ``fetchnumpy`` for millions of rows
+or for many small chunks). Failed runs and failed checks are rare: each is one small statement
+whose few rows are mapped in Python; ``partition_status`` is read again only when a check fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+
+from ledger.planner.grid import (
+    CODE_STALE,
+    FAILED,
+    MATERIALIZED,
+    NO_SEQ,
+    NONE,
+    RUN_ABANDONED,
+    RUN_FAILED,
+    SKIPPED,
+    CellReads,
+    Layout,
+)
+from ledger.planner.model import ALL_SCOPE
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Up to this many scopes, partition_status is read the narrow way (filters in the scan, no joins).
+_SCOPE_PUSHDOWN = 64
+
+_STATUS = (f"CASE p.status WHEN 'materialized' THEN {MATERIALIZED} WHEN 'skipped' THEN {SKIPPED} "
+           f"WHEN 'failed' THEN {FAILED} ELSE {NONE} END")
+# NULL when there is none (NO_SEQ in the grid; the literal would make the column a HUGEINT).
+_VSEQ = "CASE p.status WHEN 'materialized' THEN p.materialized_seq WHEN 'skipped' THEN p.last_seq END"
+
+
+def _code(version: str) -> str:
+    """The status code of a row; ``version``: the SQL of the asset's current code version."""
+    return (f"({_STATUS} + CASE WHEN p.status = 'materialized' AND p.code_version <> {version} "
+            f"THEN {CODE_STALE} ELSE 0 END)::UTINYINT")
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str) -> CellReads:
+    """Everything the rules need about the analysed cells, from the projections in ``meta``."""
+    status, vseq = _read_cells(con, layout, versions, meta)
+    return CellReads(status=status, vseq=vseq, runs=_read_runs(con, layout, meta),
+                     checked=_read_checked(con, layout, meta))
+
+
+def _scopes(layout: Layout) -> list[str]:
+    """The scope keys the analysed assets have: the symbols and/or ALL."""
+    per_symbol = [a.per_symbol for a in layout.sub]
+    return ([*layout.syms] if any(per_symbol) else []) + ([ALL_SCOPE] if not all(per_symbol) else [])
+
+
+def _read_cells(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None],
+                meta: str) -> tuple[np.ndarray, np.ndarray]:
+    """The flat grids of row status (``NONE`` where there is no row; ``| CODE_STALE`` when
+    materialized by another code version) and vseq (the seq a downstream cell compares with: the
+    materialization, or the skip; ``NO_SEQ`` otherwise)."""
+    status = np.zeros(layout.total, np.uint8)
+    vseq = np.full(layout.total, NO_SEQ, np.int64)
+    scopes = _scopes(layout)
+    if not scopes or not layout.total:
+        return status, vseq
+    if len(scopes) <= _SCOPE_PUSHDOWN:
+        pos, code, seqs = _read_narrow(con, layout, versions, meta, scopes)
+    else:
+        pos, code, seqs = _read_wide(con, layout, versions, meta)
+    status[pos] = code
+    if seqs is not None:
+        vseq[pos] = seqs
+    return status, vseq
+
+
+def _numpy(column: pa.ChunkedArray | pa.Array, dtype: Any, null: int = 0) -> np.ndarray:
+    """``column`` as a numpy array of ``dtype``, nulls replaced by ``null``."""
+    if column.null_count:
+        import pyarrow.compute as pc
+
+        column = pc.fill_null(column, bool(null) if dtype is bool else null)
+    return np.asarray(column.to_numpy(), dtype)
+
+
+def _read_narrow(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str,
+                 scopes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The rows of ``scopes`` only, filtered in the scan: (positions, status codes, vseqs).
+
+    Only raw columns leave DuckDB, as one list: the scan of a few scopes yields many tiny chunks,
+    and any expression (or result chunk) costs per chunk, whereas mapping the few rows here (Arrow
+    hash lookups, numpy) costs per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = [a.key for a in layout.sub]
+    cols = ["status", "code_version", "partition_key"]
+    if len(keys) > 1:
+        cols.append("asset_key")
+    if len(scopes) > 1:
+        cols.append("scope_key")
+    if layout.needs_seqs:
+        cols += ["materialized_seq", "last_seq"]
+    # An equality is evaluated on the dictionary of a compressed column, cheaply; an IN list row
+    # by row (so several assets are filtered here instead). The range prunes row groups when the
+    # window is short.
+    where = ["p.scope_key = ?" if len(scopes) == 1 else f"p.scope_key IN ({_marks(len(scopes))})",
+             "p.partition_key BETWEEN ? AND ?"]
+    params: list[Any] = [*scopes, layout.days[0].isoformat(), layout.days[-1].isoformat()]
+    if len(keys) == 1:
+        where.append("p.asset_key = ?")
+        params.append(keys[0])
+    rows = con.sql(f"SELECT list({{{', '.join(f'{c!r}: p.{c}' for c in cols)}}}) "
+                   f"FROM {meta}.partition_status p WHERE {' AND '.join(where)}", params=params).to_arrow_table()
+    table = pa.Table.from_struct_array(pc.list_flatten(rows.column(0)))
+
+    def lookup(column: str, values: Sequence[str | None] | np.ndarray) -> np.ndarray:
+        col = table.column(column)
+        found = pc.index_in(col, value_set=pa.array(values, pa.string()).cast(col.type))
+        return _numpy(found, np.int64, -1)
+
+    n = table.num_rows
+    day = lookup("partition_key", layout.day_keys())
+    aid = lookup("asset_key", keys) if len(keys) > 1 else np.zeros(n, np.int64)
+    per_symbol = np.array([a.per_symbol for a in layout.sub] + [False], bool)[aid]
+    if len(scopes) > 1:
+        sid = lookup("scope_key", layout.syms)
+        is_all = _numpy(pc.equal(table.column("scope_key"), ALL_SCOPE), bool)
+    else:
+        sid = np.full(n, 0 if scopes[0] != ALL_SCOPE or layout.syms else -1, np.int64)
+        is_all = np.full(n, scopes[0] == ALL_SCOPE)
+    keep = np.flatnonzero((day >= 0) & (aid >= 0) & np.where(per_symbol, sid >= 0, is_all))
+    day, aid, sid, per_symbol = day[keep], aid[keep], sid[keep], per_symbol[keep]
+    table = table.take(keep)
+    pos = np.array(layout.base, np.int64)[aid] + day * np.array(layout.width, np.int64)[aid] + np.where(per_symbol, sid, 0)
+
+    code = (lookup("status", ("materialized", "skipped", "failed")) + 1).astype(np.uint8)  # NONE .. FAILED
+    version = pa.array([versions.get(k) for k in keys], pa.string()).take(pa.array(aid))
+    other = _numpy(pc.not_equal(table.column("code_version"), version.cast(table.column("code_version").type)), bool)
+    code[(code == MATERIALIZED) & other] |= CODE_STALE
+    if not layout.needs_seqs:
+        return pos, code, None
+    materialized, skipped = (code & 3) == MATERIALIZED, code == SKIPPED
+    seqs = np.where(materialized, _numpy(table.column("materialized_seq"), np.int64, NO_SEQ),
+                    np.where(skipped, _numpy(table.column("last_seq"), np.int64, NO_SEQ), NO_SEQ))
+    return pos, code, seqs
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, layout: Layout,
+                versions: Mapping[str, str | None]) -> Iterator[dict[str, str]]:
+    """The plan's small dictionary tables, registered under unique names and dropped afterwards:
+    ``cal`` (idx, pk), ``syms`` (sid, scope_key) and ``assets`` (asset_key, per_symbol, version,
+    base, w): every string is mapped to an integer once, by these joins."""
+    import pyarrow as pa
+
+    tag = uuid.uuid4().hex[:10]
+    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "syms", "assets")}
+    sub = layout.sub
+    tables = {
+        "cal": pa.table({"idx": pa.array(np.arange(len(layout.days), dtype=np.int64)),
+                         "pk": pa.array(layout.day_keys(), pa.string())}),
+        "syms": pa.table({"sid": pa.array(np.arange(len(layout.syms), dtype=np.int64)),
+                          "scope_key": pa.array(list(layout.syms), pa.string())}),
+        "assets": pa.table({
+            "asset_key": pa.array([a.key for a in sub], pa.string()),
+            "per_symbol": pa.array([a.per_symbol for a in sub], pa.bool_()),
+            "version": pa.array([versions.get(a.key) for a in sub], pa.string()),
+            "base": pa.array(layout.base, pa.int64()),
+            "w": pa.array(layout.width, pa.int64()),
+        }),
+    }
+    try:
+        for k, t in tables.items():
+            con.register(names[k], t)
+        yield names
+    finally:
+        for k in tables:
+            with suppress(Exception):  # best effort: the connection may already be closed
+                con.unregister(names[k])
+
+
+def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None],
+               meta: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Every analysed row with its flat position, by joins with the dictionary tables. No range
+    filter on ``partition_key``: the join with ``cal`` restricts the sessions, and DuckDB pushes
+    its bounds into the scan for row-group pruning."""
+    with _registered(con, layout, versions) as names:
+        table = con.sql(f"""
+            SELECT a.base + c.idx * a.w + coalesce(s.sid, 0) AS pos, {_code('a.version')} AS code
+                   {', ' + _VSEQ + ' AS vseq' if layout.needs_seqs else ''}
+            FROM {meta}.partition_status p
+            JOIN {names['assets']} a ON a.asset_key = p.asset_key
+            JOIN {names['cal']} c ON c.pk = p.partition_key
+            LEFT JOIN {names['syms']} s ON a.per_symbol AND s.scope_key = p.scope_key
+            WHERE CASE WHEN a.per_symbol THEN s.sid IS NOT NULL ELSE p.scope_key = '{ALL_SCOPE}' END""").to_arrow_table()
+    seqs = _numpy(table.column("vseq"), np.int64, NO_SEQ) if layout.needs_seqs else None
+    return _numpy(table.column("pos"), np.int64), _numpy(table.column("code"), np.uint8), seqs
+
+
+class _Keys:
+    """Python maps from the keys of a few rows (runs, checks) to grid positions."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.day = {pk: i for i, pk in enumerate(layout.day_keys().tolist())}
+        self.sid = {s: i for i, s in enumerate(layout.syms)}
+        self.asset = {a.key: i for i, a in enumerate(layout.sub)}
+
+    def pos(self, asset_key: str, partition_key: str, scope_key: str | None) -> int | None:
+        """The position of an analysed cell, or None when the row is not one."""
+        i, d = self.asset.get(asset_key), self.day.get(partition_key)
+        if i is None or d is None or d < self.layout.first_idx[i]:
+            return None
+        if self.layout.sub[i].per_symbol:
+            s = self.sid.get(scope_key)  # type: ignore[arg-type]
+            if s is None:
+                return None
+        elif scope_key != ALL_SCOPE:
+            return None
+        else:
+            s = 0
+        return self.layout.base[i] + d * self.layout.width[i] + s
+
+
+def _read_runs(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str) -> np.ndarray:
+    """Flat grid: RUN_FAILED where the latest failed run that targeted the cell failed,
+    RUN_ABANDONED where it was abandoned. A run naming no scopes targets every scope; an exact
+    scope beats such a run, then a failure beats an abandonment, then the later run."""
+    runs = np.zeros(layout.total, np.uint8)
+    by_job: dict[str, list[int]] = defaultdict(list)
+    for i, a in enumerate(layout.sub):
+        if a.job:
+            by_job[a.job].append(i)
+    if not by_job or not layout.total:
+        return runs
+    rows = con.execute(f"""
+        SELECT job_name, partition_key, status = 'failed', coalesce(first_seq, last_seq), scope_keys
+        FROM {meta}.ingestion_runs
+        WHERE status IN ('failed', 'abandoned') AND partition_key BETWEEN ? AND ?
+          AND job_name IN ({_marks(len(by_job))})""",
+        [layout.days[0].isoformat(), layout.days[-1].isoformat(), *by_job]).fetchall()
+    if not rows:
+        return runs
+    keys = _Keys(layout)
+    pos: list[np.ndarray] = []
+    rank: list[tuple[int, int, int, int]] = []  # (exact scope, failed, seq, count)
+    for job, pk, failed, seq, scope_keys in rows:
+        d = keys.day.get(pk)
+        if d is None:
+            continue
+        targets = scope_keys if scope_keys else ["*"]
+        for i in by_job[job]:
+            if d < layout.first_idx[i]:
+                continue
+            row = layout.base[i] + d * layout.width[i]
+            for scope in targets:
+                if not layout.sub[i].per_symbol:  # any run of the job targets the ALL cell
+                    pos.append(np.array([row], np.int64))
+                    rank.append((1, int(failed), seq, 1))
+                elif scope == "*":
+                    pos.append(row + np.arange(layout.width[i], dtype=np.int64))
+                    rank.append((0, int(failed), seq, layout.width[i]))
+                elif scope in keys.sid:
+                    pos.append(np.array([row + keys.sid[scope]], np.int64))
+                    rank.append((1, int(failed), seq, 1))
+    if not pos:
+        return runs
+    p = np.concatenate(pos)
+    exact, fail, seqs = (np.repeat(np.array([r[k] for r in rank], np.int64), [r[3] for r in rank]) for k in range(3))
+    order = np.lexsort((seqs, fail, exact, p))  # by position, then the precedence; the last wins
+    p, fail = p[order], fail[order]
+    last = np.flatnonzero(np.append(p[1:] != p[:-1], True))
+    runs[p[last]] = np.where(fail[last] == 1, RUN_FAILED, RUN_ABANDONED)
+    return runs
+
+
+def _read_checked(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str) -> np.ndarray:
+    """Flat grid: the materialized cells whose current materialization failed an error check.
+
+    The failing checks are error-severity checks whose latest evaluation (per check and
+    materialization, or run when the event has no link) failed: start from the failures (rare) and
+    drop those evaluated again later. A linked one flags that materialization (its seq is unique);
+    an unlinked one flags the cells its run materialized (every scope for a check on ALL)."""
+    checked = np.zeros(layout.total, bool)
+    assets = [a.key for a in layout.sub]
+    lo, hi = layout.days[0].isoformat(), layout.days[-1].isoformat()
+    failures = f"""
+        SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq
+        FROM {meta}.asset_checks f
+        WHERE f.severity = 'error' AND f.status = 'fail' AND f.partition_key BETWEEN ? AND ?
+          AND f.asset_key IN ({_marks(len(assets))})"""
+    if not con.execute(f"SELECT EXISTS ({failures})", [lo, hi, *assets]).fetchall()[0][0]:
+        return checked  # the usual case, without planning the anti-join below
+    failing = con.execute(failures + f"""
+          AND NOT EXISTS (
+            SELECT 1 FROM {meta}.asset_checks k
+            WHERE k.asset_key = f.asset_key AND k.partition_key = f.partition_key AND k.scope_key = f.scope_key
+              AND k.check_name = f.check_name AND k.seq > f.seq AND k.severity = 'error'
+              AND coalesce(k.materialization_seq, -1) = coalesce(f.materialization_seq, -1)
+              AND k.run_id IS NOT DISTINCT FROM f.run_id)""", [lo, hi, *assets]).fetchall()
+    if not failing:
+        return checked
+    linked = {m for *_, m in failing if m is not None}
+    unlinked: dict[tuple[str, str, str], list[str | None]] = defaultdict(list)
+    for a, pk, scope, run_id, m in failing:
+        if m is None and run_id is not None:
+            unlinked[(a, pk, run_id)].append(scope)
+    cells = con.execute(f"""
+        SELECT asset_key, partition_key, scope_key, materialized_seq, materialized_run_id
+        FROM {meta}.partition_status
+        WHERE status = 'materialized' AND asset_key IN ({_marks(len(assets))}) AND partition_key BETWEEN ? AND ?
+          AND (materialized_seq IN (SELECT unnest(?::BIGINT[]))
+               OR materialized_run_id IN (SELECT unnest(?::VARCHAR[])))""",
+        [*assets, lo, hi, sorted(linked), sorted({run for _, _, run in unlinked})]).fetchall()
+    keys = _Keys(layout)
+    per_symbol = {a.key: a.per_symbol for a in layout.sub}
+    for a, pk, scope, m, run_id in cells:
+        flagged = m in linked or any(s in (scope, ALL_SCOPE) or not per_symbol[a]
+                                     for s in unlinked.get((a, pk, run_id), ()))
+        p = keys.pos(a, pk, scope) if flagged else None
+        if p is not None:
+            checked[p] = True
+    return checked
