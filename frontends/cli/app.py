@@ -1,31 +1,153 @@
 """The ``options-helper`` command line: thin commands over the Python API.
 
 One error boundary (``main``) maps errors to the exit codes documented in docs/cli.md.
-Heavy modules (duckdb, pyarrow, dagster, streamlit, alpaca) are imported inside commands.
+Heavy modules (duckdb, pyarrow, dagster, streamlit, alpaca) are imported inside commands, and a
+command's module only when that command runs or shows its help: ``options-helper --help`` lists
+the commands from ``COMMANDS`` and imports none of them (start-up is typer plus this module).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
-from ledger.errors import OptionsHelperError
+EXIT_OK, EXIT_BUG, EXIT_USAGE = 0, 1, 2
+
+# Every command of the root, in the order the root --help lists them: (name, module, attribute,
+# help). ``attribute`` is a command group (a ``typer.Typer``) or a ``register(app)`` function adding
+# single commands. ``help`` is the group's help, or the command's first paragraph: what the root
+# --help lists without importing the module (tests/cli/test_app.py checks it against the command).
+COMMANDS: tuple[tuple[str, str, str, str], ...] = (
+    ("health", "frontends.cli.ledger_cmd", "register",
+     "The health report: latest run per job, failures, freshness, failed checks, abandoned runs."),
+    ("events", "frontends.cli.ledger_cmd", "register",
+     "The event log itself, in seq order. Example: options-helper events --since 100 --json"),
+    ("snapshot-options", "frontends.cli.pipeline_cmd", "register",
+     "Snapshot full option chains to Parquet (one file per symbol and session)."),
+    ("flow", "frontends.cli.pipeline_cmd", "register",
+     "Compute open-interest and volume flow from the previous session's snapshot."),
+    ("derived", "frontends.cli.pipeline_cmd", "register",
+     "Compute derived metrics (put/call, walls, ATM IV, expected move, skew, RV, IV rank)."),
+    ("briefing", "frontends.cli.pipeline_cmd", "register",
+     "Write the session's briefing: data/reports/briefing/YYYY-MM-DD.md and .json."),
+    ("dashboard", "frontends.cli.pipeline_cmd", "register",
+     "Write the session's self-contained HTML dashboard with a ledger health summary."),
+    ("daily", "frontends.cli.pipeline_cmd", "register",
+     "Run every stage for a session: candles, options bars, snapshots, flow, derived, briefing, dashboard."),
+    ("gaps", "frontends.cli.gaps_cmd", "register",
+     "Report missing, failed, stale and unrecoverable cells (asset x session x symbol) and the\n"
+     "commands that fix them, upstream first. Weekends and XNYS holidays are never gaps."),
+    ("portal", "frontends.cli.portal_cmd", "register",
+     "Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol."),
+    ("db", "frontends.cli.db_cmd", "db_app", "Create, migrate, verify, rebuild and reap the ledger database."),
+    ("runs", "frontends.cli.ledger_cmd", "runs_app", "List runs, or show one run's timeline."),
+    ("provider", "frontends.cli.provider_cmd", "provider_app", "Check the market data provider."),
+    ("ingest", "frontends.cli.pipeline_cmd", "ingest_app", "Ingest candles or option bars."),
+    ("backfill", "frontends.cli.gaps_cmd", "backfill_app", "Fill gaps: plan, run, resume, status."),
+)
+_BY_NAME = {c[0]: c for c in COMMANDS}
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The root's commands by name, in ``COMMANDS`` order; reading one builds it (imports its
+    module) on first use. Listing the names imports nothing."""
+
+    def __init__(self, given: Mapping[str, Any]) -> None:
+        self._built: dict[str, Any] = dict(given)
+        self._missing: set[str] = set()  # names whose module is not there
+
+    def built(self, name: str) -> bool:
+        return name in self._built
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built and name in _BY_NAME and name not in self._missing:
+            self._built.update(_load(name))
+            if name not in self._built:
+                self._missing.add(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        names = [n for n in _BY_NAME if n not in self._missing]
+        return iter([*names, *(n for n in self._built if n not in _BY_NAME)])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: its ``commands`` mapping builds a command when it is read (to run it, or
+    to show its own help); the root --help lists the commands from ``COMMANDS`` only."""
+
+    _listing = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.commands = _Commands(self.commands)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        commands = self.commands
+        if self._listing and isinstance(commands, _Commands) and not commands.built(cmd_name) and cmd_name in _BY_NAME:
+            return TyperCommand(name=cmd_name, help=_BY_NAME[cmd_name][3])
+        return commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+def _optional_module(name: str):  # type: ignore[no-untyped-def]
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name == name:
+            return None
+        raise
+
+
+def _load(name: str) -> dict[str, Any]:
+    """The click command(s) that ``name``'s module defines: a group, or every command its
+    ``register`` adds (so a module is converted once)."""
+    _, module, attribute, help_text = _BY_NAME[name]
+    mod = _optional_module(module)
+    if mod is None or not hasattr(mod, attribute):
+        return {}
+    target = getattr(mod, attribute)
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)  # the root's settings (plain help)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name, help=help_text)
+    else:
+        target(holder)
+    return dict(typer.main.get_group(holder).commands)
+
 
 app = typer.Typer(
     name="options-helper",
     help="A local-first daily options market-data pipeline with an append-only run ledger in DuckDB.\n\n"
     "Example: options-helper daily --as-of 2026-11-25   then   options-helper health",
+    cls=LazyGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     add_completion=False,
     rich_markup_mode=None,
 )
-
-EXIT_OK, EXIT_BUG, EXIT_USAGE = 0, 1, 2
 
 
 @app.callback()
@@ -40,42 +162,6 @@ def root(
 
     ctx.meta["debug"] = debug
     ctx.obj = load_settings(duckdb_path=duckdb_path, provider=provider, data_root=data_root)
-
-
-# Command groups, each in its own module (name, module, attribute, help).
-_GROUPS = (
-    ("db", "frontends.cli.db_cmd", "db_app", "Create, migrate, verify, rebuild and reap the ledger database."),
-    ("runs", "frontends.cli.ledger_cmd", "runs_app", "List runs, or show one run's timeline."),
-    ("provider", "frontends.cli.provider_cmd", "provider_app", "Check the market data provider."),
-    ("ingest", "frontends.cli.pipeline_cmd", "ingest_app", "Ingest candles or option bars."),
-    ("backfill", "frontends.cli.gaps_cmd", "backfill_app", "Fill gaps: plan, run, resume, status."),
-)
-# Single commands registered by modules: (module, attribute) with a `register(app)` function.
-_COMMAND_MODULES = (
-    "frontends.cli.ledger_cmd",
-    "frontends.cli.pipeline_cmd",
-    "frontends.cli.gaps_cmd",
-    "frontends.cli.portal_cmd",
-)
-
-
-def _optional_module(name: str):  # type: ignore[no-untyped-def]
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name == name:
-            return None
-        raise
-
-
-for _name, _module, _attr, _help in _GROUPS:
-    _mod = _optional_module(_module)
-    if _mod is not None and hasattr(_mod, _attr):
-        app.add_typer(getattr(_mod, _attr), name=_name, help=_help)
-for _module in _COMMAND_MODULES:
-    _mod = _optional_module(_module)
-    if _mod is not None and hasattr(_mod, "register"):
-        _mod.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,21 +187,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             typer.secho(f"error: {e}", fg="red", err=True)
         return int(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
-    except OptionsHelperError as e:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        typer.secho(f"error: {e}", fg="red", err=True)
-        return e.exit_code
     except KeyboardInterrupt:
         typer.secho("interrupted", fg="red", err=True)
         return 130
-    except Exception as e:  # a bug: say so, and how to see more
+    except Exception as e:
+        from ledger.errors import OptionsHelperError
+
         if debug:
             import traceback
 
             traceback.print_exc()
+        if isinstance(e, OptionsHelperError):
+            typer.secho(f"error: {e}", fg="red", err=True)
+            return e.exit_code
+        # a bug: say so, and how to see more
         import os
 
         from ledger.redact import known_secret_values, redact_text
