@@ -8,6 +8,10 @@ seconds, seconds inside ledger commits (run start, heartbeats and the final tran
 includes writing the data rows) and, of those, seconds writing data rows. The ledger share is
 (ledger commit seconds - data write seconds) / total: the cost of recording, not of storing.
 Targets: the steady-state daily under 60 s on a 2-core machine; ledger share under 5 %.
+
+The steady state also reports its DuckDB connections and each ledger commit split into parts
+(opening the file, the statements, of which the data rows, COMMIT, closing the file); with
+``--profile`` one line per commit and a cProfile listing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import pstats
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +99,90 @@ def _counting_connections(seen: list[bool]) -> Iterator[None]:
         duckdb.connect = real
 
 
+class _TimedClose:
+    """A connection whose ``close`` (where DuckDB checkpoints the file) is timed; every other
+    attribute is the connection's own, so statements still run from the caller's frame (DuckDB's
+    replacement scans find the caller's Arrow tables by name)."""
+
+    def __init__(self, con: Any, part: dict[str, float]) -> None:
+        self._con, self._part = con, part
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+    def close(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._con.close()
+        finally:
+            self._part["close"] = self._part.get("close", 0.0) + time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _commit_parts(parts: list[dict[str, float]]) -> Iterator[None]:
+    """Split each ledger append (one read-write commit) into: opening the file, the statements
+    (events, projections; ``data``: of which the stage's data rows), COMMIT (the residual: the
+    WAL write, and DuckDB's automatic checkpoint when the WAL grew past its threshold) and
+    closing the file (DuckDB checkpoints on close)."""
+    import duckdb
+
+    from ledger.duckdb_store import DuckDBEventStore
+
+    real_append, real_in, real_connect = DuckDBEventStore.append, DuckDBEventStore._append_in, duckdb.connect
+    current: list[dict[str, float]] = []
+
+    def append(self: Any, *args: Any, **kwargs: Any) -> Any:
+        part: dict[str, float] = {}
+        current.append(part)
+        t0 = time.perf_counter()
+        try:
+            return real_append(self, *args, **kwargs)
+        finally:
+            current.pop()
+            part["total"] = time.perf_counter() - t0
+            part["commit"] = part["total"] - sum(part.get(k, 0.0) for k in ("open", "statements", "close"))
+            parts.append(part)
+
+    def append_in(self: Any, con: Any, batch: Any, expected: Any, data_writer: Any, **kwargs: Any) -> Any:
+        part = current[-1] if current else {}
+        writer = data_writer
+        if data_writer is not None:
+            def writer(c: Any) -> None:
+                t1 = time.perf_counter()
+                try:
+                    data_writer(c)
+                finally:
+                    part["data"] = part.get("data", 0.0) + time.perf_counter() - t1
+        t0 = time.perf_counter()
+        try:
+            return real_in(self, con, batch, expected, writer, **kwargs)
+        finally:
+            part["statements"] = part.get("statements", 0.0) + time.perf_counter() - t0
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        if not current or kwargs.get("read_only"):
+            return real_connect(*args, **kwargs)
+        t0 = time.perf_counter()
+        con = real_connect(*args, **kwargs)
+        current[-1]["open"] = current[-1].get("open", 0.0) + time.perf_counter() - t0
+        return _TimedClose(con, current[-1])
+
+    DuckDBEventStore.append, DuckDBEventStore._append_in, duckdb.connect = append, append_in, connect  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        DuckDBEventStore.append, DuckDBEventStore._append_in, duckdb.connect = real_append, real_in, real_connect  # type: ignore[method-assign]
+
+
+_PARTS = ("open", "statements", "data", "commit", "close")
+
+
+def _parts_summary(parts: list[dict[str, float]]) -> dict[str, Any]:
+    total = {k: round(sum(p.get(k, 0.0) for p in parts), 3) for k in ("total", *_PARTS)}
+    return {"commits": len(parts), "seconds": total,
+            "per_commit": [{k: round(p.get(k, 0.0), 4) for k in ("total", *_PARTS)} for p in parts]}
+
+
 def run(quick: bool = False, profile: bool = False, root: Path | None = None) -> dict[str, Any]:
     """Run the benchmark and return its figures (``quick``: 8 symbols)."""
     import stages
@@ -108,16 +197,19 @@ def run(quick: bool = False, profile: bool = False, root: Path | None = None) ->
     days = []
     profiler = cProfile.Profile() if profile else None
     connections: list[bool] = []
+    parts: list[dict[str, float]] = []
     for i, session in enumerate(SESSIONS):
         last = i == len(SESSIONS) - 1
         if profiler and last:
             profiler.enable()
-        with _counting_connections(connections if last else []):
+        with _counting_connections(connections if last else []), \
+                (_commit_parts(parts) if last else contextlib.nullcontext()):
             days.append(stages.run_daily(as_of=session, settings=settings, provider=provider, now=NOW))
         if profiler and last:
             profiler.disable()
     steady = _summary(days[-1])
     steady["duckdb_connections"] = {"read_write": connections.count(False), "read_only": connections.count(True)}
+    steady["commit_parts"] = _parts_summary(parts)
     out: dict[str, Any] = {
         "benchmark": "pipeline_daily",
         "symbols": len(symbols),
@@ -148,6 +240,14 @@ def _print(doc: dict[str, Any]) -> None:
         if "duckdb_connections" in s:
             c = s["duckdb_connections"]
             print(f"  DuckDB connections: {c['read_write']} read-write, {c['read_only']} read-only")
+        if "commit_parts" in s:
+            cp = s["commit_parts"]
+            print(f"  ledger commits: {cp['commits']}, seconds by part (statements include the data rows):")
+            print("  " + "".join(f"{k:>12}" for k in ("total", *_PARTS)))
+            print("  " + "".join(f"{cp['seconds'][k]:>12.3f}" for k in ("total", *_PARTS)))
+            if doc.get("profile"):
+                for p in cp["per_commit"]:
+                    print("  " + "".join(f"{p[k]:>12.3f}" for k in ("total", *_PARTS)))
         print(f"  {'stage':<22}{'seconds':>9}{'cpu s':>8}{'commit s':>10}{'data s':>8}{'rows':>10}")
         for r in s["stages"]:
             print(f"  {r['job']:<22}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['ledger_commit_seconds']:>10.2f}"
