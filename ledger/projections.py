@@ -6,10 +6,20 @@ Appends maintain the projections incrementally with the Python fold (``ledger.fo
 ``ledger.incremental``), whose merge rules are joins in a semilattice (max of rank, of seq, of
 watermark); the tests check that both give the same rows.
 
+A rebuild writes about a million rows. What it costs is parsing payloads, building primary-key
+indexes and compressing the rows, so: each payload is parsed once, with a shape of only the fields
+its family of events needs (a run's start and winning terminal payloads after grouping, once per
+run); and a table keyed on several columns gets its key after its rows, so that DuckDB builds the
+index once, at commit, instead of a transaction-local index while inserting and the table's
+index again at commit.
+
 This module is the one place the projection SQL lives.
 """
 
 from __future__ import annotations
+
+import re
+from contextlib import suppress
 
 import duckdb
 
@@ -30,25 +40,35 @@ PROJECTION_KEYS: dict[str, tuple[str, ...]] = {
     "partition_status": ("asset_key", "partition_key", "scope_key"),
 }
 
-# Every payload field the folds read, parsed once per event (json_transform), not once per use.
-PAYLOAD_SHAPE = (
+_RUN_TYPES = "('run_started', 'run_heartbeat', 'run_succeeded', 'run_failed', 'run_abandoned')"
+_ASSET_TYPES = "('asset_materialized', 'asset_failed', 'asset_skipped')"
+
+# The payload fields each fold reads, by family of events (json_transform parses a payload once).
+START_SHAPE = (
     '{"parent_run_id":"VARCHAR","job_name":"VARCHAR","triggered_by":"VARCHAR","provider":"VARCHAR",'
-    '"args":"JSON","app_version":"VARCHAR","error_type":"VARCHAR","error_message":"VARCHAR",'
-    '"reason":"VARCHAR","stack_hash":"VARCHAR","lease_seconds":"DOUBLE","scope_keys":["VARCHAR"],'
-    '"code_version":"VARCHAR","backfill_id":"VARCHAR","error_fingerprint":"VARCHAR","asset_kind":"VARCHAR",'
-    '"rows":"BIGINT","bytes":"BIGINT","min_data_time":"VARCHAR","max_data_time":"VARCHAR","extra":"JSON",'
-    '"data_version":"VARCHAR","path":"VARCHAR","sha256":"VARCHAR","check_name":"VARCHAR",'
-    '"severity":"VARCHAR","status":"VARCHAR","metrics":"JSON","message":"VARCHAR",'
+    '"args":"JSON","app_version":"VARCHAR","scope_keys":["VARCHAR"],"code_version":"VARCHAR","backfill_id":"VARCHAR"}'
+)
+END_SHAPE = (
+    '{"error_type":"VARCHAR","error_message":"VARCHAR","reason":"VARCHAR","stack_hash":"VARCHAR",'
+    '"error_fingerprint":"VARCHAR"}'
+)
+ASSET_SHAPE = (
+    '{"asset_kind":"VARCHAR","rows":"BIGINT","bytes":"BIGINT","min_data_time":"VARCHAR","max_data_time":"VARCHAR",'
+    '"extra":"JSON","error_type":"VARCHAR","error_message":"VARCHAR","reason":"VARCHAR","code_version":"VARCHAR",'
+    '"data_version":"VARCHAR","path":"VARCHAR","sha256":"VARCHAR"}'
+)
+CHECK_SHAPE = (
+    '{"check_name":"VARCHAR","severity":"VARCHAR","status":"VARCHAR","metrics":"JSON","message":"VARCHAR",'
     '"materialization_id":"VARCHAR","materialization_seq":"BIGINT"}'
 )
 
+# Three folds read the asset events: their payloads are parsed once, into a temporary table.
 FLATTEN = f"""
-CREATE OR REPLACE TEMP TABLE _ledger_flat AS
-SELECT seq, event_id, event_type, recorded_at, run_id, asset_key, partition_key, scope_key,
-       json_transform(payload, '{PAYLOAD_SHAPE}') AS p
+CREATE OR REPLACE TEMP TABLE _ledger_assets AS
+SELECT seq, event_type, recorded_at, run_id, asset_key, partition_key, scope_key,
+       json_transform(payload, '{ASSET_SHAPE}') AS p
 FROM {{events}}
-WHERE event_type IN ('run_started', 'run_heartbeat', 'run_succeeded', 'run_failed', 'run_abandoned',
-                     'asset_materialized', 'asset_failed', 'asset_skipped', 'check_evaluated')
+WHERE event_type IN {_ASSET_TYPES}
 """
 
 _RANK = """CASE event_type WHEN 'run_abandoned' THEN 1 WHEN 'run_succeeded' THEN 2
@@ -57,55 +77,43 @@ _STATUS_OF_RANK = "CASE {r} WHEN 0 THEN 'started' WHEN 1 THEN 'abandoned' WHEN 2
 
 RUNS = f"""
 INSERT INTO {{meta}}.ingestion_runs
-WITH ev AS (
-    SELECT *, {_RANK} AS rnk,
+WITH agg AS (
+    SELECT run_id,
+           max(rnk) AS status_rank,
            -- the terminal event that wins: highest rank, then earliest seq
-           ({_RANK}) * 1000000000000000 - seq AS win
-    FROM _ledger_flat
-    WHERE event_type IN ('run_started', 'run_heartbeat', 'run_succeeded', 'run_failed', 'run_abandoned')
-), agg AS (
-    SELECT
-        run_id,
-        any_value(p.parent_run_id) FILTER (WHERE event_type = 'run_started') AS parent_run_id,
-        any_value(p.job_name) FILTER (WHERE event_type = 'run_started') AS job_name,
-        any_value(p.triggered_by) FILTER (WHERE event_type = 'run_started') AS triggered_by,
-        max(rnk) AS status_rank,
-        min(recorded_at) FILTER (WHERE event_type = 'run_started') AS started_at,
-        arg_max_null(recorded_at, win) FILTER (WHERE rnk > 0) AS ended_at,
-        any_value(p.provider) FILTER (WHERE event_type = 'run_started') AS provider,
-        any_value(p.args) FILTER (WHERE event_type = 'run_started') AS args_json,
-        any_value(p.app_version) FILTER (WHERE event_type = 'run_started') AS app_version,
-        arg_max_null(CASE WHEN event_type = 'run_failed' THEN p.error_type
-                     WHEN event_type = 'run_abandoned' THEN 'Abandoned' END, win) FILTER (WHERE rnk > 0) AS error_type,
-        arg_max_null(CASE WHEN event_type = 'run_failed' THEN p.error_message
-                     WHEN event_type = 'run_abandoned' THEN p.reason END, win) FILTER (WHERE rnk > 0) AS error_message,
-        arg_max_null(p.stack_hash, win) FILTER (WHERE rnk > 0) AS error_stack_hash,
-        max(recorded_at) AS last_heartbeat_at,
-        max(recorded_at + to_microseconds(CAST(p.lease_seconds * 1000000 AS BIGINT)))
-            FILTER (WHERE event_type IN ('run_started', 'run_heartbeat')) AS lease_expires_at,
-        any_value(partition_key) FILTER (WHERE event_type = 'run_started') AS partition_key,
-        any_value(p.scope_keys) FILTER (WHERE event_type = 'run_started') AS scope_keys,
-        any_value(p.code_version) FILTER (WHERE event_type = 'run_started') AS code_version,
-        any_value(p.backfill_id) FILTER (WHERE event_type = 'run_started') AS backfill_id,
-        arg_max_null(p.error_fingerprint, win) FILTER (WHERE rnk > 0) AS error_fingerprint,
-        min(seq) FILTER (WHERE event_type = 'run_started') AS first_seq,
-        max(seq) AS last_seq
-    FROM ev
+           arg_max_null({{'at': recorded_at, 'type': event_type, 'payload': payload}}, rnk * 1000000000000000 - seq)
+               FILTER (WHERE rnk > 0) AS term,
+           max(recorded_at) AS last_heartbeat_at,
+           max(CASE WHEN event_type IN ('run_started', 'run_heartbeat') THEN recorded_at + to_microseconds(CAST(
+               json_transform(payload, '{{"lease_seconds":"DOUBLE"}}').lease_seconds * 1000000 AS BIGINT)) END)
+               AS lease_expires_at,
+           min(seq) FILTER (WHERE event_type = 'run_started') AS first_seq,
+           max(seq) AS last_seq
+    FROM (SELECT run_id, seq, recorded_at, event_type, payload, {_RANK} AS rnk
+          FROM {{events}} WHERE event_type IN {_RUN_TYPES})
     GROUP BY run_id
+), runs AS (
+    -- a run has one start (the store refuses another): its payload and the winner's, parsed once per run
+    SELECT agg.*, s.recorded_at AS started_at, s.partition_key, s.p,
+           json_transform(term.payload, '{END_SHAPE}') AS e
+    FROM agg LEFT JOIN (
+        SELECT seq, recorded_at, partition_key, json_transform(payload, '{START_SHAPE}') AS p
+        FROM {{events}} WHERE event_type = 'run_started'
+    ) s ON s.seq = agg.first_seq
 )
-SELECT run_id, parent_run_id, job_name, triggered_by, {_STATUS_OF_RANK.format(r="status_rank")} AS status,
-       started_at, ended_at,
-       (epoch_us(ended_at) - epoch_us(started_at)) // 1000 AS duration_ms,
-       provider, 'duckdb' AS storage_backend, args_json, NULL AS git_sha, app_version,
-       error_type, error_message, error_stack_hash, status_rank, last_heartbeat_at, lease_expires_at,
-       partition_key, scope_keys, code_version, backfill_id, error_fingerprint, first_seq, last_seq
-FROM agg
+SELECT run_id, p.parent_run_id, p.job_name, p.triggered_by, {_STATUS_OF_RANK.format(r="status_rank")} AS status,
+       started_at, term.at AS ended_at,
+       (epoch_us(term.at) - epoch_us(started_at)) // 1000 AS duration_ms,
+       p.provider, 'duckdb' AS storage_backend, p.args, NULL AS git_sha, p.app_version,
+       CASE term.type WHEN 'run_failed' THEN e.error_type WHEN 'run_abandoned' THEN 'Abandoned' END AS error_type,
+       CASE term.type WHEN 'run_failed' THEN e.error_message WHEN 'run_abandoned' THEN e.reason END AS error_message,
+       e.stack_hash, status_rank, last_heartbeat_at, lease_expires_at,
+       partition_key, p.scope_keys, p.code_version, p.backfill_id, e.error_fingerprint, first_seq, last_seq
+FROM runs
 """
 
-_ASSET_EVENTS = "event_type IN ('asset_materialized', 'asset_failed', 'asset_skipped')"
-
-RUN_ASSETS = f"""
-INSERT INTO {{meta}}.ingestion_run_assets
+RUN_ASSETS = """
+INSERT INTO {meta}.ingestion_run_assets
 SELECT run_id, asset_key, p.asset_kind AS asset_kind, partition_key,
        CASE event_type WHEN 'asset_materialized' THEN 'success' WHEN 'asset_failed' THEN 'failed' ELSE 'skipped' END,
        p.rows, NULL, NULL, p.bytes,
@@ -117,34 +125,36 @@ SELECT run_id, asset_key, p.asset_kind AS asset_kind, partition_key,
             ELSE p.extra END,
        NULL, recorded_at, NULL,
        scope_key, p.code_version, p.data_version, p.path, p.sha256, seq
-FROM _ledger_flat
-WHERE {_ASSET_EVENTS}
+FROM _ledger_assets
 QUALIFY row_number() OVER (PARTITION BY run_id, asset_key, partition_key, scope_key ORDER BY seq DESC) = 1
 """
 
 WATERMARKS = """
 INSERT INTO {meta}.asset_watermarks
-SELECT asset_key, scope_key, CAST(p.max_data_time AS TIMESTAMPTZ) AS watermark_ts,
-       recorded_at AS updated_at, run_id AS last_run_id, seq
-FROM _ledger_flat
-WHERE event_type = 'asset_materialized' AND p.max_data_time IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY asset_key, scope_key
-                           ORDER BY CAST(p.max_data_time AS TIMESTAMPTZ) DESC, seq DESC) = 1
+SELECT asset_key, scope_key, w.watermark_ts, w.updated_at, w.last_run_id, w.seq
+FROM (
+    -- the newest data date wins, then the latest event: an aggregate, not a sort of the events
+    SELECT asset_key, scope_key,
+           arg_max({'watermark_ts': watermark_ts, 'updated_at': recorded_at, 'last_run_id': run_id, 'seq': seq},
+                   {'watermark_ts': watermark_ts, 'seq': seq}) AS w
+    FROM (SELECT *, CAST(p.max_data_time AS TIMESTAMPTZ) AS watermark_ts FROM _ledger_assets
+          WHERE event_type = 'asset_materialized' AND p.max_data_time IS NOT NULL)
+    GROUP BY asset_key, scope_key
+)
 """
 
-CHECKS = """
-INSERT INTO {meta}.asset_checks
+CHECKS = f"""
+INSERT INTO {{meta}}.asset_checks
 SELECT event_id, asset_key, partition_key, p.check_name, p.severity, p.status,
        recorded_at, p.metrics, p.message, run_id, scope_key,
        p.materialization_id, p.materialization_seq, seq
-FROM _ledger_flat
-WHERE event_type = 'check_evaluated'
+FROM (SELECT *, json_transform(payload, '{CHECK_SHAPE}') AS p FROM {{events}} WHERE event_type = 'check_evaluated')
 """
 
-PARTITIONS = f"""
-INSERT INTO {{meta}}.partition_status
+PARTITIONS = """
+INSERT INTO {meta}.partition_status
 WITH ev AS (
-    SELECT *, event_type = 'asset_materialized' AS is_mat FROM _ledger_flat WHERE {_ASSET_EVENTS}
+    SELECT *, event_type = 'asset_materialized' AS is_mat FROM _ledger_assets
 )
 SELECT asset_key, partition_key, scope_key,
        arg_max_null(CASE event_type WHEN 'asset_materialized' THEN 'materialized'
@@ -171,13 +181,55 @@ FOLDS = (RUNS, RUN_ASSETS, WATERMARKS, CHECKS, PARTITIONS)
 def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta") -> None:
     """Fold the event relation ``events`` (a table name or parenthesised query) into the empty
     projections of ``meta`` (a rebuild, time travel, verify). Appends merge batches into existing
-    rows with the Python fold (``ledger.incremental``), which applies the same rules."""
-    con.execute(FLATTEN.replace("{events}", events))  # the shape holds braces: no str.format
+    rows with the Python fold (``ledger.incremental``), which applies the same rules.
+
+    Run it in a transaction where a failure must leave the tables as they were: tables keyed on
+    several columns are re-created without their key until their rows are in.
+    """
+    keys = {table: key for table in PROJECTION_TABLES if (key := _drop_key(con, meta, table))}
     try:
+        con.execute(FLATTEN.replace("{events}", events))  # the shapes hold braces: no str.format
         for statement in FOLDS:
-            con.execute(statement.format(meta=meta))
-    finally:
-        con.execute("DROP TABLE IF EXISTS _ledger_flat")
+            con.execute(statement.replace("{meta}", meta).replace("{events}", events))
+    except BaseException:
+        with suppress(duckdb.Error):  # a failed transaction refuses the drop: its rollback drops the table
+            con.execute("DROP TABLE IF EXISTS _ledger_assets")
+        raise
+    con.execute("DROP TABLE IF EXISTS _ledger_assets")
+    for table, key in keys.items():
+        # In a transaction DuckDB builds the index at commit (and checks the key there).
+        con.execute(f"ALTER TABLE {meta}.{table} ADD {key}")
+
+
+_TABLE_KEY = re.compile(r", (PRIMARY KEY\([^()]*\))\);$")
+
+
+def _drop_key(con: duckdb.DuckDBPyConnection, meta: str, table: str) -> str | None:
+    """Re-create the empty ``table`` without its primary key and return the key's clause, when the
+    key is a table constraint (``PRIMARY KEY(a, b)``) and adding it back restores the same schema:
+    the same DDL text, the same constraints in the same order. A key declared on its column
+    (``run_id VARCHAR PRIMARY KEY``) stays, as do tables with rows or other kinds of constraint:
+    ``ALTER TABLE ... ADD PRIMARY KEY`` would store that key as a table constraint instead."""
+    where = "database_name = current_database() AND schema_name = ? AND table_name = ?"
+    row = con.execute(f"SELECT sql FROM duckdb_tables() WHERE {where}", [meta, table]).fetchone()
+    match = _TABLE_KEY.search(row[0]) if row else None
+    if match is None:
+        return None
+    kinds = {k for (k,) in con.execute(f"SELECT constraint_type FROM duckdb_constraints() WHERE {where}",
+                                       [meta, table]).fetchall()}
+    if kinds - {"NOT NULL", "PRIMARY KEY"} or con.execute(f"SELECT 1 FROM {meta}.{table} LIMIT 1").fetchone():
+        return None
+    columns = con.execute(
+        f"SELECT column_name, data_type, column_default, is_nullable FROM duckdb_columns() WHERE {where} "
+        "ORDER BY column_index", [meta, table]).fetchall()
+    body = ", ".join(
+        '"{}" {}{}{}'.format(name.replace('"', '""'), dtype, "" if default is None else f" DEFAULT {default}",
+                             "" if nullable else " NOT NULL")
+        for name, dtype, default, nullable in columns
+    )
+    con.execute(f"DROP TABLE {meta}.{table}")
+    con.execute(f"CREATE TABLE {meta}.{table} ({body})")
+    return match.group(1)
 
 
 def clear(con: duckdb.DuckDBPyConnection, meta: str = "meta") -> None:
