@@ -1,17 +1,38 @@
 """The plan's answer from the cells to fix: ranges (gaps and islands along each scope's sessions)
-and steps (one command per island, symbols with the same island grouped)."""
+and steps (one command per island, symbols with the same island grouped).
+
+The islands are found with numpy on the few cells to fix; what costs here is building the answer's
+Python objects (a plan can hold a hundred thousand ranges), so that part avoids every overhead it
+can: no generational garbage collection while the (acyclic) objects are built, ranges built by
+setting their slots, the date strings of the commands formatted once.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import attrs
 import numpy as np
 
 from ledger.planner.grid import CODE, Layout
 from ledger.planner.model import ALL_SCOPE, REASONS, GapRange, PlannerAsset, PlanStep
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No generational collection while building many acyclic objects: each one would traverse
+    the young objects (and the growing lists holding them) for nothing to free."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _islands(key: np.ndarray, value: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -33,43 +54,44 @@ def collapse(layout: Layout, reasons: Sequence[tuple[np.ndarray, np.ndarray]],
     """Ranges per (asset, scope, reason), steps per (asset, session range, symbols), and the count
     of cells per reason, for the reported assets in graph order."""
     days = layout.days
+    iso = layout.day_keys().tolist()
     n_days = len(days)
     names = ("", *REASONS)
     unrec = CODE["unrecoverable"]
     totals = np.zeros(len(REASONS) + 1, np.int64)
     ranges: list[GapRange] = []
     steps: list[PlanStep] = []
-    for i, a in reported:
-        idx, code = reasons[i]
-        totals += np.bincount(code, minlength=len(REASONS) + 1)
-        w = layout.width[i]
-        scopes = list(layout.syms) if a.per_symbol else [ALL_SCOPE]
-        # Scope-major keys with a gap of one between scopes, so runs never cross scopes.
-        session, scope = np.divmod(idx, max(w, 1))
-        key = scope * (n_days + 1) + session
-        order = np.argsort(key, kind="stable")
-        key, code = key[order], code[order]
-        starts, lengths = _islands(key, code)
-        scope_of, first = np.divmod(key[starts], n_days + 1)
-        ranges.extend(_gap_ranges(a.key, [scopes[s] for s in scope_of.tolist()], first.tolist(), lengths.tolist(),
-                                  [names[v] for v in code[starts].tolist()], days))
-        # Steps: islands of cells to fix (any reason but unrecoverable), symbols with the same
-        # island grouped, ordered by first session, last session, then symbol.
-        fix = key[code != unrec]
-        starts, lengths = _islands(fix)
-        s_arr, lo_arr = np.divmod(fix[starts], n_days + 1)
-        hi_arr = lo_arr + lengths - 1
-        order = np.lexsort((s_arr, hi_arr, lo_arr))
-        s_arr, lo_arr, hi_arr = s_arr[order], lo_arr[order], hi_arr[order]
-        cut = np.flatnonzero((np.diff(lo_arr) != 0) | (np.diff(hi_arr) != 0)) + 1
-        bounds = np.concatenate([[0], cut, [len(order)]]).tolist() if len(order) else [0]
-        s_list, lo_list, hi_list = s_arr.tolist(), lo_arr.tolist(), hi_arr.tolist()
-        for b0, b1 in itertools.pairwise(bounds):
-            lo, hi = lo_list[b0], hi_list[b0]
-            steps.append(_step(len(steps) + 1, a, [scopes[s] for s in s_list[b0:b1]], days[lo], days[hi],
-                               hi - lo + 1, universe_option))
-    counts = {r: int(totals[CODE[r]]) for r in REASONS if totals[CODE[r]]}
-    return tuple(ranges), tuple(steps), counts
+    with _gc_paused():
+        for i, a in reported:
+            idx, code = reasons[i]
+            totals += np.bincount(code, minlength=len(REASONS) + 1)
+            scopes = list(layout.syms) if a.per_symbol else [ALL_SCOPE]
+            # Scope-major keys with a gap of one between scopes, so runs never cross scopes.
+            session, scope = np.divmod(idx, max(layout.width[i], 1))
+            key = scope * (n_days + 1) + session
+            order = np.argsort(key, kind="stable")
+            key, code = key[order], code[order]
+            starts, lengths = _islands(key, code)
+            scope_of, first = np.divmod(key[starts], n_days + 1)
+            ranges += _gap_ranges(a.key, [scopes[s] for s in scope_of.tolist()], first.tolist(), lengths.tolist(),
+                                  [names[v] for v in code[starts].tolist()], days)
+            # Steps: islands of cells to fix (any reason but unrecoverable), symbols with the same
+            # island grouped, ordered by first session, last session, then symbol.
+            fix = key[code != unrec]
+            starts, lengths = _islands(fix)
+            s_arr, lo_arr = np.divmod(fix[starts], n_days + 1)
+            hi_arr = lo_arr + lengths - 1
+            order = np.lexsort((s_arr, hi_arr, lo_arr))
+            s_arr, lo_arr, hi_arr = s_arr[order], lo_arr[order], hi_arr[order]
+            cut = np.flatnonzero((np.diff(lo_arr) != 0) | (np.diff(hi_arr) != 0)) + 1
+            bounds = np.concatenate([[0], cut, [len(order)]]).tolist() if len(order) else [0]
+            s_list, lo_list, hi_list = s_arr.tolist(), lo_arr.tolist(), hi_arr.tolist()
+            for b0, b1 in itertools.pairwise(bounds):
+                lo, hi = lo_list[b0], hi_list[b0]
+                steps.append(_step(len(steps) + 1, a, [scopes[s] for s in s_list[b0:b1]], days, iso, lo, hi,
+                                   universe_option))
+        counts = {r: int(totals[CODE[r]]) for r in REASONS if totals[CODE[r]]}
+        return tuple(ranges), tuple(steps), counts
 
 
 def _plain_init(cls: type) -> bool:
@@ -80,20 +102,20 @@ def _plain_init(cls: type) -> bool:
                     for f in attrs.fields(cls)))
 
 
-_FAST_RANGES = _plain_init(GapRange) and [f.name for f in attrs.fields(GapRange)] == [
-    "asset_key", "scope_key", "start", "end", "sessions", "reason"]
+_RANGE_FIELDS = ("asset_key", "scope_key", "start", "end", "sessions", "reason")
+_FAST_RANGES = _plain_init(GapRange) and tuple(f.name for f in attrs.fields(GapRange)) == _RANGE_FIELDS
 
 
 def _gap_ranges(asset_key: str, scopes: list[str], first: list[int], lengths: list[int], reasons: list[str],
                 days: Sequence[dt.date]) -> list[GapRange]:
-    """``GapRange`` objects, built by setting their slots: a plan can hold a hundred thousand
-    ranges, and the generated keyword ``__init__`` of a frozen class costs about twice as much."""
-    if not _FAST_RANGES:  # pragma: no cover - the class gained a validator, converter or hook
+    """``GapRange`` objects, built by setting their slots: the generated keyword ``__init__`` of a
+    frozen class costs about twice as much, and a plan can hold a hundred thousand ranges."""
+    if not _FAST_RANGES:  # pragma: no cover - the class gained a validator, a converter or a hook
         return [GapRange(asset_key=asset_key, scope_key=sc, start=days[lo], end=days[lo + n - 1], sessions=n,
                          reason=r) for sc, lo, n, r in zip(scopes, first, lengths, reasons, strict=True)]
     new = object.__new__
     set_asset, set_scope, set_start, set_end, set_sessions, set_reason = (
-        getattr(GapRange, f).__set__ for f in ("asset_key", "scope_key", "start", "end", "sessions", "reason"))
+        getattr(GapRange, f).__set__ for f in _RANGE_FIELDS)
     out: list[GapRange] = []
     append = out.append
     for sc, lo, n, r in zip(scopes, first, lengths, reasons, strict=True):
@@ -108,17 +130,18 @@ def _gap_ranges(asset_key: str, scopes: list[str], first: list[int], lengths: li
     return out
 
 
-def _step(n: int, a: PlannerAsset, scopes: list[str], lo: dt.date, hi: dt.date, sessions: int,
-          universe_option: str | None) -> PlanStep:
+def _step(n: int, a: PlannerAsset, scopes: list[str], days: Sequence[dt.date], iso: Sequence[str], lo: int,
+          hi: int, universe_option: str | None) -> PlanStep:
+    """Step ``n``: ``a``'s job over sessions ``lo``..``hi`` (indexes into ``days``, whose ISO
+    strings are ``iso``) for ``scopes``."""
     symbols = tuple(scopes) if a.per_symbol else ()
     if a.per_symbol:
         sym_opt = f" --symbols {','.join(symbols)}"
     else:
         sym_opt = f" {universe_option}" if universe_option else ""
-    if sessions == 1 and a.cli_command:
-        command = f"options-helper {a.cli_command} --as-of {lo.isoformat()}{sym_opt}"
+    if lo == hi and a.cli_command:
+        command = f"options-helper {a.cli_command} --as-of {iso[lo]}{sym_opt}"
     else:
-        command = (f"options-helper backfill --assets {a.key}{sym_opt} "
-                   f"--start {lo.isoformat()} --end {hi.isoformat()}")
-    return PlanStep(step=n, job=a.job, asset_key=a.key, symbols=symbols, start=lo, end=hi, sessions=sessions,
-                    command=command)
+        command = f"options-helper backfill --assets {a.key}{sym_opt} --start {iso[lo]} --end {iso[hi]}"
+    return PlanStep(step=n, job=a.job, asset_key=a.key, symbols=symbols, start=days[lo], end=days[hi],
+                    sessions=hi - lo + 1, command=command)

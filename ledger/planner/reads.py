@@ -43,8 +43,12 @@ from ledger.planner.model import ALL_SCOPE
 if TYPE_CHECKING:
     import pyarrow as pa
 
-# Up to this many scopes, partition_status is read the narrow way (filters in the scan, no joins).
+# Up to this many scopes, partition_status is read the narrow way (filters in the scan, no joins);
+# up to _SCOPE_PUSHDOWN, the wide way's scan filters the scopes too.
+_NARROW_SCOPES = 4
 _SCOPE_PUSHDOWN = 64
+# The wide way uses outer joins when the analysed cells are at least this share of the table.
+_OUTER_SHARE = 0.5
 
 _STATUS = (f"CASE p.status WHEN 'materialized' THEN {MATERIALIZED} WHEN 'skipped' THEN {SKIPPED} "
            f"WHEN 'failed' THEN {FAILED} ELSE {NONE} END")
@@ -85,10 +89,10 @@ def _read_cells(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mappin
     scopes = _scopes(layout)
     if not scopes or not layout.total:
         return status, vseq
-    if len(scopes) <= _SCOPE_PUSHDOWN:
+    if len(scopes) <= _NARROW_SCOPES:
         pos, code, seqs = _read_narrow(con, layout, versions, meta, scopes)
     else:
-        pos, code, seqs = _read_wide(con, layout, versions, meta)
+        pos, code, seqs = _read_wide(con, layout, versions, meta, scopes)
     status[pos] = code
     if seqs is not None:
         vseq[pos] = seqs
@@ -115,24 +119,18 @@ def _read_narrow(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mappi
     import pyarrow.compute as pc
 
     keys = [a.key for a in layout.sub]
-    cols = ["status", "code_version", "partition_key"]
-    if len(keys) > 1:
-        cols.append("asset_key")
+    cols = ["asset_key", "status", "code_version", "partition_key"]
     if len(scopes) > 1:
         cols.append("scope_key")
     if layout.needs_seqs:
         cols += ["materialized_seq", "last_seq"]
-    # An equality is evaluated on the dictionary of a compressed column, cheaply; an IN list row
-    # by row (so several assets are filtered here instead). The range prunes row groups when the
-    # window is short.
-    where = ["p.scope_key = ?" if len(scopes) == 1 else f"p.scope_key IN ({_marks(len(scopes))})",
-             "p.partition_key BETWEEN ? AND ?"]
-    params: list[Any] = [*scopes, layout.days[0].isoformat(), layout.days[-1].isoformat()]
-    if len(keys) == 1:
-        where.append("p.asset_key = ?")
-        params.append(keys[0])
-    rows = con.sql(f"SELECT list({{{', '.join(f'{c!r}: p.{c}' for c in cols)}}}) "
-                   f"FROM {meta}.partition_status p WHERE {' AND '.join(where)}", params=params).to_arrow_table()
+    # Only the scope filter is selective enough to pay for itself in the scan (an equality is
+    # evaluated on the dictionary of a compressed column); the assets are filtered here, on the
+    # few rows left. The range prunes row groups when the window is short.
+    scope_sql = "p.scope_key = ?" if len(scopes) == 1 else f"p.scope_key IN ({_marks(len(scopes))})"
+    rows = con.sql(f"SELECT list({{{', '.join(f'{c!r}: p.{c}' for c in cols)}}}) FROM {meta}.partition_status p "
+                   f"WHERE {scope_sql} AND p.partition_key BETWEEN ? AND ?",
+                   params=[*scopes, layout.days[0].isoformat(), layout.days[-1].isoformat()]).to_arrow_table()
     table = pa.Table.from_struct_array(pc.list_flatten(rows.column(0)))
 
     def lookup(column: str, values: Sequence[str | None] | np.ndarray) -> np.ndarray:
@@ -142,7 +140,7 @@ def _read_narrow(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mappi
 
     n = table.num_rows
     day = lookup("partition_key", layout.day_keys())
-    aid = lookup("asset_key", keys) if len(keys) > 1 else np.zeros(n, np.int64)
+    aid = lookup("asset_key", keys)
     per_symbol = np.array([a.per_symbol for a in layout.sub] + [False], bool)[aid]
     if len(scopes) > 1:
         sid = lookup("scope_key", layout.syms)
@@ -171,18 +169,21 @@ def _read_narrow(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mappi
 def _registered(con: duckdb.DuckDBPyConnection, layout: Layout,
                 versions: Mapping[str, str | None]) -> Iterator[dict[str, str]]:
     """The plan's small dictionary tables, registered under unique names and dropped afterwards:
-    ``cal`` (idx, pk), ``syms`` (sid, scope_key) and ``assets`` (asset_key, per_symbol, version,
-    base, w): every string is mapped to an integer once, by these joins."""
+    ``cal`` (idx, pk), ``scopes`` (sid, scope_key, is_all: the symbols, then ALL as column 0 of
+    the ALL-scoped assets) and ``assets`` (asset_key, per_symbol, version, base, w): every string
+    is mapped to an integer once, by these joins."""
     import pyarrow as pa
 
     tag = uuid.uuid4().hex[:10]
-    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "syms", "assets")}
+    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "scopes", "assets")}
     sub = layout.sub
+    n_syms = len(layout.syms)
     tables = {
         "cal": pa.table({"idx": pa.array(np.arange(len(layout.days), dtype=np.int64)),
                          "pk": pa.array(layout.day_keys(), pa.string())}),
-        "syms": pa.table({"sid": pa.array(np.arange(len(layout.syms), dtype=np.int64)),
-                          "scope_key": pa.array(list(layout.syms), pa.string())}),
+        "scopes": pa.table({"sid": pa.array(np.append(np.arange(n_syms, dtype=np.int64), 0)),
+                            "scope_key": pa.array([*layout.syms, ALL_SCOPE], pa.string()),
+                            "is_all": pa.array(np.arange(n_syms + 1) == n_syms)}),
         "assets": pa.table({
             "asset_key": pa.array([a.key for a in sub], pa.string()),
             "per_symbol": pa.array([a.per_symbol for a in sub], pa.bool_()),
@@ -201,22 +202,34 @@ def _registered(con: duckdb.DuckDBPyConnection, layout: Layout,
                 con.unregister(names[k])
 
 
-def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None],
-               meta: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Every analysed row with its flat position, by joins with the dictionary tables. No range
-    filter on ``partition_key``: the join with ``cal`` restricts the sessions, and DuckDB pushes
-    its bounds into the scan for row-group pruning."""
+def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str,
+               scopes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The analysed rows with their flat positions, by joins with the dictionary tables.
+
+    When the analysed cells are most of the table, left joins (a row that maps to no cell gets
+    position -1 and is dropped here): inner joins would make DuckDB push filters built from the
+    small tables into the scan, which cost more on every row than they save. Otherwise inner
+    joins, whose pushed-down filters skip the rows of other scopes early, plus an IN list of the
+    scopes when there are few. The session range is a literal filter: it prunes row groups."""
+    rows = con.execute(f"SELECT count(*) FROM {meta}.partition_status").fetchall()[0][0]
+    outer = layout.total >= rows * _OUTER_SHARE
+    where, params = "p.partition_key BETWEEN ? AND ?", [layout.days[0].isoformat(), layout.days[-1].isoformat()]
+    if not outer and len(scopes) <= _SCOPE_PUSHDOWN:
+        where, params = where + f" AND p.scope_key IN ({_marks(len(scopes))})", [*params, *scopes]
+    join = "LEFT JOIN" if outer else "JOIN"
     with _registered(con, layout, versions) as names:
         table = con.sql(f"""
-            SELECT a.base + c.idx * a.w + coalesce(s.sid, 0) AS pos, {_code('a.version')} AS code
-                   {', ' + _VSEQ + ' AS vseq' if layout.needs_seqs else ''}
+            SELECT coalesce(a.base + c.idx * a.w + s.sid, -1) AS pos,
+                   {_code('a.version')} AS code {', ' + _VSEQ + ' AS vseq' if layout.needs_seqs else ''}
             FROM {meta}.partition_status p
-            JOIN {names['assets']} a ON a.asset_key = p.asset_key
-            JOIN {names['cal']} c ON c.pk = p.partition_key
-            LEFT JOIN {names['syms']} s ON a.per_symbol AND s.scope_key = p.scope_key
-            WHERE CASE WHEN a.per_symbol THEN s.sid IS NOT NULL ELSE p.scope_key = '{ALL_SCOPE}' END""").to_arrow_table()
-    seqs = _numpy(table.column("vseq"), np.int64, NO_SEQ) if layout.needs_seqs else None
-    return _numpy(table.column("pos"), np.int64), _numpy(table.column("code"), np.uint8), seqs
+            {join} {names['assets']} a ON a.asset_key = p.asset_key
+            {join} {names['cal']} c ON c.pk = p.partition_key
+            {join} {names['scopes']} s ON s.scope_key = p.scope_key AND s.is_all <> a.per_symbol
+            WHERE {where}""", params=params).to_arrow_table()
+    pos = _numpy(table.column("pos"), np.int64)
+    keep = pos >= 0
+    seqs = _numpy(table.column("vseq"), np.int64, NO_SEQ)[keep] if layout.needs_seqs else None
+    return pos[keep], _numpy(table.column("code"), np.uint8)[keep], seqs
 
 
 class _Keys:
