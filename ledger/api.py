@@ -241,6 +241,8 @@ class RunContext:
         batch (after ``events``), so a pipeline's next run starts in its predecessor's final
         commit instead of a commit of its own; enter them as usual afterwards."""
         fresh = [r for r in start if not r.begun]
+        if any(r.ledger.path != self.ledger.path for r in fresh):
+            raise ValueError("a run can only start in a commit to its own ledger")
         stored = self.ledger.append([*events, *(r.started for r in fresh)], data_writer=data_writer)
         self._last_beat = time.monotonic()
         for r in fresh:

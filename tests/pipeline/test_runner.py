@@ -373,3 +373,20 @@ def test_a_failed_commit_in_a_daily_starts_the_next_job_on_its_own(state: Settin
     assert sorted(json.loads(skip)) == sorted(SYMBOLS)
     assert day.result("build_dashboard").ok
     assert ledger.open(state.duckdb_path).verify().ok
+
+
+def test_a_run_started_in_another_runs_commit_is_not_started_twice(tmp_path: Path) -> None:
+    led = ledger.open(tmp_path / "a.duckdb")
+    first = led.run("ingest_candles", scope_keys=["SPY"], partition_key="2026-11-20")
+    second = led.run("ingest_options_bars", scope_keys=["SPY"], partition_key="2026-11-20")
+    with first:
+        first.complete([], start=[second])
+    assert second.begun and not second.finished
+    with second:
+        pass
+    assert [s.event.EVENT_TYPE for s in led.events()] == ["run_started", "run_succeeded", "run_started", "run_succeeded"]
+    elsewhere = ledger.open(tmp_path / "b.duckdb").run("build_briefing")
+    with pytest.raises(ValueError), led.run("build_dashboard") as third:
+        third.complete([], start=[elsewhere])
+    assert not elsewhere.begun
+    assert led.runs(status="failed")[0]["job_name"] == "build_dashboard"
