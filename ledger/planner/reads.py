@@ -49,6 +49,8 @@ _NARROW_SCOPES = 4
 _SCOPE_PUSHDOWN = 64
 # The wide way uses outer joins when the analysed cells are at least this share of the table.
 _OUTER_SHARE = 0.5
+# Up to this many sessions (about a year), the narrow way's scan filters the session range too.
+_PRUNE_SESSIONS = 260
 
 _STATUS = (f"CASE p.status WHEN 'materialized' THEN {MATERIALIZED} WHEN 'skipped' THEN {SKIPPED} "
            f"WHEN 'failed' THEN {FAILED} ELSE {NONE} END")
@@ -66,37 +68,58 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def _bounds(layout: Layout) -> list[str]:
+    """The first and last partition keys of the analysed sessions."""
+    return [layout.days[0].isoformat(), layout.days[-1].isoformat()]
+
+
 def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str) -> CellReads:
-    """Everything the rules need about the analysed cells, from the projections in ``meta``."""
-    status, vseq = _read_cells(con, layout, versions, meta)
-    return CellReads(status=status, vseq=vseq, runs=_read_runs(con, layout, meta),
-                     checked=_read_checked(con, layout, meta))
+    """Everything the rules need about the analysed cells, from the projections in ``meta``.
+
+    Each statement costs about a millisecond however small, more on a busy machine, so the small
+    questions (the failed and abandoned runs of the window, whether an error check failed in it,
+    the size of the table) ride along with the narrow read, or go first in one statement."""
+    status = np.zeros(layout.total, np.uint8)
+    vseq = np.full(layout.total, NO_SEQ, np.int64)
+    runs = np.zeros(layout.total, np.uint8)
+    checked = np.zeros(layout.total, bool)
+    if not layout.total:
+        return CellReads(status=status, vseq=vseq, runs=runs, checked=checked)
+    jobs = sorted({a.job for a in layout.sub if a.job})
+    lo, hi = _bounds(layout)
+    small = f"""
+        (SELECT list({{'job': job_name, 'pk': partition_key, 'failed': status = 'failed',
+                       'seq': coalesce(first_seq, last_seq), 'scopes': scope_keys}})
+         FROM {meta}.ingestion_runs
+         WHERE status IN ('failed', 'abandoned') AND partition_key BETWEEN ? AND ?
+           AND list_contains(?::VARCHAR[], job_name)) AS failed_runs,
+        EXISTS ({_FAILURES.format(meta=meta)}) AS any_failure,
+        (SELECT count(*) FROM {meta}.partition_status) AS table_rows"""
+    small_params = [lo, hi, jobs, lo, hi, [a.key for a in layout.sub]]
+    scopes = _scopes(layout)
+    if 0 < len(scopes) <= _NARROW_SCOPES:
+        cells_sql, cells_params = _narrow_sql(layout, meta, scopes)
+        table = con.sql(f"SELECT ({cells_sql}) AS cells, {small}", params=[*cells_params, *small_params]).to_arrow_table()
+        failed_runs, any_failure = table.column("failed_runs")[0].as_py(), table.column("any_failure")[0].as_py()
+        pos, code, seqs = _narrow_cells(layout, versions, scopes, table.column("cells"))
+    else:
+        failed_runs, any_failure, table_rows = con.execute(f"SELECT {small}", small_params).fetchall()[0]
+        pos, code, seqs = (_read_wide(con, layout, versions, meta, scopes, table_rows) if scopes
+                           else (np.zeros(0, np.int64), np.zeros(0, np.uint8), None))
+    status[pos] = code
+    if seqs is not None:
+        vseq[pos] = seqs
+    if failed_runs:
+        _mark_runs(layout, failed_runs, runs)
+    if any_failure:
+        _mark_checked(con, layout, meta, checked)
+    return CellReads(status=status, vseq=vseq, runs=runs, checked=checked)
 
 
 def _scopes(layout: Layout) -> list[str]:
     """The scope keys the analysed assets have: the symbols and/or ALL."""
     per_symbol = [a.per_symbol for a in layout.sub]
     return ([*layout.syms] if any(per_symbol) else []) + ([ALL_SCOPE] if not all(per_symbol) else [])
-
-
-def _read_cells(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None],
-                meta: str) -> tuple[np.ndarray, np.ndarray]:
-    """The flat grids of row status (``NONE`` where there is no row; ``| CODE_STALE`` when
-    materialized by another code version) and vseq (the seq a downstream cell compares with: the
-    materialization, or the skip; ``NO_SEQ`` otherwise)."""
-    status = np.zeros(layout.total, np.uint8)
-    vseq = np.full(layout.total, NO_SEQ, np.int64)
-    scopes = _scopes(layout)
-    if not scopes or not layout.total:
-        return status, vseq
-    if len(scopes) <= _NARROW_SCOPES:
-        pos, code, seqs = _read_narrow(con, layout, versions, meta, scopes)
-    else:
-        pos, code, seqs = _read_wide(con, layout, versions, meta, scopes)
-    status[pos] = code
-    if seqs is not None:
-        vseq[pos] = seqs
-    return status, vseq
 
 
 def _numpy(column: pa.ChunkedArray | pa.Array, dtype: Any, null: int = 0) -> np.ndarray:
@@ -108,30 +131,37 @@ def _numpy(column: pa.ChunkedArray | pa.Array, dtype: Any, null: int = 0) -> np.
     return np.asarray(column.to_numpy(), dtype)
 
 
-def _read_narrow(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str,
-                 scopes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The rows of ``scopes`` only, filtered in the scan: (positions, status codes, vseqs).
+def _narrow_sql(layout: Layout, meta: str, scopes: Sequence[str]) -> tuple[str, list[Any]]:
+    """The narrow read: the raw columns of the rows of ``scopes``, filtered in the scan, as one list.
 
-    Only raw columns leave DuckDB, as one list: the scan of a few scopes yields many tiny chunks,
-    and any expression (or result chunk) costs per chunk, whereas mapping the few rows here (Arrow
-    hash lookups, numpy) costs per row."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    keys = [a.key for a in layout.sub]
+    Only the scope filter is selective enough to pay for itself in the scan (an equality is
+    evaluated on the dictionary of a compressed column); the assets and sessions are filtered by
+    ``_narrow_cells``, on the few rows left. A short window's range is filtered in the scan too: it
+    prunes the row groups of other sessions (the table is appended session by session), whereas a
+    long one prunes little and is then compared row by row wherever rows are not in session order.
+    The rows come back as one list, raw: the scan yields many tiny chunks, and any expression (or
+    result chunk) costs per chunk, whereas mapping the rows with Arrow and numpy costs per row."""
     cols = ["asset_key", "status", "code_version", "partition_key"]
     if len(scopes) > 1:
         cols.append("scope_key")
     if layout.needs_seqs:
         cols += ["materialized_seq", "last_seq"]
-    # Only the scope filter is selective enough to pay for itself in the scan (an equality is
-    # evaluated on the dictionary of a compressed column); the assets are filtered here, on the
-    # few rows left. The range prunes row groups when the window is short.
-    scope_sql = "p.scope_key = ?" if len(scopes) == 1 else f"p.scope_key IN ({_marks(len(scopes))})"
-    rows = con.sql(f"SELECT list({{{', '.join(f'{c!r}: p.{c}' for c in cols)}}}) FROM {meta}.partition_status p "
-                   f"WHERE {scope_sql} AND p.partition_key BETWEEN ? AND ?",
-                   params=[*scopes, layout.days[0].isoformat(), layout.days[-1].isoformat()]).to_arrow_table()
-    table = pa.Table.from_struct_array(pc.list_flatten(rows.column(0)))
+    where = "p.scope_key = ?" if len(scopes) == 1 else f"p.scope_key IN ({_marks(len(scopes))})"
+    params: list[Any] = [*scopes]
+    if len(layout.days) <= _PRUNE_SESSIONS:
+        where, params = where + " AND p.partition_key BETWEEN ? AND ?", [*params, *_bounds(layout)]
+    fields = ", ".join(f"{c!r}: p.{c}" for c in cols)
+    return f"SELECT list({{{fields}}}) FROM {meta}.partition_status p WHERE {where}", params
+
+
+def _narrow_cells(layout: Layout, versions: Mapping[str, str | None], scopes: Sequence[str],
+                  cells: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(positions, status codes, vseqs) of the analysed rows among the narrow read's ``cells``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = [a.key for a in layout.sub]
+    table = pa.Table.from_struct_array(pc.list_flatten(cells))
 
     def lookup(column: str, values: Sequence[str | None] | np.ndarray) -> np.ndarray:
         col = table.column(column)
@@ -203,19 +233,19 @@ def _registered(con: duckdb.DuckDBPyConnection, layout: Layout,
 
 
 def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str,
-               scopes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+               scopes: Sequence[str], table_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The analysed rows with their flat positions, by joins with the dictionary tables.
 
     When the analysed cells are most of the table, left joins (a row that maps to no cell gets
     position -1 and is dropped here): inner joins would make DuckDB push filters built from the
     small tables into the scan, which cost more on every row than they save. Otherwise inner
     joins, whose pushed-down filters skip the rows of other scopes early, plus an IN list of the
-    scopes when there are few. The session range is a literal filter: it prunes row groups."""
-    rows = con.execute(f"SELECT count(*) FROM {meta}.partition_status").fetchall()[0][0]
-    outer = layout.total >= rows * _OUTER_SHARE
-    where, params = "p.partition_key BETWEEN ? AND ?", [layout.days[0].isoformat(), layout.days[-1].isoformat()]
+    scopes when there are few. The sessions' bounds reach the scan as a pushed-down join filter
+    (row-group pruning) with inner joins; outer joins are for plans that span the table."""
+    outer = layout.total >= table_rows * _OUTER_SHARE
+    where, params = "TRUE", []
     if not outer and len(scopes) <= _SCOPE_PUSHDOWN:
-        where, params = where + f" AND p.scope_key IN ({_marks(len(scopes))})", [*params, *scopes]
+        where, params = f"p.scope_key IN ({_marks(len(scopes))})", [*scopes]
     join = "LEFT JOIN" if outer else "JOIN"
     with _registered(con, layout, versions) as names:
         table = con.sql(f"""
@@ -257,34 +287,23 @@ class _Keys:
         return self.layout.base[i] + d * self.layout.width[i] + s
 
 
-def _read_runs(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str) -> np.ndarray:
-    """Flat grid: RUN_FAILED where the latest failed run that targeted the cell failed,
-    RUN_ABANDONED where it was abandoned. A run naming no scopes targets every scope; an exact
-    scope beats such a run, then a failure beats an abandonment, then the later run."""
-    runs = np.zeros(layout.total, np.uint8)
+def _mark_runs(layout: Layout, failed_runs: Sequence[Mapping[str, Any]], runs: np.ndarray) -> None:
+    """Mark in the flat grid ``runs`` RUN_FAILED where the latest failed run that targeted the cell
+    failed, RUN_ABANDONED where it was abandoned. A run naming no scopes targets every scope; an
+    exact scope beats such a run, then a failure beats an abandonment, then the later run."""
     by_job: dict[str, list[int]] = defaultdict(list)
     for i, a in enumerate(layout.sub):
         if a.job:
             by_job[a.job].append(i)
-    if not by_job or not layout.total:
-        return runs
-    rows = con.execute(f"""
-        SELECT job_name, partition_key, status = 'failed', coalesce(first_seq, last_seq), scope_keys
-        FROM {meta}.ingestion_runs
-        WHERE status IN ('failed', 'abandoned') AND partition_key BETWEEN ? AND ?
-          AND job_name IN ({_marks(len(by_job))})""",
-        [layout.days[0].isoformat(), layout.days[-1].isoformat(), *by_job]).fetchall()
-    if not rows:
-        return runs
     keys = _Keys(layout)
     pos: list[np.ndarray] = []
     rank: list[tuple[int, int, int, int]] = []  # (exact scope, failed, seq, count)
-    for job, pk, failed, seq, scope_keys in rows:
-        d = keys.day.get(pk)
+    for r in failed_runs:
+        d, failed, seq = keys.day.get(r["pk"]), r["failed"], r["seq"]
         if d is None:
             continue
-        targets = scope_keys if scope_keys else ["*"]
-        for i in by_job[job]:
+        targets = r["scopes"] or ["*"]
+        for i in by_job[r["job"]]:
             if d < layout.first_idx[i]:
                 continue
             row = layout.base[i] + d * layout.width[i]
@@ -299,42 +318,42 @@ def _read_runs(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str) -> np.
                     pos.append(np.array([row + keys.sid[scope]], np.int64))
                     rank.append((1, int(failed), seq, 1))
     if not pos:
-        return runs
+        return
     p = np.concatenate(pos)
     exact, fail, seqs = (np.repeat(np.array([r[k] for r in rank], np.int64), [r[3] for r in rank]) for k in range(3))
     order = np.lexsort((seqs, fail, exact, p))  # by position, then the precedence; the last wins
     p, fail = p[order], fail[order]
     last = np.flatnonzero(np.append(p[1:] != p[:-1], True))
     runs[p[last]] = np.where(fail[last] == 1, RUN_FAILED, RUN_ABANDONED)
-    return runs
 
 
-def _read_checked(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str) -> np.ndarray:
-    """Flat grid: the materialized cells whose current materialization failed an error check.
+# Error-check failures in the window (parameters: first and last partition key, the assets).
+_FAILURES = """
+    SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq
+    FROM {meta}.asset_checks f
+    WHERE f.severity = 'error' AND f.status = 'fail' AND f.partition_key BETWEEN ? AND ?
+      AND list_contains(?::VARCHAR[], f.asset_key)"""
+
+
+def _mark_checked(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str, checked: np.ndarray) -> None:
+    """Mark in the flat grid ``checked`` the materialized cells whose current materialization
+    failed an error check.
 
     The failing checks are error-severity checks whose latest evaluation (per check and
     materialization, or run when the event has no link) failed: start from the failures (rare) and
     drop those evaluated again later. A linked one flags that materialization (its seq is unique);
     an unlinked one flags the cells its run materialized (every scope for a check on ALL)."""
-    checked = np.zeros(layout.total, bool)
     assets = [a.key for a in layout.sub]
-    lo, hi = layout.days[0].isoformat(), layout.days[-1].isoformat()
-    failures = f"""
-        SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq
-        FROM {meta}.asset_checks f
-        WHERE f.severity = 'error' AND f.status = 'fail' AND f.partition_key BETWEEN ? AND ?
-          AND f.asset_key IN ({_marks(len(assets))})"""
-    if not con.execute(f"SELECT EXISTS ({failures})", [lo, hi, *assets]).fetchall()[0][0]:
-        return checked  # the usual case, without planning the anti-join below
-    failing = con.execute(failures + f"""
+    lo, hi = _bounds(layout)
+    failing = con.execute(_FAILURES.format(meta=meta) + f"""
           AND NOT EXISTS (
             SELECT 1 FROM {meta}.asset_checks k
             WHERE k.asset_key = f.asset_key AND k.partition_key = f.partition_key AND k.scope_key = f.scope_key
               AND k.check_name = f.check_name AND k.seq > f.seq AND k.severity = 'error'
               AND coalesce(k.materialization_seq, -1) = coalesce(f.materialization_seq, -1)
-              AND k.run_id IS NOT DISTINCT FROM f.run_id)""", [lo, hi, *assets]).fetchall()
+              AND k.run_id IS NOT DISTINCT FROM f.run_id)""", [lo, hi, assets]).fetchall()
     if not failing:
-        return checked
+        return
     linked = {m for *_, m in failing if m is not None}
     unlinked: dict[tuple[str, str, str], list[str | None]] = defaultdict(list)
     for a, pk, scope, run_id, m in failing:
@@ -343,10 +362,10 @@ def _read_checked(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str) -> 
     cells = con.execute(f"""
         SELECT asset_key, partition_key, scope_key, materialized_seq, materialized_run_id
         FROM {meta}.partition_status
-        WHERE status = 'materialized' AND asset_key IN ({_marks(len(assets))}) AND partition_key BETWEEN ? AND ?
+        WHERE status = 'materialized' AND list_contains(?::VARCHAR[], asset_key) AND partition_key BETWEEN ? AND ?
           AND (materialized_seq IN (SELECT unnest(?::BIGINT[]))
                OR materialized_run_id IN (SELECT unnest(?::VARCHAR[])))""",
-        [*assets, lo, hi, sorted(linked), sorted({run for _, _, run in unlinked})]).fetchall()
+        [assets, lo, hi, sorted(linked), sorted({run for _, _, run in unlinked})]).fetchall()
     keys = _Keys(layout)
     per_symbol = {a.key: a.per_symbol for a in layout.sub}
     for a, pk, scope, m, run_id in cells:
@@ -355,4 +374,3 @@ def _read_checked(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str) -> 
         p = keys.pos(a, pk, scope) if flagged else None
         if p is not None:
             checked[p] = True
-    return checked
