@@ -9,6 +9,10 @@ UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export DAGSTER_DISABLE_TELEMETRY := 1
+# Compile the installed packages' bytecode once at install: where PYTHONDONTWRITEBYTECODE is set
+# (as in this sandbox) every start would otherwise compile typer, duckdb's and dagster's Python
+# from source (options-helper --help: ~0.1 s with the cache, ~0.25 s without).
+export UV_COMPILE_BYTECODE := 1
 # The demo writes here; tests always use temporary directories.
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
@@ -29,8 +33,8 @@ $(BIN)/python:
 $(UV): | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 
-# Re-sync whenever the lock or the project metadata changes.
-$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+# Re-sync whenever the lock, the project metadata or these settings change.
+$(VENV)/.synced: uv.lock pyproject.toml Makefile | $(UV)
 	$(UV) sync --frozen --all-extras --group dev --python $(BIN)/python
 	@touch $@
 
