@@ -43,6 +43,7 @@ class Layout:
     base: tuple[int, ...]
     first_idx: tuple[int, ...]
     day_array: np.ndarray = attrs.field(eq=False)  # ``days`` as datetime64[D]
+    day_keys: tuple[str, ...] = ()  # ``days`` as partition keys (YYYY-MM-DD)
 
     @classmethod
     def of(cls, sub: Sequence[PlannerAsset], days: np.ndarray, syms: Sequence[str],
@@ -51,7 +52,7 @@ class Layout:
         width = tuple(len(syms) if a.per_symbol else 1 for a in sub)
         base = tuple(int(b) for b in np.cumsum([0, *(len(days) * w for w in width)])[:-1])
         return cls(tuple(sub), tuple(days.tolist()), tuple(syms), width, base, tuple(first_idx[a.key] for a in sub),
-                   days)
+                   days, tuple(np.datetime_as_string(days, unit="D").tolist()))
 
     @property
     def total(self) -> int:
@@ -66,10 +67,6 @@ class Layout:
         """Asset ``i``'s part of ``flat`` as a (sessions, scopes) view."""
         n = len(self.days) * self.width[i]
         return flat[self.base[i] : self.base[i] + n].reshape(len(self.days), self.width[i])
-
-    def day_keys(self) -> np.ndarray:
-        """The partition keys of the analysed sessions (``YYYY-MM-DD``), as a numpy string array."""
-        return np.datetime_as_string(self.day_array, unit="D")
 
 
 @attrs.frozen

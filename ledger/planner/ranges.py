@@ -54,7 +54,7 @@ def collapse(layout: Layout, reasons: Sequence[tuple[np.ndarray, np.ndarray]],
     """Ranges per (asset, scope, reason), steps per (asset, session range, symbols), and the count
     of cells per reason, for the reported assets in graph order."""
     days = layout.days
-    iso = layout.day_keys().tolist()
+    iso = layout.day_keys
     n_days = len(days)
     names = ("", *REASONS)
     unrec = CODE["unrecoverable"]

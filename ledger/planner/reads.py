@@ -74,7 +74,7 @@ def _marks(n: int) -> str:
 
 def _bounds(layout: Layout) -> list[str]:
     """The first and last partition keys of the analysed sessions."""
-    return [layout.days[0].isoformat(), layout.days[-1].isoformat()]
+    return [layout.day_keys[0], layout.day_keys[-1]]
 
 
 def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str) -> CellReads:
@@ -97,8 +97,7 @@ def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, 
          FROM {meta}.ingestion_runs
          WHERE status IN ('failed', 'abandoned') AND partition_key BETWEEN ? AND ?
            AND list_contains(?::VARCHAR[], job_name)) AS failed_runs,
-        EXISTS ({_FAILURES.format(meta=meta)}) AS any_failure,
-        (SELECT count(*) FROM {meta}.partition_status) AS table_rows"""
+        EXISTS ({_FAILURES.format(meta=meta)}) AS any_failure"""
     small_params = [lo, hi, jobs, lo, hi, [a.key for a in layout.sub]]
     scopes = _scopes(layout)
     if 0 < len(scopes) <= _NARROW_SCOPES:
@@ -107,7 +106,8 @@ def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, 
         failed_runs, any_failure = table.column("failed_runs")[0].as_py(), table.column("any_failure")[0].as_py()
         pos, code, seqs = _narrow_cells(layout, versions, scopes, table.column("cells"))
     else:
-        failed_runs, any_failure, table_rows = con.execute(f"SELECT {small}", small_params).fetchall()[0]
+        failed_runs, any_failure, table_rows = con.execute(
+            f"SELECT {small}, (SELECT count(*) FROM {meta}.partition_status)", small_params).fetchall()[0]
         pos, code, seqs = (_read_wide(con, layout, versions, meta, scopes, table_rows) if scopes
                            else (np.zeros(0, np.int64), np.zeros(0, np.uint8), None))
     status[pos] = code
@@ -167,35 +167,34 @@ def _narrow_cells(layout: Layout, versions: Mapping[str, str | None], scopes: Se
     keys = [a.key for a in layout.sub]
     table = pa.Table.from_struct_array(pc.list_flatten(cells))
 
-    def lookup(column: str, values: Sequence[str | None] | np.ndarray) -> np.ndarray:
+    def lookup(column: str, values: Sequence[str | None]) -> np.ndarray:
         col = table.column(column)
         found = pc.index_in(col, value_set=pa.array(values, pa.string()).cast(col.type))
         return _numpy(found, np.int64, -1)
 
     n = table.num_rows
-    day = lookup("partition_key", layout.day_keys())
+    day = lookup("partition_key", layout.day_keys)
     aid = lookup("asset_key", keys)
-    per_symbol = np.array([a.per_symbol for a in layout.sub] + [False], bool)[aid]
+    per_symbol = np.array([*(a.per_symbol for a in layout.sub), False])[aid]  # -1 (not analysed): the last
     if len(scopes) > 1:
         sid = lookup("scope_key", layout.syms)
         is_all = _numpy(pc.equal(table.column("scope_key"), ALL_SCOPE), bool)
     else:
         sid = np.full(n, 0 if scopes[0] != ALL_SCOPE or layout.syms else -1, np.int64)
         is_all = np.full(n, scopes[0] == ALL_SCOPE)
-    keep = np.flatnonzero((day >= 0) & (aid >= 0) & np.where(per_symbol, sid >= 0, is_all))
-    day, aid, sid, per_symbol = day[keep], aid[keep], sid[keep], per_symbol[keep]
-    table = table.take(keep)
-    pos = np.array(layout.base, np.int64)[aid] + day * np.array(layout.width, np.int64)[aid] + np.where(per_symbol, sid, 0)
+    keep = (day >= 0) & (aid >= 0) & np.where(per_symbol, sid >= 0, is_all)
+    base, width = np.array([*layout.base, 0], np.int64), np.array([*layout.width, 0], np.int64)
+    pos = base[aid] + day * width[aid] + np.where(per_symbol, sid, 0)
 
     code = (lookup("status", ("materialized", "skipped", "failed")) + 1).astype(np.uint8)  # NONE .. FAILED
-    version = pa.array([versions.get(k) for k in keys], pa.string()).take(pa.array(aid))
+    version = pa.array([*(versions.get(k) for k in keys), None], pa.string()).take(np.where(aid < 0, len(keys), aid))
     other = _numpy(pc.not_equal(table.column("code_version"), version.cast(table.column("code_version").type)), bool)
     code[(code == MATERIALIZED) & other] |= CODE_STALE
-    if not layout.needs_seqs:
-        return pos, code, None
-    materialized, skipped = (code & 3) == MATERIALIZED, code == SKIPPED
-    seqs = np.where(materialized | skipped, _numpy(table.column("last_seq"), np.int64, NO_SEQ), NO_SEQ)  # see _VSEQ
-    return pos, code, seqs
+    seqs = None
+    if layout.needs_seqs:  # see _VSEQ
+        seqs = np.where(((code & 3) == MATERIALIZED) | (code == SKIPPED),
+                        _numpy(table.column("last_seq"), np.int64, NO_SEQ), NO_SEQ)[keep]
+    return pos[keep], code[keep], seqs
 
 
 @contextmanager
@@ -213,7 +212,7 @@ def _registered(con: duckdb.DuckDBPyConnection, layout: Layout,
     n_syms = len(layout.syms)
     tables = {
         "cal": pa.table({"idx": pa.array(np.arange(len(layout.days), dtype=np.int64)),
-                         "pk": pa.array(layout.day_keys(), pa.string())}),
+                         "pk": pa.array(layout.day_keys, pa.string())}),
         "scopes": pa.table({"sid": pa.array(np.append(np.arange(n_syms, dtype=np.int64), 0)),
                             "scope_key": pa.array([*layout.syms, ALL_SCOPE], pa.string()),
                             "is_all": pa.array(np.arange(n_syms + 1) == n_syms)}),
@@ -270,7 +269,7 @@ class _Keys:
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.day = {pk: i for i, pk in enumerate(layout.day_keys().tolist())}
+        self.day = {pk: i for i, pk in enumerate(layout.day_keys)}
         self.sid = {s: i for i, s in enumerate(layout.syms)}
         self.asset = {a.key: i for i, a in enumerate(layout.sub)}
 
