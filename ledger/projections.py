@@ -11,7 +11,7 @@ indexes and compressing the rows, so: each payload is parsed once, with a shape 
 its family of events needs (a run's start and winning terminal payloads after grouping, once per
 run); and a table keyed on several columns gets its key after its rows, so that DuckDB builds the
 index once, at commit, instead of a transaction-local index while inserting and the table's
-index again at commit.
+index again at commit; and rows are inserted in no particular order.
 
 This module is the one place the projection SQL lives.
 """
@@ -187,18 +187,25 @@ def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta") -> Non
     several columns are re-created without their key until their rows are in.
     """
     keys = {table: key for table in PROJECTION_TABLES if (key := _drop_key(con, meta, table))}
+    # Projections have no row order (every read sorts by key): letting each thread append its own
+    # rows saves copying them into insertion order. The setting is the session's, not the
+    # transaction's: it is put back, except after a failure in a transaction, which refuses SET.
+    ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]  # type: ignore[index]
+    con.execute("SET preserve_insertion_order = false")
     try:
         con.execute(FLATTEN.replace("{events}", events))  # the shapes hold braces: no str.format
         for statement in FOLDS:
             con.execute(statement.replace("{meta}", meta).replace("{events}", events))
+        con.execute("DROP TABLE _ledger_assets")
+        for table, key in keys.items():
+            # In a transaction DuckDB builds the index at commit (and checks the key there).
+            con.execute(f"ALTER TABLE {meta}.{table} ADD {key}")
     except BaseException:
-        with suppress(duckdb.Error):  # a failed transaction refuses the drop: its rollback drops the table
+        with suppress(duckdb.Error):  # a failed transaction refuses both: its rollback drops the table
             con.execute("DROP TABLE IF EXISTS _ledger_assets")
+            con.execute(f"SET preserve_insertion_order = {bool(ordered)}")
         raise
-    con.execute("DROP TABLE IF EXISTS _ledger_assets")
-    for table, key in keys.items():
-        # In a transaction DuckDB builds the index at commit (and checks the key there).
-        con.execute(f"ALTER TABLE {meta}.{table} ADD {key}")
+    con.execute(f"SET preserve_insertion_order = {bool(ordered)}")
 
 
 _TABLE_KEY = re.compile(r", (PRIMARY KEY\([^()]*\))\);$")

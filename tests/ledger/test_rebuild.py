@@ -176,3 +176,12 @@ def test_time_travel_keys_its_projections_too(batches: list[list[Event] | None])
     fill(store, clock, batches)
     with store.as_of(store.last_seq()) as con:
         assert schema(con)["constraints"] == fresh_schema()["constraints"]
+
+
+def test_a_rebuild_puts_the_sessions_insertion_order_back(batches: list[list[Event] | None]) -> None:
+    clock = FixedClock()
+    store = DuckDBEventStore(":memory:", clock=clock)  # one connection for the store's life
+    fill(store, clock, batches)
+    store.rebuild()
+    with store.reader() as con:
+        assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
