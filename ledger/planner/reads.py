@@ -80,42 +80,39 @@ def _bounds(layout: Layout) -> list[str]:
 def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str) -> CellReads:
     """Everything the rules need about the analysed cells, from the projections in ``meta``.
 
-    Each statement costs about a millisecond however small, more on a busy machine, so the small
-    questions (the failed and abandoned runs of the window, whether an error check failed in it,
-    the size of the table) ride along with the narrow read, or go first in one statement."""
+    Each statement costs a millisecond or more however small, so the small questions (are there
+    failed or abandoned runs in the window, failed error checks, how big is the table) ride along
+    with the narrow read, or go first in one statement; the runs and checks themselves are read
+    only when there are some (rarely)."""
     status = np.zeros(layout.total, np.uint8)
     vseq = np.full(layout.total, NO_SEQ, np.int64)
     runs = np.zeros(layout.total, np.uint8)
     checked = np.zeros(layout.total, bool)
     if not layout.total:
         return CellReads(status=status, vseq=vseq, runs=runs, checked=checked)
-    jobs = sorted({a.job for a in layout.sub if a.job})
     lo, hi = _bounds(layout)
     small = f"""
-        (SELECT list({{'job': job_name, 'pk': partition_key, 'failed': status = 'failed',
-                       'seq': coalesce(first_seq, last_seq), 'scopes': scope_keys}})
-         FROM {meta}.ingestion_runs
-         WHERE status IN ('failed', 'abandoned') AND partition_key BETWEEN ? AND ?
-           AND list_contains(?::VARCHAR[], job_name)) AS failed_runs,
-        EXISTS ({_FAILURES.format(meta=meta)}) AS any_failure"""
-    small_params = [lo, hi, jobs, lo, hi, [a.key for a in layout.sub]]
+        (SELECT count(*) FROM {meta}.ingestion_runs
+         WHERE status IN ('failed', 'abandoned') AND partition_key BETWEEN ? AND ?) AS failed_runs,
+        (SELECT count(*) FROM {meta}.asset_checks
+         WHERE severity = 'error' AND status = 'fail' AND partition_key BETWEEN ? AND ?) AS failed_checks"""
     scopes = _scopes(layout)
     if 0 < len(scopes) <= _NARROW_SCOPES:
         cells_sql, cells_params = _narrow_sql(layout, meta, scopes)
-        table = con.sql(f"SELECT ({cells_sql}) AS cells, {small}", params=[*cells_params, *small_params]).to_arrow_table()
-        failed_runs, any_failure = table.column("failed_runs")[0].as_py(), table.column("any_failure")[0].as_py()
+        table = con.sql(f"SELECT ({cells_sql}) AS cells, {small}", params=[*cells_params, lo, hi, lo, hi]).to_arrow_table()
+        failed_runs, failed_checks = table.column("failed_runs")[0].as_py(), table.column("failed_checks")[0].as_py()
         pos, code, seqs = _narrow_cells(layout, versions, scopes, table.column("cells"))
     else:
-        failed_runs, any_failure, table_rows = con.execute(
-            f"SELECT {small}, (SELECT count(*) FROM {meta}.partition_status)", small_params).fetchall()[0]
+        failed_runs, failed_checks, table_rows = con.execute(
+            f"SELECT {small}, (SELECT count(*) FROM {meta}.partition_status)", [lo, hi, lo, hi]).fetchall()[0]
         pos, code, seqs = (_read_wide(con, layout, versions, meta, scopes, table_rows) if scopes
                            else (np.zeros(0, np.int64), np.zeros(0, np.uint8), None))
     status[pos] = code
     if seqs is not None:
         vseq[pos] = seqs
     if failed_runs:
-        _mark_runs(layout, failed_runs, runs)
-    if any_failure:
+        _mark_runs(con, layout, meta, runs)
+    if failed_checks:
         _mark_checked(con, layout, meta, checked)
     return CellReads(status=status, vseq=vseq, runs=runs, checked=checked)
 
@@ -289,7 +286,7 @@ class _Keys:
         return self.layout.base[i] + d * self.layout.width[i] + s
 
 
-def _mark_runs(layout: Layout, failed_runs: Sequence[Mapping[str, Any]], runs: np.ndarray) -> None:
+def _mark_runs(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str, runs: np.ndarray) -> None:
     """Mark in the flat grid ``runs`` RUN_FAILED where the latest failed run that targeted the cell
     failed, RUN_ABANDONED where it was abandoned. A run naming no scopes targets every scope; an
     exact scope beats such a run, then a failure beats an abandonment, then the later run."""
@@ -297,15 +294,22 @@ def _mark_runs(layout: Layout, failed_runs: Sequence[Mapping[str, Any]], runs: n
     for i, a in enumerate(layout.sub):
         if a.job:
             by_job[a.job].append(i)
+    if not by_job:
+        return
+    failed_runs = con.execute(f"""
+        SELECT job_name, partition_key, status = 'failed', coalesce(first_seq, last_seq), scope_keys
+        FROM {meta}.ingestion_runs
+        WHERE status IN ('failed', 'abandoned') AND partition_key BETWEEN ? AND ?
+          AND list_contains(?::VARCHAR[], job_name)""", [*_bounds(layout), sorted(by_job)]).fetchall()
     keys = _Keys(layout)
     pos: list[np.ndarray] = []
     rank: list[tuple[int, int, int, int]] = []  # (exact scope, failed, seq, count)
-    for r in failed_runs:
-        d, failed, seq = keys.day.get(r["pk"]), r["failed"], r["seq"]
+    for job, pk, failed, seq, scope_keys in failed_runs:
+        d = keys.day.get(pk)
         if d is None:
             continue
-        targets = r["scopes"] or ["*"]
-        for i in by_job[r["job"]]:
+        targets = scope_keys or ["*"]
+        for i in by_job[job]:
             if d < layout.first_idx[i]:
                 continue
             row = layout.base[i] + d * layout.width[i]
@@ -329,14 +333,6 @@ def _mark_runs(layout: Layout, failed_runs: Sequence[Mapping[str, Any]], runs: n
     runs[p[last]] = np.where(fail[last] == 1, RUN_FAILED, RUN_ABANDONED)
 
 
-# Error-check failures in the window (parameters: first and last partition key, the assets).
-_FAILURES = """
-    SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq
-    FROM {meta}.asset_checks f
-    WHERE f.severity = 'error' AND f.status = 'fail' AND f.partition_key BETWEEN ? AND ?
-      AND list_contains(?::VARCHAR[], f.asset_key)"""
-
-
 def _mark_checked(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str, checked: np.ndarray) -> None:
     """Mark in the flat grid ``checked`` the materialized cells whose current materialization
     failed an error check.
@@ -347,7 +343,11 @@ def _mark_checked(con: duckdb.DuckDBPyConnection, layout: Layout, meta: str, che
     an unlinked one flags the cells its run materialized (every scope for a check on ALL)."""
     assets = [a.key for a in layout.sub]
     lo, hi = _bounds(layout)
-    failing = con.execute(_FAILURES.format(meta=meta) + f"""
+    failing = con.execute(f"""
+        SELECT f.asset_key, f.partition_key, f.scope_key, f.run_id, f.materialization_seq
+        FROM {meta}.asset_checks f
+        WHERE f.severity = 'error' AND f.status = 'fail' AND f.partition_key BETWEEN ? AND ?
+          AND list_contains(?::VARCHAR[], f.asset_key)
           AND NOT EXISTS (
             SELECT 1 FROM {meta}.asset_checks k
             WHERE k.asset_key = f.asset_key AND k.partition_key = f.partition_key AND k.scope_key = f.scope_key
