@@ -19,7 +19,7 @@ import duckdb
 from ledger import incremental, migrate, projections
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
-from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row_and_payload
+from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
 from ledger.store import (
     GENESIS_HASH,
     Clock,
@@ -190,11 +190,9 @@ class DuckDBEventStore:
         batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
         stored: list[StoredEvent] = []
         rows: list[StoredRow] = []
-        payloads: list[dict[str, Any]] = []
         for i, event in enumerate(batch):
             seq = head + i + 1
-            row, payload = to_row_and_payload(event)
-            payloads.append(payload)
+            row = to_row(event)
             h = event_hash(prev, seq, now, row)
             stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
             rows.append(row)
@@ -202,7 +200,7 @@ class DuckDBEventStore:
         if data_writer is not None:
             data_writer(con)
         _insert_events(con, stored, rows, now)
-        incremental.apply(con, self._writer, stored, rows, run_rows, payloads)
+        incremental.apply(con, self._writer, stored, rows, run_rows)
         # The checkpoint row is a projection of the log's head: an UPDATE costs a third of an upsert.
         verb = ("UPDATE meta.ledger_checkpoint SET last_seq = $1, last_hash = $2, updated_at = $3 WHERE name = 'log'"
                 if head else "INSERT INTO meta.ledger_checkpoint VALUES ('log', $1, $2, $3)")

@@ -248,12 +248,6 @@ def _payload_fields(cls: type) -> tuple[str, ...]:
 
 
 def to_row(event: Event) -> StoredRow:
-    return to_row_and_payload(event)[0]
-
-
-def to_row_and_payload(event: Event) -> tuple[StoredRow, dict[str, Any]]:
-    """The stored row and the payload it serialises, so a writer that folds the event next need
-    not parse the JSON back (the payload holds the event's own values: tuples, not lists)."""
     # Events hold only JSON-able values (str, numbers, None, dicts, tuples), so a flat getattr is
     # enough: attrs.asdict's recursion costs more than the rest of an append's Python work.
     data = {name: getattr(event, name) for name in _payload_fields(event.__class__)}  # type: ignore[arg-type]
@@ -263,7 +257,7 @@ def to_row_and_payload(event: Event) -> tuple[StoredRow, dict[str, Any]]:
     except (TypeError, ValueError) as e:
         raise ConflictError(f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}") from e
     envelope = {k: _utf8(v) for k, v in envelope.items()}
-    row = StoredRow(
+    return StoredRow(
         event_id=str(envelope["event_id"]),
         event_type=event.EVENT_TYPE,
         schema_version=event.SCHEMA_VERSION,
@@ -273,7 +267,6 @@ def to_row_and_payload(event: Event) -> tuple[StoredRow, dict[str, Any]]:
         scope_key=envelope["scope_key"],
         payload=payload,
     )
-    return row, data
 
 
 def _utf8(value: Any) -> Any:
@@ -350,6 +343,5 @@ __all__ = [
     "canonical_json",
     "from_row",
     "to_row",
-    "to_row_and_payload",
     "upcaster",
 ]

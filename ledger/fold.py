@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from ledger.events import StoredEvent, StoredRow, canonical_json
+from ledger.events import StoredEvent, StoredRow
 from ledger.projections import PROJECTION_KEYS, PROJECTION_TABLES
 
 _RANK = {"run_abandoned": 1, "run_succeeded": 2, "run_failed": 3}
@@ -46,15 +46,9 @@ class ProjectionState:
         return sorted(self.tables[table].values(), key=lambda r: tuple(str(r[k]) for k in keys))
 
 
-def fold_events(
-    state: ProjectionState,
-    events: Iterable[tuple[StoredEvent, StoredRow]],
-    payloads: Sequence[dict[str, Any]] | None = None,
-) -> None:
-    """Fold ``events`` into ``state``. ``payloads``, when given, are the parsed payloads of the
-    events in the same order (a writer has them already; parsing the JSON back costs more)."""
-    for i, (stored, row) in enumerate(events):
-        payload = json.loads(row.payload) if payloads is None else _as_parsed(payloads[i])
+def fold_events(state: ProjectionState, events: Iterable[tuple[StoredEvent, StoredRow]]) -> None:
+    for stored, row in events:
+        payload = json.loads(row.payload)
         t = row.event_type
         if t == "run_started" or t == "run_heartbeat" or t in _RANK:
             _fold_run(state, stored, row, payload)
@@ -62,22 +56,6 @@ def fold_events(
             _fold_asset(state, stored, row, payload)
         elif t == "check_evaluated":
             _fold_check(state, stored, row, payload)
-
-
-def _as_parsed(payload: dict[str, Any]) -> dict[str, Any]:
-    """An event's own payload values as ``json.loads`` of its canonical JSON would give them:
-    nested objects in sorted key order (the JSON columns keep that order), arrays as lists."""
-    return {k: _sorted_json(v) if isinstance(v, dict | list | tuple) else v for k, v in payload.items()}
-
-
-def _sorted_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):  # json's own key conversion, exactly
-            return json.loads(canonical_json(value))
-        return {k: _sorted_json(value[k]) for k in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [_sorted_json(v) for v in value]
-    return value
 
 
 def _lease_end(recorded_at: dt.datetime, payload: dict[str, Any]) -> dt.datetime:

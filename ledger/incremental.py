@@ -119,10 +119,8 @@ def apply(
     stored: Sequence[StoredEvent],
     rows: Sequence[StoredRow],
     known_runs: dict[str, dict[str, Any]],
-    payloads: Sequence[dict[str, Any]] | None = None,
 ) -> None:
-    """Fold ``stored`` events into the projections; ``known_runs`` are the run rows already read,
-    ``payloads`` the events' parsed payloads when the caller has them."""
+    """Fold ``stored`` events into the projections; ``known_runs`` are the run rows already read."""
     state = ProjectionState()
     started_here = {r.run_id for r in rows if r.event_type == "run_started"}
     run_ids = {r.run_id for r in rows if r.run_id is not None}
@@ -144,7 +142,7 @@ def apply(
 
     seeded = {table: {k: row.pop("rowid") for k, row in state.tables[table].items() if "rowid" in row}
               for table in PROJECTION_TABLES}
-    fold_events(state, zip(stored, rows, strict=True), payloads)
+    fold_events(state, zip(stored, rows, strict=True))
     for table in PROJECTION_TABLES:
         # One insert per table; rows that existed before this batch are deleted by rowid first.
         writer.write(con, table, list(state.tables[table].values()), replace=list(seeded[table].values()))
