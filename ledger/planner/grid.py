@@ -69,7 +69,7 @@ class Layout:
         return flat[self.base[i] : self.base[i] + n].reshape(len(self.days), self.width[i])
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class CellReads:
     """What the reads found, as flat arrays over the layout."""
 

@@ -3,16 +3,15 @@
 
 ``partition_status`` is read once, in one of two ways:
 
-- **narrow** (a few scopes, e.g. one symbol): no joins. The scope, asset and session-range filters
-  are literal predicates (bound parameters) that DuckDB applies inside the scan, so only the
-  matching rows leave it (and a short window skips whole row groups by their zone maps); their
-  few keys are mapped to grid positions with Arrow's hash lookups.
-- **wide** (many scopes): one scan joined with three small Arrow tables (sessions, scopes, assets)
-  that map every key to an integer, so DuckDB returns grid positions directly.
+- **narrow** (a few scopes, e.g. one symbol): one scan with the scope filter (bound parameters)
+  applied inside it, no joins; the matching rows' raw columns come back as one list, and their
+  keys are mapped to grid positions with Arrow hash lookups and numpy.
+- **wide** (many scopes): one scan joined with three small registered Arrow tables (sessions,
+  scopes, assets) that map every key to an integer, so DuckDB returns grid positions directly.
 
-Either way the result comes back as Arrow (much cheaper than ``fetchnumpy`` for millions of rows
-or for many small chunks). Failed runs and failed checks are rare: each is one small statement
-whose few rows are mapped in Python; ``partition_status`` is read again only when a check fails.
+Either way the result comes back as Arrow (``fetchnumpy`` costs twice as much on millions of rows).
+Failed and abandoned runs and failed error checks are rare: the read only counts those of the
+window, and reads them (one small statement each, few rows mapped in Python) when there are some.
 """
 
 from __future__ import annotations
@@ -54,9 +53,9 @@ _PRUNE_SESSIONS = 260
 
 _STATUS = (f"CASE p.status WHEN 'materialized' THEN {MATERIALIZED} WHEN 'skipped' THEN {SKIPPED} "
            f"WHEN 'failed' THEN {FAILED} ELSE {NONE} END")
-# NULL when there is none (NO_SEQ in the grid; the literal would make the column a HUGEINT).
-# The seq a dependent compares with: the cell's materialization, or its skip. Both are the seq of
-# the cell's latest asset event (``last_seq``): a cell whose latest event is a materialization has
+# The seq a dependent compares with: the cell's materialization, or its skip (NULL otherwise: NO_SEQ
+# in the grid, whose literal would make the column a HUGEINT). Both are the seq of the cell's
+# latest asset event (``last_seq``): a cell whose latest event is a materialization has
 # ``materialized_seq = last_seq`` (both folds keep it so), and reading one BIGINT column instead of
 # two matters when a scan touches every vector for a few rows.
 _VSEQ = "CASE WHEN p.status IN ('materialized', 'skipped') THEN p.last_seq END"
@@ -84,12 +83,14 @@ def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, 
     failed or abandoned runs in the window, failed error checks, how big is the table) ride along
     with the narrow read, or go first in one statement; the runs and checks themselves are read
     only when there are some (rarely)."""
-    status = np.zeros(layout.total, np.uint8)
-    vseq = np.full(layout.total, NO_SEQ, np.int64)
+    # One slot more than the cells: rows that are not analysed cells come back at position -1 and
+    # land there, which spares filtering millions of positions first.
+    status = np.zeros(layout.total + 1, np.uint8)
+    vseq = np.full(layout.total + 1, NO_SEQ, np.int64)
     runs = np.zeros(layout.total, np.uint8)
     checked = np.zeros(layout.total, bool)
     if not layout.total:
-        return CellReads(status=status, vseq=vseq, runs=runs, checked=checked)
+        return CellReads(status=status[:-1], vseq=vseq[:-1], runs=runs, checked=checked)
     lo, hi = _bounds(layout)
     small = f"""
         (SELECT count(*) FROM {meta}.ingestion_runs
@@ -114,7 +115,7 @@ def read(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, 
         _mark_runs(con, layout, meta, runs)
     if failed_checks:
         _mark_checked(con, layout, meta, checked)
-    return CellReads(status=status, vseq=vseq, runs=runs, checked=checked)
+    return CellReads(status=status[:-1], vseq=vseq[:-1], runs=runs, checked=checked)
 
 
 def _scopes(layout: Layout) -> list[str]:
@@ -157,7 +158,8 @@ def _narrow_sql(layout: Layout, meta: str, scopes: Sequence[str]) -> tuple[str, 
 
 def _narrow_cells(layout: Layout, versions: Mapping[str, str | None], scopes: Sequence[str],
                   cells: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(positions, status codes, vseqs) of the analysed rows among the narrow read's ``cells``."""
+    """(positions, status codes, vseqs) of the narrow read's ``cells``; -1 for rows that are not
+    analysed cells (another asset, a day that is not a session of the window)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -190,8 +192,8 @@ def _narrow_cells(layout: Layout, versions: Mapping[str, str | None], scopes: Se
     seqs = None
     if layout.needs_seqs:  # see _VSEQ
         seqs = np.where(((code & 3) == MATERIALIZED) | (code == SKIPPED),
-                        _numpy(table.column("last_seq"), np.int64, NO_SEQ), NO_SEQ)[keep]
-    return pos[keep], code[keep], seqs
+                        _numpy(table.column("last_seq"), np.int64, NO_SEQ), NO_SEQ)
+    return np.where(keep, pos, -1), code, seqs
 
 
 @contextmanager
@@ -236,7 +238,7 @@ def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping
     """The analysed rows with their flat positions, by joins with the dictionary tables.
 
     When the analysed cells are most of the table, left joins (a row that maps to no cell gets
-    position -1 and is dropped here): inner joins would make DuckDB push filters built from the
+    position -1): inner joins would make DuckDB push filters built from the
     small tables into the scan, which cost more on every row than they save. Otherwise inner
     joins, whose pushed-down filters skip the rows of other scopes early, plus an IN list of the
     scopes when there are few. The sessions' bounds reach the scan as a pushed-down join filter
@@ -255,10 +257,8 @@ def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping
             {join} {names['cal']} c ON c.pk = p.partition_key
             {join} {names['scopes']} s ON s.scope_key = p.scope_key AND s.is_all <> a.per_symbol
             WHERE {where}""", params=params).to_arrow_table()
-    pos = _numpy(table.column("pos"), np.int64)
-    keep = pos >= 0
-    seqs = _numpy(table.column("vseq"), np.int64, NO_SEQ)[keep] if layout.needs_seqs else None
-    return pos[keep], _numpy(table.column("code"), np.uint8)[keep], seqs
+    seqs = _numpy(table.column("vseq"), np.int64, NO_SEQ) if layout.needs_seqs else None
+    return _numpy(table.column("pos"), np.int64), _numpy(table.column("code"), np.uint8), seqs
 
 
 class _Keys:

@@ -176,15 +176,19 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def _summary(r: dict[str, Any]) -> str:
+    load = r["load_average"]
     lines = [f"gap planner: {r['symbols']} symbols x {r['assets']} assets x {r['sessions']} sessions, "
              f"{r['cells_expected']:,} cells, {r['cells_in_plan']:,} in the plan "
-             f"(load average {r['load_average']['before']} on {r['load_average']['cpus']} CPUs)"]
+             f"(load average {load['before']} -> {load['after']} on {load['cpus']} CPUs)",
+             "  medians wall / CPU (min wall / CPU), CPU = time.process_time() including DuckDB's threads"]
     ref = r["python_reference"]
     for name in ("file", "memory"):
         b = r[name]
-        one = ", ".join(f"{k} {v['wall'] * 1000:.0f} ms wall / {v['cpu'] * 1000:.0f} ms CPU"
+        one = ", ".join(f"{k} {v['wall'] * 1000:.0f} / {v['cpu'] * 1000:.0f} ms "
+                        f"({v['wall_min'] * 1000:.0f} / {v['cpu_min'] * 1000:.0f})"
                         for k, v in b["one_asset_one_symbol"].items())
-        lines.append(f"  {name:6}  plan {b['plan']['wall']:.3f} s wall / {b['plan']['cpu']:.3f} s CPU "
+        p = b["plan"]
+        lines.append(f"  {name:6}  plan {p['wall']:.3f} / {p['cpu']:.3f} s ({p['wall_min']:.3f} / {p['cpu_min']:.3f}) "
                      f"(target 1 s); one asset, one symbol: {one} (target 50 ms)")
         lines.append(f"          vs Python reference ({ref['wall']:.1f} s wall / {ref['cpu']:.1f} s CPU): "
                      f"x{b['speedup_vs_python']['wall']} wall, x{b['speedup_vs_python']['cpu']} CPU")

@@ -267,9 +267,9 @@ def test_steps_group_symbols_by_range_and_name_commands():
 
 
 def test_a_subset_of_symbols_plans_exactly_their_part_of_the_universe():
-    """The scan filters scopes in three ways (one symbol: an equality; a few: an IN list; many:
-    only the join); per-symbol assets never depend on other symbols, so every way gives the
-    universe's answer restricted to the subset."""
+    """The scan filters scopes in several ways (a few: in the scan, no joins; more: joins plus an
+    IN list; many: only the joins; see also test_read_paths.py); per-symbol assets never depend on
+    other symbols, so every way gives the universe's answer restricted to the subset."""
     from ledger.planner import _SCOPE_PUSHDOWN
 
     universe = tuple(f"S{i:03d}" for i in range(_SCOPE_PUSHDOWN + 6))
