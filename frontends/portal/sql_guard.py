@@ -55,7 +55,7 @@ class QueryResult:
     sql: str
 
 
-def _function_name(node: exp.Expression) -> str:
+def _function_name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
     if isinstance(node, exp.Func):
@@ -84,7 +84,7 @@ def _inside(path_text: str, root: Path) -> bool:
     return full == root or root in full.parents
 
 
-def _check_parquet(node: exp.Expression, data_root: Path | None) -> None:
+def _check_parquet(node: exp.Expr, data_root: Path | None) -> None:
     args = [a for a in node.iter_expressions()]
     paths = []
     for a in args[:1]:
@@ -101,7 +101,7 @@ def _check_parquet(node: exp.Expression, data_root: Path | None) -> None:
             raise RefusedQuery(f"read_parquet is allowed only under the data root ({data_root}), not {p.this!r}")
 
 
-def check(sql: str, *, data_root: str | Path | None = None) -> exp.Expression:
+def check(sql: str, *, data_root: str | Path | None = None) -> exp.Query:
     """The parsed SELECT, or ``RefusedQuery`` saying why not."""
     text = (sql or "").strip()
     if not text:
@@ -116,6 +116,7 @@ def check(sql: str, *, data_root: str | Path | None = None) -> exp.Expression:
     if not isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
         kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
         raise RefusedQuery(f"only SELECT is allowed here (read-only); refused: {kind}")
+    query: exp.Query = tree
     root = Path(data_root).expanduser().resolve() if data_root else None
     for node in tree.walk():
         if isinstance(node, exp.DDL | exp.DML | exp.Command | exp.Set | exp.Pragma | exp.Transaction
@@ -144,7 +145,7 @@ def check(sql: str, *, data_root: str | Path | None = None) -> exp.Expression:
                 raise RefusedQuery(f"{name}() reads files, URLs or settings and is refused here")
             if name in PARQUET_FUNCTIONS:
                 _check_parquet(node, root)
-    return tree
+    return query
 
 
 def run(

@@ -98,7 +98,7 @@ def materialization_metadata(spec: AssetSpec, result: Any, data_root: Path) -> d
     if spec.kind == "file":
         files = [o for o in outcomes if o.path]
         if len(files) == 1:
-            meta["path"] = dg.MetadataValue.path(_absolute(files[0].path, data_root))
+            meta["path"] = dg.MetadataValue.path(_absolute(files[0].path, data_root) or "")
             meta["sha256"] = files[0].sha256 or ""
         elif files:
             table = "| scope | path | bytes | sha256 |\n|---|---|---|---|\n" + "\n".join(
