@@ -17,14 +17,22 @@ Start = Annotated[str | None, typer.Option("--start", help="First session (YYYY-
 End = Annotated[str | None, typer.Option("--end", help="Last session (default: the latest completed XNYS session).", show_default=False)]
 Assets = Annotated[list[str] | None, typer.Option("--assets", help="Assets to plan (comma-separated or repeated; default: all).", show_default=False)]
 Symbols = Annotated[str | None, typer.Option("--symbols", help="Comma-separated tickers (default: the default watchlist).", show_default=False)]
+Watchlist = Annotated[str | None, typer.Option("--watchlist", help="A watchlist from options-helper.toml instead of --symbols.", show_default=False)]
+
+GAPS_FOUND = 11  # `gaps --check`: there are cells to fix (docs/cli.md, exit codes)
 
 MAX_ROWS = 40
 
 backfill_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
 
 
-def _symbols(text: str | None) -> list[str] | None:
-    return [s for s in text.split(",") if s.strip()] if text else None
+def _symbols(ctx: typer.Context, text: str | None, watchlist: str | None, duckdb_path: str | None) -> list[str] | None:
+    """The universe: --symbols or --watchlist (validated), else None (the default watchlist)."""
+    if watchlist is None:
+        return [s for s in text.split(",") if s.strip()] if text else None
+    import stages
+
+    return list(stages.resolve_symbols(text, settings(ctx, duckdb_path), watchlist=watchlist))
 
 
 def gaps(
@@ -33,20 +41,22 @@ def gaps(
     end: End = None,
     assets: Assets = None,
     symbols: Symbols = None,
+    watchlist: Watchlist = None,
     duckdb_path: DbPath = None,
     dagster: Annotated[bool, typer.Option("--dagster", help="Also give the equivalent Dagster partition ranges and backfill commands per asset.")] = False,
+    check: Annotated[bool, typer.Option("--check", help=f"Exit {GAPS_FOUND} when there are cells to fix (for cron and CI).")] = False,
     json: Json = False,
 ) -> None:
     """Report missing, failed, stale and unrecoverable cells (asset x session x symbol) and the
     commands that fix them, upstream first. Weekends and XNYS holidays are never gaps.
 
-    Example: options-helper gaps    |    options-helper gaps --start 2026-11-02 --symbols AAPL,MSFT --json
+    Example: options-helper gaps    |    options-helper gaps --start 2026-11-02 --symbols AAPL,MSFT --json    |    options-helper gaps --watchlist default --check
     """
     from stages.planning import parse_window, plan
 
     s = settings(ctx, duckdb_path)
     lo, hi = parse_window(start, end)
-    the_plan = plan(s, start=lo, end=hi, assets=assets, symbols=_symbols(symbols))
+    the_plan = plan(s, start=lo, end=hi, assets=assets, symbols=_symbols(ctx, symbols, watchlist, duckdb_path))
     doc = the_plan.to_dict()
     if dagster:
         from frontends.dagster.ranges import dagster_partition_ranges  # no dagster import
@@ -54,11 +64,13 @@ def gaps(
         doc["dagster_ranges"] = dagster_partition_ranges(doc)
     if json:
         render.print_json(doc)
-        return
-    _render_plan(doc)
-    if dagster:
-        render.table("Dagster partition ranges", doc["dagster_ranges"],
-                     ["asset_key", "partition_range", "sessions", "command"])
+    else:
+        _render_plan(doc)
+        if dagster:
+            render.table("Dagster partition ranges", doc["dagster_ranges"],
+                         ["asset_key", "partition_range", "sessions", "command"])
+    if check and doc["cells_missing"]:
+        raise typer.Exit(GAPS_FOUND)
 
 
 def _render_plan(doc: dict[str, Any]) -> None:
@@ -100,6 +112,7 @@ def backfill(
     end: End = None,
     assets: Assets = None,
     symbols: Symbols = None,
+    watchlist: Watchlist = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only: show what would run.")] = False,
     duckdb_path: DbPath = None,
     json: Json = False,
@@ -117,7 +130,8 @@ def backfill(
     s = settings(ctx, duckdb_path)
     lo, hi = parse_window(start, end)
     with render.progress(enabled=None if not json else False) as bar:
-        result = run_backfill(s, start=lo, end=hi, assets=assets, symbols=_symbols(symbols), dry_run=dry_run,
+        result = run_backfill(s, start=lo, end=hi, assets=assets, symbols=_symbols(ctx, symbols, watchlist, duckdb_path),
+                              dry_run=dry_run,
                               progress=_progress_callback(bar))
     _finish(result.to_dict(), json)
     if not result.ok:

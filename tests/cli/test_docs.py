@@ -38,6 +38,7 @@ stdout as tables, messages and progress bars to stderr (progress only when stder
 | 8 | market data provider error (credentials, rate limits past the budget, bad payloads) |
 | 9 | a stage or job failed (see `options-helper runs show RUN_ID`) |
 | 10 | an optional extra is not installed (the message gives the `pip install` command) |
+| 11 | `gaps --check` found cells to fix |
 | 130 | interrupted |
 """
 
