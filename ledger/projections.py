@@ -213,10 +213,11 @@ _TABLE_KEY = re.compile(r", (PRIMARY KEY\([^()]*\))\);$")
 
 def _drop_key(con: duckdb.DuckDBPyConnection, meta: str, table: str) -> str | None:
     """Re-create the empty ``table`` without its primary key and return the key's clause, when the
-    key is a table constraint (``PRIMARY KEY(a, b)``) and adding it back restores the same schema:
-    the same DDL text, the same constraints in the same order. A key declared on its column
-    (``run_id VARCHAR PRIMARY KEY``) stays, as do tables with rows or other kinds of constraint:
-    ``ALTER TABLE ... ADD PRIMARY KEY`` would store that key as a table constraint instead."""
+    key is a table constraint (``PRIMARY KEY(a, b)``), so that adding it back gives the same DDL
+    text and the same constraints in the same order (tests/ledger/test_rebuild.py holds the
+    migrations' tables to that). A key declared on its column (``run_id VARCHAR PRIMARY KEY``)
+    stays, since ``ALTER TABLE ... ADD PRIMARY KEY`` would store it as a table constraint; so do
+    tables with rows or with other kinds of constraint."""
     where = "database_name = current_database() AND schema_name = ? AND table_name = ?"
     row = con.execute(f"SELECT sql FROM duckdb_tables() WHERE {where}", [meta, table]).fetchone()
     match = _TABLE_KEY.search(row[0]) if row else None
