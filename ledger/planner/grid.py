@@ -12,6 +12,7 @@ rules themselves run on those candidates only, which are few in a healthy ledger
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -51,8 +52,8 @@ class Layout:
         """``days``: the analysed sessions, as a sorted datetime64[D] array."""
         width = tuple(len(syms) if a.per_symbol else 1 for a in sub)
         base = tuple(int(b) for b in np.cumsum([0, *(len(days) * w for w in width)])[:-1])
-        return cls(tuple(sub), tuple(days.tolist()), tuple(syms), width, base, tuple(first_idx[a.key] for a in sub),
-                   days, tuple(np.datetime_as_string(days, unit="D").tolist()))
+        dates, keys = _sessions(days.astype("datetime64[D]").tobytes())
+        return cls(tuple(sub), dates, tuple(syms), width, base, tuple(first_idx[a.key] for a in sub), days, keys)
 
     @property
     def total(self) -> int:
@@ -67,6 +68,14 @@ class Layout:
         """Asset ``i``'s part of ``flat`` as a (sessions, scopes) view."""
         n = len(self.days) * self.width[i]
         return flat[self.base[i] : self.base[i] + n].reshape(len(self.days), self.width[i])
+
+
+@functools.lru_cache(maxsize=16)
+def _sessions(raw: bytes) -> tuple[tuple[dt.date, ...], tuple[str, ...]]:
+    """Sessions (datetime64[D], as bytes) as dates and as partition keys: the calendar does not
+    change, and a plan's windows repeat (the default 20 sessions, a backfill's range)."""
+    days = np.frombuffer(raw, dtype="datetime64[D]")
+    return tuple(days.tolist()), tuple(np.datetime_as_string(days, unit="D").tolist())
 
 
 @attrs.frozen(eq=False)
