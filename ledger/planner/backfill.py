@@ -8,17 +8,27 @@ from typing import Any
 import duckdb
 
 
-def backfill_planned(con: duckdb.DuckDBPyConnection, backfill_id: str, meta: str = "meta") -> dict[str, Any] | None:
-    """The ``BackfillPlanned`` event of ``backfill_id``: seq, recorded_at, args, cells; or None."""
+def _backfill_event(
+    con: duckdb.DuckDBPyConnection, event_type: str, backfill_id: str, meta: str, *, last: bool
+) -> tuple[int, Any, dict[str, Any]] | None:
+    """(seq, recorded_at, payload) of the first (or ``last``) ``event_type`` event of ``backfill_id``."""
     rows = con.execute(
         f"SELECT seq, recorded_at, CAST(payload AS VARCHAR) FROM {meta}.events "
-        "WHERE event_type = 'backfill_planned' AND payload->>'backfill_id' = ? ORDER BY seq LIMIT 1",
-        [backfill_id]).fetchall()
+        f"WHERE event_type = ? AND payload->>'backfill_id' = ? ORDER BY seq {'DESC' if last else 'ASC'} LIMIT 1",
+        [event_type, backfill_id]).fetchall()
     if not rows:
         return None
-    row = rows[0]
-    payload = json.loads(row[2])
-    return {"seq": int(row[0]), "recorded_at": row[1], "args": payload.get("args", {}),
+    seq, recorded_at, payload = rows[0]
+    return int(seq), recorded_at, json.loads(payload)
+
+
+def backfill_planned(con: duckdb.DuckDBPyConnection, backfill_id: str, meta: str = "meta") -> dict[str, Any] | None:
+    """The ``BackfillPlanned`` event of ``backfill_id``: seq, recorded_at, args, cells; or None."""
+    found = _backfill_event(con, "backfill_planned", backfill_id, meta, last=False)
+    if found is None:
+        return None
+    seq, recorded_at, payload = found
+    return {"seq": seq, "recorded_at": recorded_at, "args": payload.get("args", {}),
             "cells": [tuple(c) for c in payload.get("cells", [])]}
 
 
@@ -55,13 +65,9 @@ def backfill_runs(con: duckdb.DuckDBPyConnection, backfill_id: str, meta: str = 
 
 def backfill_finished(con: duckdb.DuckDBPyConnection, backfill_id: str, meta: str = "meta") -> dict[str, Any] | None:
     """The last ``BackfillFinished`` event of ``backfill_id``: seq, recorded_at, status, message; or None."""
-    rows = con.execute(
-        f"SELECT seq, recorded_at, CAST(payload AS VARCHAR) FROM {meta}.events "
-        "WHERE event_type = 'backfill_finished' AND payload->>'backfill_id' = ? ORDER BY seq DESC LIMIT 1",
-        [backfill_id]).fetchall()
-    if not rows:
+    found = _backfill_event(con, "backfill_finished", backfill_id, meta, last=True)
+    if found is None:
         return None
-    row = rows[0]
-    payload = json.loads(row[2])
-    return {"seq": int(row[0]), "recorded_at": row[1], "status": payload.get("status"),
+    seq, recorded_at, payload = found
+    return {"seq": seq, "recorded_at": recorded_at, "status": payload.get("status"),
             "message": payload.get("message", "")}
