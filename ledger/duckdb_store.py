@@ -78,11 +78,12 @@ class DuckDBEventStore:
         self._held: duckdb.DuckDBPyConnection | None = None
         self._local = threading.RLock()
         self._writer = incremental.ProjectionWriter()
-        self._fast_writes = True  # appends skip the UTC session setting (see connection.connect)
         if self.path == ":memory:":
             self._memory_con = duckdb.connect(":memory:", config=CONFIG)
             self._memory_con.execute("SET enable_progress_bar = false")
             self._memory_con.execute("SET TimeZone = 'UTC'")
+            # Small statements run faster on one thread (file-backed writers get this from connect()).
+            self._memory_con.execute("SET threads = 1")
             migrate.migrate(self._memory_con)
         elif (_MIGRATED.get(self.path) or "absent") == _file_id(self.path) or (
             Path(self.path).exists() and not self._pending_migrations()
@@ -109,8 +110,7 @@ class DuckDBEventStore:
             with self._local:
                 yield self._held
             return
-        with connect(self.path, read_only=read_only, timeout_seconds=self._timeout, on_wait=self._on_wait,
-                     utc=read_only or not self._fast_writes) as con:
+        with connect(self.path, read_only=read_only, timeout_seconds=self._timeout, on_wait=self._on_wait) as con:
             yield con
 
     @contextmanager
@@ -138,8 +138,6 @@ class DuckDBEventStore:
         data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> list[StoredEvent]:
         with self._connection(read_only=False) as con:
-            # Small statements run faster on one thread: the per-statement overhead is the cost here.
-            con.execute("SET threads = 1")
             con.execute("BEGIN TRANSACTION")
             try:
                 stored = self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
@@ -233,8 +231,6 @@ class DuckDBEventStore:
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
         """Mark runs whose lease expired without a terminal event as abandoned."""
         with self._connection(read_only=False) as con:
-            # Small statements run faster on one thread: the per-statement overhead is the cost here.
-            con.execute("SET threads = 1")
             con.execute("BEGIN TRANSACTION")
             try:
                 stored = self._append_in(con, [], None, None, reap=True, now=now)
@@ -247,16 +243,19 @@ class DuckDBEventStore:
     def rebuild(self) -> int:
         """Drop every projection's rows and fold the whole log again, in one transaction."""
         with self._connection(read_only=False) as con:
-            con.execute("RESET threads")
-            con.execute("BEGIN TRANSACTION")
+            con.execute("RESET threads")  # a rebuild is one big fold: every core helps
             try:
-                projections.clear(con)
-                projections.fold(con, "meta.events")
-                n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    projections.clear(con)
+                    projections.fold(con, "meta.events")
+                    n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
+                    con.execute("COMMIT")
+                except BaseException:
+                    _rollback(con)
+                    raise
+            finally:
+                con.execute("SET threads = 1")  # what connect() set for writers
         return n
 
     # -- reading ------------------------------------------------------------------------------

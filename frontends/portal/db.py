@@ -47,9 +47,12 @@ BOOTSTRAP_COMMANDS = (
 
 
 @contextmanager
-def read_only(path: str | Path, *, timeout_seconds: float = LOCK_TIMEOUT_SECONDS) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One read-only connection for one query; closed when the block ends."""
-    with connect(path, read_only=True, timeout_seconds=timeout_seconds) as con:
+def read_only(
+    path: str | Path, *, timeout_seconds: float = LOCK_TIMEOUT_SECONDS, isolated: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One read-only connection for one query; closed when the block ends. ``isolated``: in a
+    DuckDB instance of its own, for a session that changes instance-wide settings."""
+    with connect(path, read_only=True, timeout_seconds=timeout_seconds, isolated=isolated) as con:
         yield con
 
 

@@ -166,7 +166,8 @@ def run(
     final = wrapped.sql(dialect="duckdb")
     root = Path(data_root).expanduser().resolve() if data_root else None
     started = time.monotonic()
-    with db.read_only(path) as con:
+    # Its own DuckDB instance: switching external access off is instance-wide and cannot be undone.
+    with db.read_only(path, isolated=True) as con:
         if root is not None:
             con.execute("SET allowed_directories = ?", [[str(root) + os.sep]])
         con.execute("SET enable_external_access = false")

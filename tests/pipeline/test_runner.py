@@ -305,17 +305,12 @@ def test_a_daily_opens_two_connections_per_job(state: Settings, synthetic: Any,
     """One ``Ledger`` for the whole daily; per job one read-only read of its inputs and one
     read-write commit (data rows + events + run end + the next job's run start), plus the first
     job's run start, nothing else."""
-    import duckdb
+    from ledger import connection
 
     ledger.open(state.duckdb_path)  # the process's one migration check of this file, out of the count
     opened: list[bool] = []
-    real = duckdb.connect
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        opened.append(bool(kwargs.get("read_only")))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(duckdb, "connect", counting)
+    monkeypatch.setattr(connection, "OBSERVERS",
+                        [lambda what, read_only, _s: opened.append(read_only) if what == "attach" else None])
     opens = []
     real_open = ledger.open
     monkeypatch.setattr(ledger, "open", lambda *a, **k: opens.append(a) or real_open(*a, **k))

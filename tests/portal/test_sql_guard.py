@@ -108,3 +108,14 @@ def test_messages() -> None:
     assert sql_guard.explain_refusal(RefusedQuery("x")) == "Refused: x"
     assert sql_guard.explain_refusal(TimeoutError("t")).startswith("Stopped")
     assert sql_guard.explain_refusal(ValueError("boom\nmore")) == "Query failed: boom"
+
+
+def test_the_console_sandbox_stays_in_its_own_database_instance(seeded: dict[str, Any]) -> None:
+    """Switching external access off is instance-wide and final: the console must not do it to the
+    process's shared connection host, or every later read of the ledger would fail."""
+    from frontends.portal import db
+
+    sql_guard.run(seeded["path"], "SELECT count(*) FROM meta.events")
+    with db.read_only(seeded["path"]) as con:
+        assert con.execute("SELECT current_setting('enable_external_access')").fetchone() == (True,)
+        assert con.execute("SELECT last_seq FROM meta.ledger_checkpoint").fetchone() == (seeded["last_seq"],)
