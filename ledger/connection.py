@@ -209,17 +209,17 @@ def connect(
         attachment.users += 1
         if on_wait is not None:
             on_wait(time.monotonic() - waited_from)
-        con: duckdb.DuckDBPyConnection | None = None
+        cursor: duckdb.DuckDBPyConnection | None = None
         try:
             _set_threads(host, attachment.read_only)
-            con = host.con.cursor()
+            cursor = host.con.cursor()
             # DuckDB draws a progress bar on stdout for queries over 2 s: it would corrupt --json output.
-            con.execute("SET enable_progress_bar = false")
-            con.execute(f"USE {attachment.alias}")
-            yield con
+            cursor.execute("SET enable_progress_bar = false")
+            cursor.execute(f"USE {attachment.alias}")
+            yield cursor
         finally:
-            if con is not None:
-                con.close()  # rolls back a transaction left open
+            if cursor is not None:
+                cursor.close()  # rolls back a transaction left open
             _detach(host, target, attachment)
 
 
