@@ -80,9 +80,9 @@ def test_nested_uses_share_one_attachment(db: Path, opened: list[tuple[str, bool
 
 
 def test_writing_while_this_process_reads_the_file_is_refused_with_guidance(db: Path) -> None:
-    with connect(db, read_only=True), pytest.raises(LedgerLockedError, match="finish reading before writing"):
-        with connect(db, read_only=False):
-            pass
+    with (connect(db, read_only=True), pytest.raises(LedgerLockedError, match="finish reading before writing"),
+          connect(db, read_only=False)):
+        pass
     with connect(db, read_only=False) as con:  # and the file is usable again afterwards
         con.execute("INSERT INTO t VALUES (1)")
 
@@ -138,6 +138,5 @@ def test_an_isolated_connection_has_its_own_instance_settings(db: Path) -> None:
 def test_memory_connections_are_fresh_databases() -> None:
     with connect(":memory:", read_only=False) as a:
         a.execute("CREATE TABLE only_here (x INTEGER)")
-    with connect(":memory:", read_only=False) as b:
-        with pytest.raises(duckdb.CatalogException):
-            b.execute("SELECT * FROM only_here")
+    with connect(":memory:", read_only=False) as b, pytest.raises(duckdb.CatalogException):
+        b.execute("SELECT * FROM only_here")
