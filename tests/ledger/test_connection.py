@@ -120,9 +120,9 @@ def test_a_file_locked_by_another_process_is_retried_then_named(db: Path) -> Non
 
 def test_a_lock_released_during_the_wait_lets_the_use_proceed(db: Path) -> None:
     waits: list[float] = []
-    with held_by_another_process(db, 0.6):
-        with connect(db, read_only=False, timeout_seconds=30, on_wait=waits.append) as con:
-            con.execute("INSERT INTO t VALUES (2)")
+    with held_by_another_process(db, 0.6), \
+            connect(db, read_only=False, timeout_seconds=30, on_wait=waits.append) as con:
+        con.execute("INSERT INTO t VALUES (2)")
     assert waits and waits[0] > 0.1
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT sum(x) FROM t").fetchone() == (3,)
