@@ -15,6 +15,7 @@ whose default catalog is the attached file, so SQL reads ``meta.events`` as befo
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import random
 import re
@@ -59,6 +60,7 @@ class _Host:
 
 _HOST: _Host | None = None
 _ALIASES = itertools.count(1)
+_log = logging.getLogger(__name__)
 
 # Observers of the file opening and closing ("attach" / "detach", read_only, seconds taken): the
 # benchmarks and tests count and time them. DETACH is where DuckDB checkpoints a written file.
@@ -120,8 +122,12 @@ def _attach(host: _Host, target: str, read_only: bool) -> _Attachment:
 
 
 def _detach(host: _Host, target: str, attachment: _Attachment) -> None:
-    """DETACH checkpoints a written file and releases its lock. If that fails the host is closed,
-    which releases every file it holds, and the next use builds a new one."""
+    """DETACH checkpoints a written file and releases its lock.
+
+    If the checkpoint fails (a full disk), what was committed is safe in the write-ahead log and is
+    replayed by the next open, as when closing a connection fails to checkpoint: so this warns
+    instead of raising, closes the host (which releases every file it holds; DuckDB has invalidated
+    the attachment) and the next use builds a new one."""
     attachment.users -= 1
     if attachment.users > 0:
         return
@@ -130,11 +136,15 @@ def _detach(host: _Host, target: str, attachment: _Attachment) -> None:
     try:
         host.con.execute(f"DETACH {attachment.alias}")
         _notify("detach", attachment.read_only, time.perf_counter() - t0)
-    except duckdb.Error:
+    except duckdb.Error as e:
         _forget_host()
         with suppress(duckdb.Error):
             host.con.close()
-        raise
+        _log.warning(
+            "could not checkpoint %s when releasing it (%s); what was committed is kept in %s.wal and "
+            "replayed on the next open. Free disk space or fix the file's permissions", target,
+            str(e).splitlines()[0], target,
+        )
 def is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException | duckdb.ConnectionException) and (
         "Could not set lock" in str(exc) or "Conflicting lock" in str(exc)
