@@ -14,6 +14,7 @@ whose default catalog is the attached file, so SQL reads ``meta.events`` as befo
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import logging
 import os
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import duckdb
@@ -197,25 +199,12 @@ def connect(
         return
     if read_only and not Path(target).exists():
         raise DatabaseNotFoundError(f"no database at {target}; create one with `options-helper db init`")
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.005
     waited_from = time.monotonic()
     with PROCESS_LOCK:
         host = _host()
-        while True:
-            try:
-                attachment = _attach(host, target, read_only)
-                break
-            except (duckdb.IOException, duckdb.ConnectionException, duckdb.BinderException) as e:
-                if not is_lock_error(e):
-                    raise _translate_open_error(target, e) from e
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _locked(target, e, timeout_seconds) from None
-                sleep(min(remaining, delay * (0.5 + random.random())))
-                delay = min(delay * 2, 0.5)
-            except duckdb.Error as e:
-                raise _translate_open_error(target, e) from e
+        nested = os.path.realpath(target) in host.attached
+        attachment = _retry_locked(lambda: _attach(host, target, read_only), target,
+                                   timeout_seconds=timeout_seconds, sleep=sleep, queue=not nested)
         attachment.users += 1
         if on_wait is not None:
             on_wait(time.monotonic() - waited_from)
@@ -240,24 +229,10 @@ def _isolated(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     if read_only and not Path(target).exists():
         raise DatabaseNotFoundError(f"no database at {target}; create one with `options-helper db init`")
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.005
     waited_from = time.monotonic()
     with PROCESS_LOCK:
-        while True:
-            try:
-                con = duckdb.connect(target, read_only=read_only, config=CONFIG)
-                break
-            except (duckdb.IOException, duckdb.ConnectionException) as e:
-                if not is_lock_error(e):
-                    raise _translate_open_error(target, e) from e
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _locked(target, e, timeout_seconds) from None
-                sleep(min(remaining, delay * (0.5 + random.random())))
-                delay = min(delay * 2, 0.5)
-            except duckdb.Error as e:
-                raise _translate_open_error(target, e) from e
+        con = _retry_locked(lambda: duckdb.connect(target, read_only=read_only, config=CONFIG), target,
+                            timeout_seconds=timeout_seconds, sleep=sleep)
         if on_wait is not None:
             on_wait(time.monotonic() - waited_from)
         try:
@@ -266,6 +241,104 @@ def _isolated(
             yield con
         finally:
             con.close()
+
+
+_T = TypeVar("_T")
+
+
+def _retry_locked(
+    open_once: Callable[[], _T], target: str, *, timeout_seconds: float, sleep: Callable[[float], None] = time.sleep,
+    queue: bool = True,
+) -> _T:
+    """``open_once()`` until it does not fail on another process's lock, with jittered exponential
+    backoff within ``timeout_seconds``; then ``LedgerLockedError``. ``queue``: take turns with the
+    other processes waiting for this file (``_Turn``); off for a nested use already inside."""
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.005
+    turn = _Turn(target) if queue else None
+    try:
+        if turn is not None:
+            turn.let_waiters_in_first(deadline, sleep)
+        while True:
+            try:
+                return open_once()
+            except (duckdb.IOException, duckdb.ConnectionException, duckdb.BinderException) as e:
+                if not is_lock_error(e):
+                    raise _translate_open_error(target, e) from e
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _locked(target, e, timeout_seconds) from None
+                if turn is not None:
+                    turn.wait()
+                sleep(min(remaining, delay * (0.5 + random.random())))
+                # A waiter polls often enough to take the gap a releasing process leaves it.
+                delay = min(delay * 2, _WAITER_POLL_SECONDS if turn is not None and turn.waiting else 0.5)
+            except duckdb.Error as e:
+                raise _translate_open_error(target, e) from e
+    finally:
+        if turn is not None:
+            turn.close()
+
+
+_WAITER_POLL_SECONDS = 0.04
+_GIVE_WAY_SECONDS = 0.25
+
+
+class _Turn:
+    """Waiters first, across processes. DuckDB's file lock is a free-for-all: a process that has
+    just released the file and comes straight back (a writer in a loop) nearly always beats one
+    that is backing off, so readers (the portal, ``health``) and other writers could starve.
+
+    A process that found the file locked marks itself waiting with a shared ``flock`` on
+    ``<file>.waiting`` until it gets in. A process about to open the file first looks for such
+    marks and, while there are any, steps back (up to ``_GIVE_WAY_SECONDS``) so a waiter takes the
+    gap. Where the marker file cannot be opened (a read-only directory) this does nothing."""
+
+    def __init__(self, target: str) -> None:
+        self.path = f"{target}.waiting"
+        self.waiting = False
+        self._fd: int | None = None
+
+    def _open(self) -> int | None:
+        if self._fd is None:
+            with suppress(OSError):
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        return self._fd
+
+    def others_waiting(self) -> bool:
+        if not os.path.exists(self.path):
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free unless someone holds a shared mark
+            return False
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the probe's own lock
+
+    def let_waiters_in_first(self, deadline: float, sleep: Callable[[float], None]) -> None:
+        until = min(deadline, time.monotonic() + _GIVE_WAY_SECONDS)
+        while self.others_waiting() and time.monotonic() < until:
+            sleep(0.004 + 0.004 * random.random())
+
+    def wait(self) -> None:
+        if self.waiting:
+            return
+        fd = self._open()
+        if fd is not None:
+            with suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_SH)  # exclusive holders only probe, for microseconds
+                self.waiting = True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the mark
+            self._fd = None
+        self.waiting = False
 
 
 def _locked(target: str, e: BaseException, timeout_seconds: float) -> LedgerLockedError:
@@ -287,9 +360,6 @@ def _translate_open_error(target: str, e: Exception) -> Exception:
     return CorruptDatabaseError(f"cannot open {target}: {text.splitlines()[0]}")
 
 
-__all__ = ["CONFIG", "OBSERVERS", "PROCESS_LOCK", "attach_read_only", "connect", "is_lock_error", "lock_holder"]
-
-
 def attach_read_only(
     con: duckdb.DuckDBPyConnection, path: Path | str, alias: str, *, timeout_seconds: float = 60.0
 ) -> None:
@@ -297,16 +367,8 @@ def attach_read_only(
     if not Path(path).exists():
         raise DatabaseNotFoundError(f"no database at {path}; create one with `options-helper db init`")
     quoted = str(path).replace("'", "''")
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.005
-    while True:
-        try:
-            con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)")
-            return
-        except (duckdb.IOException, duckdb.ConnectionException, duckdb.BinderException) as e:
-            if not is_lock_error(e) or time.monotonic() >= deadline:
-                if is_lock_error(e):
-                    raise LedgerLockedError(f"{path} stayed locked for {timeout_seconds:.0f} s") from None
-                raise _translate_open_error(str(path), e) from e
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
+    _retry_locked(lambda: con.execute(f"ATTACH '{quoted}' AS {alias} (READ_ONLY)"), str(path),
+                  timeout_seconds=timeout_seconds)
+
+
+__all__ = ["CONFIG", "OBSERVERS", "PROCESS_LOCK", "attach_read_only", "connect", "is_lock_error", "lock_holder"]

@@ -140,3 +140,30 @@ def test_memory_connections_are_fresh_databases() -> None:
         a.execute("CREATE TABLE only_here (x INTEGER)")
     with connect(":memory:", read_only=False) as b, pytest.raises(duckdb.CatalogException):
         b.execute("SELECT * FROM only_here")
+
+
+MARK_WAITING = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_SH)
+print("waiting", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_process_about_to_open_gives_way_to_one_already_waiting(db: Path) -> None:
+    """Waiters first: while another process is marked waiting for the file, a newcomer steps back
+    (bounded), so a writer that has just released the file cannot take it straight back."""
+    turn = connection._Turn(str(db))
+    assert not turn.others_waiting()
+    child = subprocess.Popen([sys.executable, "-c", MARK_WAITING, turn.path, "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "waiting"
+        assert turn.others_waiting()
+        t0 = time.monotonic()
+        turn.let_waiters_in_first(time.monotonic() + 60, time.sleep)
+        assert time.monotonic() - t0 >= connection._GIVE_WAY_SECONDS * 0.9  # bounded: then it tries anyway
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert not turn.others_waiting()
