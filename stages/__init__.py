@@ -16,17 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stages.backfills import BackfillResult, backfill, backfill_resume, backfill_status
+    from stages.inputs import default_session, resolve_symbols
     from stages.planning import plan
-    from stages.runner import (
-        DailyResult,
-        JobResult,
-        SymbolOutcome,
-        default_session,
-        raise_for_status,
-        resolve_symbols,
-        run_daily,
-        run_job,
-    )
+    from stages.results import DailyResult, JobResult, SymbolOutcome, raise_for_status
+    from stages.runner import run_daily, run_job
 
 _LAZY = {
     "BackfillResult": "stages.backfills",
@@ -34,12 +27,12 @@ _LAZY = {
     "backfill_resume": "stages.backfills",
     "backfill_status": "stages.backfills",
     "plan": "stages.planning",
-    "DailyResult": "stages.runner",
-    "JobResult": "stages.runner",
-    "SymbolOutcome": "stages.runner",
-    "default_session": "stages.runner",
-    "raise_for_status": "stages.runner",
-    "resolve_symbols": "stages.runner",
+    "DailyResult": "stages.results",
+    "JobResult": "stages.results",
+    "SymbolOutcome": "stages.results",
+    "default_session": "stages.inputs",
+    "raise_for_status": "stages.results",
+    "resolve_symbols": "stages.inputs",
     "run_daily": "stages.runner",
     "run_job": "stages.runner",
 }

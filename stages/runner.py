@@ -1,4 +1,5 @@
-"""The runner: one job, one session, a set of symbols, recorded in the ledger.
+"""The runner: one job, one session, a set of symbols, recorded in the ledger (what it returns is in
+``stages.results``; how the session and symbols are validated, in ``stages.inputs``).
 
 ``run_job`` validates the session and symbols, starts a run, gathers the stage's inputs with
 short read-only reads, computes every scope without holding the database (heartbeating and
@@ -22,17 +23,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ledger.errors import LedgerError, OptionsHelperError, StageError, UsageError
+from ledger.errors import LedgerError, OptionsHelperError, UsageError
 from stages import registry
+from stages.inputs import check_session, default_session, resolve_symbols
 from stages.jobs.base import FAILED, SKIPPED, SUCCESS, JobContext, PartitionResult
+from stages.results import DailyResult, JobResult, SymbolOutcome, dumps, raise_for_status
+from stages.results import json_safe as _json_safe
 
 if TYPE_CHECKING:
     from ledger.api import Ledger, RunContext
@@ -45,159 +47,6 @@ Progress = Callable[[str, int, int], None]
 
 ALREADY_MATERIALIZED = "already_materialized"
 UPSTREAM_FAILED = "upstream_failed"
-
-
-# -- results --------------------------------------------------------------------------------------
-def _json_safe(value: Any) -> Any:
-    """Plain JSON values: NaN -> None, numpy scalars -> Python, dates -> ISO strings."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        try:
-            value = value.item()
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    return str(value)
-
-
-@attrs.frozen(kw_only=True)
-class SymbolOutcome:
-    """What happened to one scope (a symbol, or ``ALL``)."""
-
-    scope_key: str
-    status: str  # success | failed | skipped
-    rows: int = 0
-    bytes: int | None = None
-    path: str | None = None
-    sha256: str | None = None
-    reason: str | None = None
-    error: str | None = None
-    materialization_id: str | None = None
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_safe(attrs.asdict(self))  # type: ignore[no-any-return]
-
-
-@attrs.frozen(kw_only=True)
-class JobResult:
-    """One run of one job. ``run_id`` is None when ``resume=True`` found nothing to do."""
-
-    run_id: str | None
-    job: str
-    asset_key: str
-    as_of: dt.date
-    status: str  # success | failed
-    outcomes: tuple[SymbolOutcome, ...] = ()
-    checks: tuple[CheckResult, ...] = ()
-    error: str | None = None
-    seconds: float = 0.0
-    ledger_seconds: float = 0.0  # inside ledger commits (run start, heartbeats, the final transaction)
-    data_write_seconds: float = 0.0  # the part of the final transaction spent writing data rows
-    cpu_seconds: float = 0.0  # process CPU time (all threads), for figures on a busy machine
-    ledger_cpu_seconds: float = 0.0
-    data_write_cpu_seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == SUCCESS
-
-    def outcome(self, scope: str) -> SymbolOutcome | None:
-        return next((o for o in self.outcomes if o.scope_key == scope), None)
-
-    def scopes(self, status: str) -> list[str]:
-        return [o.scope_key for o in self.outcomes if o.status == status]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "job": self.job,
-            "asset_key": self.asset_key,
-            "as_of": self.as_of.isoformat(),
-            "status": self.status,
-            "error": self.error,
-            "seconds": round(self.seconds, 4),
-            "ledger_seconds": round(self.ledger_seconds, 4),
-            "data_write_seconds": round(self.data_write_seconds, 4),
-            "cpu_seconds": round(self.cpu_seconds, 4),
-            "ledger_cpu_seconds": round(self.ledger_cpu_seconds, 4),
-            "data_write_cpu_seconds": round(self.data_write_cpu_seconds, 4),
-            "counts": {s: len(self.scopes(s)) for s in (SUCCESS, FAILED, SKIPPED)},
-            "outcomes": [o.to_dict() for o in self.outcomes],
-            "checks": [_json_safe(attrs.asdict(c)) for c in self.checks],
-        }
-
-
-@attrs.frozen(kw_only=True)
-class DailyResult:
-    """Every stage of one session, in the seed's order."""
-
-    as_of: dt.date
-    status: str  # success | failed
-    results: tuple[JobResult, ...] = ()
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == SUCCESS
-
-    def result(self, job: str) -> JobResult | None:
-        return next((r for r in self.results if r.job == job), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "status": self.status, "seconds": round(self.seconds, 4),
-                "results": [r.to_dict() for r in self.results]}
-
-
-# -- inputs ---------------------------------------------------------------------------------------
-def default_session(settings: Settings, now: dt.datetime | None = None) -> dt.date:
-    """The latest completed XNYS session at ``now`` (its close plus the configured delay)."""
-    from ledger.calendar import TradingCalendar
-
-    when = now or dt.datetime.now(dt.UTC)
-    return TradingCalendar.xnys().latest_completed_session(when, settings.session_close_delay_minutes)
-
-
-def check_session(as_of: dt.date, settings: Settings, now: dt.datetime, calendar: TradingCalendar) -> dt.date:
-    """``as_of`` if it is a completed XNYS session, else a ``UsageError`` saying which one to use."""
-    if isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date):
-        raise UsageError(f"as_of must be a date (YYYY-MM-DD), got {as_of!r}")
-    calendar.require_session(as_of)
-    latest = calendar.latest_completed_session(now, settings.session_close_delay_minutes)
-    if as_of > latest:
-        raise UsageError(f"the {as_of} session has not closed yet; the latest completed session is {latest}")
-    return as_of
-
-
-def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, watchlist: str | None = None) -> tuple[str, ...]:
-    """Upper-cased, de-duplicated, validated tickers; None means the watchlist (default: ``default``)."""
-    from ledger.config import DEFAULT_WATCHLIST_NAME
-    from stages.occ import require_ticker
-
-    if symbols is not None and watchlist is not None:
-        raise UsageError("give symbols or a watchlist, not both")
-    if isinstance(symbols, str):
-        symbols = symbols.split(",")
-    if symbols is None:
-        chosen: Sequence[str] = settings.watchlist(watchlist or DEFAULT_WATCHLIST_NAME)
-    else:
-        chosen = symbols
-    out: list[str] = []
-    for raw in chosen:
-        s = str(raw).strip().upper()
-        if s and s not in out:
-            out.append(require_ticker(s))
-    if not out:
-        raise UsageError("no symbols given; pass --symbols A,B or --watchlist NAME")
-    return tuple(out)
 
 
 # -- the runner -----------------------------------------------------------------------------------
@@ -670,20 +519,6 @@ def _broken_scopes(outcomes: Sequence[SymbolOutcome]) -> set[str]:
             if o.status == FAILED or (o.status == SKIPPED and (o.reason or "").startswith(UPSTREAM_FAILED))}
 
 
-def raise_for_status(result: JobResult | DailyResult) -> None:
-    """Raise ``StageError`` (exit code 9) if the job or any job of the day failed."""
-    if result.ok:
-        return
-    if isinstance(result, DailyResult):
-        bad = [r for r in result.results if not r.ok]
-        raise StageError("; ".join(f"{r.job}: {r.error}" for r in bad))
-    raise StageError(f"{result.job}: {result.error}")
-
-
-def dumps(result: JobResult | DailyResult) -> str:
-    return json.dumps(result.to_dict(), indent=2)
-
-
 __all__ = [
     "ALREADY_MATERIALIZED",
     "UPSTREAM_FAILED",
@@ -692,6 +527,7 @@ __all__ = [
     "SymbolOutcome",
     "check_session",
     "default_session",
+    "dumps",
     "raise_for_status",
     "resolve_symbols",
     "run_daily",

@@ -35,7 +35,7 @@ ingest_app = typer.Typer(no_args_is_help=True)
 
 def _session(text: str | None, s: Any) -> dt.date:
     from ledger.calendar import parse_date
-    from stages.runner import default_session
+    from stages.inputs import default_session
 
     return parse_date(text) if text else default_session(s)
 
