@@ -18,7 +18,15 @@ from typing import Any
 import duckdb
 
 from ledger import incremental, migrate, projections
-from ledger.append_session import SessionCache, StaleCache, read_state, sql_list, write_checkpoint
+from ledger.append_session import (
+    SessionCache,
+    StaleCache,
+    Statements,
+    check_head,
+    read_state,
+    sql_list,
+    write_checkpoint,
+)
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
@@ -27,7 +35,7 @@ from ledger.store import (
     Clock,
     RunState,
     abandon_events,
-    event_hash,
+    chain,
     expired_runs,
     resolve_check_links,
     utc_now,
@@ -39,23 +47,25 @@ _EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_a
                   "partition_key", "scope_key", "payload", "prev_hash", "hash")
 
 
-def _insert_events(
-    con: duckdb.DuckDBPyConnection, stored: Sequence[StoredEvent], rows: Sequence[StoredRow], now: dt.datetime
-) -> None:
+def _events_table(stored: Sequence[StoredEvent], rows: Sequence[StoredRow]) -> Any:
     import pyarrow as pa
 
-    schema = _events_schema()
     # The payload column is typed arrow.json: its text comes from the JSON encoder, so DuckDB's cast
-    # need not parse it again; recorded_at, one value per batch, is a literal.
-    _ledger_batch = pa.Table.from_arrays([  # noqa: F841
+    # need not parse it again.
+    return pa.Table.from_arrays([
         pa.array([st.seq for st in stored], pa.int64()), pa.array([r.event_id for r in rows], pa.string()),
         pa.array([r.event_type for r in rows], pa.string()), pa.array([r.schema_version for r in rows], pa.int32()),
         pa.array([r.run_id for r in rows], pa.string()), pa.array([r.asset_key for r in rows], pa.string()),
         pa.array([r.partition_key for r in rows], pa.string()), pa.array([r.scope_key for r in rows], pa.string()),
         pa.array([r.payload for r in rows], pa.json_()), pa.array([st.prev_hash for st in stored], pa.string()),
         pa.array([st.hash for st in stored], pa.string()),
-    ], schema=schema)
+    ], schema=_events_schema())
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, table: Any, now: dt.datetime) -> None:
+    """Insert the ``_events_table`` of a batch, recorded at ``now`` (one literal for the batch)."""
     # DuckDB's replacement scan reads the local by name: no register/unregister (~0.9 ms).
+    _ledger_batch = table  # noqa: F841
     con.execute(f"INSERT INTO meta.events ({', '.join(_EVENT_COLUMNS)}) SELECT seq, event_id, event_type, "
                 f"schema_version, {incremental.timestamp_literal(now)}, run_id, asset_key, partition_key, scope_key, "
                 "payload, prev_hash, hash FROM _ledger_batch")
@@ -212,20 +222,64 @@ class DuckDBEventStore:
         fill: SessionCache | None = None,
     ) -> list[StoredEvent]:
         """One append's reads (none with a valid ``cache``), checks and writes; ``fill`` is a cache
-        to load with the state read here."""
+        to load with the state read here.
+
+        The statements run on a thread of their own (``Statements``) while this one prepares the
+        next: the projections are folded from the events alone, so they are written while the
+        events are still being serialised and hashed; the events and the checkpoint go last."""
         run_ids = sorted({e.run_id for e in batch if e.run_id})
         if cache is not None:
             head, prev = cache.head, cache.head_hash
-            started_here = {e.run_id for e in batch if isinstance(e, RunStarted)}
             runs_rows = cache.open_runs
-            if any(r not in runs_rows and r not in started_here for r in run_ids):
-                raise StaleCache  # a finished or unknown run: the batch conflicts; read why
         else:
             head, prev, runs_rows = read_state(con, run_ids, now=now,
                                                open_runs="all" if fill is not None else "expired" if reap else None)
+        # A caller's data_writer runs on the caller's thread: then every statement does.
+        statements = Statements(con, threaded=data_writer is None)
+        try:
+            if cache is not None:
+                statements.submit(check_head, head, prev)  # proves the cache before anything is written
+            stored, delta_runs = self._write_batch(statements, batch, expected_last_seq, data_writer, reap, now,
+                                                   head, prev, runs_rows, run_ids, cached=cache is not None)
+            statements.close()
+        except BaseException:
+            statements.abort()
+            raise
+        if not stored:
+            if fill is not None and head > 0:
+                fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
+            return []
+        if cache is not None:
+            cache.advance(stored[-1].seq, stored[-1].hash, delta_runs)
+        elif fill is not None:
+            fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
+            fill.advance(stored[-1].seq, stored[-1].hash, delta_runs)
+        return stored
+
+    def _write_batch(
+        self,
+        statements: Statements,
+        batch: list[Event],
+        expected_last_seq: int | None,
+        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None,
+        reap: bool,
+        now: dt.datetime,
+        head: int,
+        prev: str,
+        runs_rows: dict[str, dict[str, Any]],
+        run_ids: list[str],
+        *,
+        cached: bool,
+    ) -> tuple[list[StoredEvent], dict[str, dict[str, Any]]]:
+        """Check the batch against the state and queue its statements; (stored events, their runs'
+        projection rows)."""
         try:
             if expected_last_seq is not None and expected_last_seq != head:
                 raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
+            if cached and any(r not in runs_rows for r in run_ids):
+                started_here = {e.run_id for e in batch if isinstance(e, RunStarted)}
+                if any(r not in runs_rows and r not in started_here for r in run_ids):
+                    raise StaleCache  # a finished or unknown run: the batch conflicts; read why
             runs = {r: RunState(rank=int(v["status_rank"]), lease_expires_at=v["lease_expires_at"])
                     for r, v in runs_rows.items()}
             if reap:
@@ -234,45 +288,31 @@ class DuckDBEventStore:
                 batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
             validate_batch(batch, runs)
         except ConflictError:
-            if cache is not None:
+            if cached:
                 raise StaleCache from None  # judge conflicts on the stored state, not on the cache
             raise
         if not batch:
-            if fill is not None and head > 0:
-                fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
-            return []
+            return [], {}
+        if data_writer is not None:
+            data_writer(statements.con)  # inline: after the cache is proved, before anything else
         batch_seq = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
         wanted = [e.materialization_id for e in batch  # type: ignore[attr-defined]
                   if getattr(e, "materialization_id", None) and e.materialization_id not in batch_seq]  # type: ignore[attr-defined]
-        known = self._seqs_of(con, wanted)
+        known = statements.call(self._seqs_of, wanted) if wanted else {}
         batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
-        old_head = (head, prev)
-        stored: list[StoredEvent] = []
-        rows: list[StoredRow] = []
-        for i, event in enumerate(batch):
-            seq = head + i + 1
-            row = to_row(event)
-            h = event_hash(prev, seq, now, row)
-            stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
-            rows.append(row)
-            prev = h
         batch_runs = {e.run_id for e in batch if e.run_id}
-        delta = incremental.fold_batch(stored, rows, {r: runs_rows[r] for r in batch_runs if r in runs_rows}, now)
-        # The checkpoint row is a projection of the log's head; moving it first also proves a cache.
-        if not write_checkpoint(con, old_head, (stored[-1].seq, stored[-1].hash), now):
-            if cache is not None:
-                raise StaleCache
-            raise ConflictError(f"the log moved past seq {head} during this append; retry it")
-        if data_writer is not None:
-            data_writer(con)
-        _insert_events(con, stored, rows, now)
-        incremental.write(con, delta, {e.run_id for e in batch if isinstance(e, RunStarted)})  # type: ignore[misc]
-        if cache is not None:
-            cache.advance(stored[-1].seq, stored[-1].hash, delta.runs)
-        elif fill is not None:
-            fill.fill(con, head, old_head[1], {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
-            fill.advance(stored[-1].seq, stored[-1].hash, delta.runs)
-        return stored
+        delta = incremental.fold_batch(head + 1, batch, {r: runs_rows[r] for r in batch_runs if r in runs_rows}, now)
+        started = {e.run_id for e in batch if isinstance(e, RunStarted)}
+        for sql, table in incremental.statements(delta, started):  # type: ignore[arg-type]
+            statements.submit(incremental.execute, sql, table)
+        rows = [to_row(event) for event in batch]
+        hashes = chain(prev, head + 1, now, rows)
+        stored = [StoredEvent(seq=head + i, recorded_at=now, prev_hash=p, hash=h, event=event)
+                  for i, (event, p, h) in enumerate(zip(batch, [prev, *hashes[:-1]], hashes, strict=True), start=1)]
+        statements.submit(_insert_events, _events_table(stored, rows), now)
+        # The checkpoint row is a projection of the log's head.
+        statements.submit(write_checkpoint, (head, prev), (stored[-1].seq, stored[-1].hash), now)
+        return stored, delta.runs
 
     def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
         row = con.execute("SELECT last_seq, last_hash FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
@@ -284,7 +324,8 @@ class DuckDBEventStore:
         """Full projection rows of the given runs, and of runs whose lease expired (to reap)."""
         return read_state(con, run_ids, open_runs="expired" if include_expired else None, now=now)[2]
 
-    def _seqs_of(self, con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
+    @staticmethod
+    def _seqs_of(con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
         if not event_ids:
             return {}
         rows = con.execute(f"SELECT event_id, seq FROM meta.events WHERE event_id IN ({sql_list(set(event_ids))})"

@@ -26,13 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
 
 from ledger import fold as _fold
-from ledger.events import StoredEvent, StoredRow, canonical_json
+from ledger.events import Event, _payload_fields, canonical_json, to_row
 
 _ASSET_STATUS = {"asset_materialized": "success", "asset_failed": "failed", "asset_skipped": "skipped"}
 _CELL_STATUS = {"asset_materialized": "materialized", "asset_failed": "failed", "asset_skipped": "skipped"}
@@ -77,9 +78,6 @@ _CELL_ARROW = tuple(c for c in CELL_COLUMNS if c not in ("updated_at", "material
 _CELL_MATERIALIZED = ("materialized_seq", "materialized_at", "materialized_run_id", "code_version", "data_version",
                       "rows", "bytes", "path", "sha256")
 
-_SCALARS = (str, int, float, type(None))  # bool is an int: all survive a JSON round trip unchanged
-
-
 @functools.lru_cache(maxsize=4096)
 def _ts(value: str | None) -> dt.datetime | None:
     # A batch repeats a few data dates many times: parse each once.
@@ -115,57 +113,93 @@ class BatchDelta:
         self.checks: list[tuple[Any, ...]] = []
 
 
+class _At:
+    """What ``ledger.fold._fold_run`` reads of a stored event and its row."""
+
+    __slots__ = ("event_type", "partition_key", "recorded_at", "run_id", "seq")
+
+    def __init__(self, seq: int, recorded_at: dt.datetime, event: Event) -> None:
+        self.seq, self.recorded_at, self.event_type = seq, recorded_at, event.EVENT_TYPE
+        self.run_id, self.partition_key = event.run_id, getattr(event, "partition_key", None)
+
+
 def fold_batch(
-    stored: Sequence[StoredEvent], rows: Sequence[StoredRow], known_runs: dict[str, dict[str, Any]], now: dt.datetime
+    first_seq: int, events: Sequence[Event], known_runs: dict[str, dict[str, Any]], now: dt.datetime
 ) -> BatchDelta:
-    """Fold one batch (all recorded at ``now``) for ``write``; ``known_runs`` are the stored rows of
-    the runs the batch continues, keyed by run id (they are not modified)."""
+    """Fold one batch (seqs from ``first_seq``, all recorded at ``now``) for ``write``; ``known_runs``
+    are the stored rows of the runs the batch continues, keyed by run id (they are not modified).
+
+    Payload fields are read from the events, as they read back from the log: JSON scalars as they
+    are, anything else through a JSON round trip (``payload``). It needs neither the stored rows nor
+    the hash chain, so the projections can be written while the events are hashed."""
     delta = BatchDelta(now)
     state = _fold.ProjectionState()
     run_table = state.tables["ingestion_runs"]
     assets, marks, cells, checks = delta.assets, delta.marks, delta.cells, delta.checks
-    for s, row in zip(stored, rows, strict=True):
-        t = row.event_type
-        if t in _RUN_TYPES:
-            run_id = str(row.run_id)
-            if run_id not in run_table and run_id in known_runs:
-                run_table[run_id] = dict(known_runs[run_id])
-            _fold._fold_run(state, s, row, json.loads(row.payload))
-        elif t in _ASSET_STATUS:
-            _fold_asset(assets, marks, cells, s.seq, s.event, row, t)
+    seq = first_seq - 1
+    for e in events:
+        seq += 1
+        t = e.EVENT_TYPE
+        if t == "asset_materialized":
+            _fold_asset(assets, marks, cells, seq, e, t)
         elif t == "check_evaluated":
-            e = s.event
-            values = _values(e, row, ("check_name", "severity", "status", "message", "materialization_id",
-                                      "materialization_seq"))
-            if values is None:  # a field the payload reshapes: read it back from the payload, as a rebuild does
-                p = json.loads(row.payload)
-                values = tuple(p.get(n) for n in ("check_name", "severity", "status", "message", "materialization_id",
-                                                  "materialization_seq"))
+            values = _CHECK_GET(e)
+            if _all_scalars(values):
+                metrics_text = canonical_json(e.metrics)  # the payload's own text of the field
+            else:
+                p = payload(e)
+                values = tuple(p.get(n) for n in _CHECK_FIELDS)
                 metrics = p.get("metrics")
                 metrics_text = None if metrics is None else _dumps(metrics)
-            else:
-                metrics_text = canonical_json(e.metrics)  # the payload's own text of the field
             name, severity, status, message, mat_id, mat_seq = values
-            checks.append((row.event_id, row.asset_key, row.partition_key, name, severity, status, metrics_text,
-                           message, row.run_id, row.scope_key, _str(mat_id), _int(mat_seq), s.seq))
+            checks.append((str(e.event_id), e.asset_key, e.partition_key, name, severity, status, metrics_text,
+                           message, e.run_id, e.scope_key, _str(mat_id), _int(mat_seq), seq))
+        elif t in _RUN_TYPES:
+            run_id = str(e.run_id)
+            if run_id not in run_table and run_id in known_runs:
+                run_table[run_id] = dict(known_runs[run_id])
+            at = _At(seq, now, e)
+            _fold._fold_run(state, at, at, payload(e))  # type: ignore[arg-type]
+        elif t in _ASSET_STATUS:
+            _fold_asset(assets, marks, cells, seq, e, t)
     delta.runs = run_table
     for run_id in run_table:
         (delta.merged_runs if run_id in known_runs else delta.new_runs).append(run_id)
     return delta
 
 
-def _values(event: Any, row: StoredRow, names: tuple[str, ...]) -> tuple[Any, ...] | None:
-    """The payload fields ``names`` straight from the event, or None when one is not a JSON scalar
-    (a tuple, a dict): its value after the payload's JSON round trip would differ."""
-    values = tuple(getattr(event, n, None) for n in names)
+_SCALAR_TYPES = frozenset((str, int, float, bool, type(None)))
+
+
+def _all_scalars(values: tuple[Any, ...]) -> bool:
+    # Exact types only: a JSON round trip returns these unchanged (a subclass comes back as its base).
     for v in values:
-        if not isinstance(v, _SCALARS):
-            return None
-    return values
+        if type(v) not in _SCALAR_TYPES:
+            return False
+    return True
 
 
+def payload(event: Event) -> dict[str, Any]:
+    """The event's payload as it reads back from the log (``json.loads`` of its stored payload),
+    without encoding the scalar fields and parsing them again."""
+    out = {}
+    for name in _payload_fields(event.__class__):
+        value = getattr(event, name)
+        if type(value) not in _SCALAR_TYPES:
+            try:
+                value = json.loads(canonical_json(value))
+            except (TypeError, ValueError):
+                to_row(event)  # raises the ConflictError an append reports for this payload
+                raise
+        out[name] = value
+    return out
+
+
+_CHECK_FIELDS = ("check_name", "severity", "status", "message", "materialization_id", "materialization_seq")
+_CHECK_GET = operator.attrgetter(*_CHECK_FIELDS)
 _ASSET_FIELDS = ("asset_kind", "rows", "bytes", "min_data_time", "max_data_time", "code_version", "data_version",
                  "path", "sha256")
+_ASSET_GET = operator.attrgetter(*_ASSET_FIELDS)
 
 
 def _fold_asset(
@@ -174,13 +208,14 @@ def _fold_asset(
     cells: dict[tuple[Any, ...], list[Any]],
     seq: int,
     e: Any,
-    row: StoredRow,
     t: str,
 ) -> None:
-    values = _values(e, row, _ASSET_FIELDS)
-    if values is None or t != "asset_materialized":
-        # asset_failed / asset_skipped patch ``extra`` in JSON's key order: read the payload back.
-        p = json.loads(row.payload)
+    values = _ASSET_GET(e) if t == "asset_materialized" else None
+    if values is not None and _all_scalars(values):
+        extra_text = canonical_json(e.extra)  # the payload's own text of the field
+    else:
+        # asset_failed / asset_skipped patch ``extra`` in JSON's key order, as the fold does.
+        p = payload(e)
         values = tuple(p.get(n) for n in _ASSET_FIELDS)
         extra = p.get("extra")
         if t == "asset_failed":
@@ -188,10 +223,8 @@ def _fold_asset(
         elif t == "asset_skipped":
             extra = _fold._merge_patch(extra, {"reason": p.get("reason")})
         extra_text = None if extra is None else _dumps(extra)
-    else:
-        extra_text = canonical_json(e.extra)  # the payload's own text of the field
     kind, n_rows, n_bytes, min_time, max_time, code_version, data_version, path, sha256 = values
-    run_id, asset_key, partition_key, scope_key = row.run_id, row.asset_key, row.partition_key, row.scope_key
+    run_id, asset_key, partition_key, scope_key = e.run_id, e.asset_key, e.partition_key, e.scope_key
     n_rows, n_bytes = _int(n_rows), _int(n_bytes)
     # Later events of the batch have higher seqs: the last one seen wins, as in the fold.
     assets[(run_id, asset_key, partition_key, scope_key)] = (
@@ -280,20 +313,20 @@ def _statements() -> dict[str, str]:
     cell_literals = {"updated_at": "{now}", "materialized_at": "CASE WHEN materialized_seq IS NOT NULL THEN {now} END"}
     mark_literals = {"updated_at": "{now}"}
     return {
-        "runs": insert("ingestion_runs", "_ledger_runs", RUN_COLUMNS, _RUN_LITERALS),
-        "runs_merge": merge("ingestion_runs", "_ledger_runs", RUN_COLUMNS, ("run_id",), named(_RUN_LITERALS),
+        "runs": insert("ingestion_runs", "_ledger_src", RUN_COLUMNS, _RUN_LITERALS),
+        "runs_merge": merge("ingestion_runs", "_ledger_src", RUN_COLUMNS, ("run_id",), named(_RUN_LITERALS),
                             [("", [c for c in RUN_COLUMNS if c != "run_id"])]),
-        "assets": insert("ingestion_run_assets", "_ledger_assets", ASSET_COLUMNS, asset_literals),
+        "assets": insert("ingestion_run_assets", "_ledger_src", ASSET_COLUMNS, asset_literals),
         # A later event of a run asset always has the higher seq: it replaces the stored row.
-        "assets_merge": merge("ingestion_run_assets", "_ledger_assets", ASSET_COLUMNS, _ASSET_KEY,
+        "assets_merge": merge("ingestion_run_assets", "_ledger_src", ASSET_COLUMNS, _ASSET_KEY,
                               named(asset_literals), [("", [c for c in ASSET_COLUMNS if c not in _ASSET_KEY])]),
-        "checks": insert("asset_checks", "_ledger_checks", CHECK_COLUMNS, {"checked_at": "{now}"}),
+        "checks": insert("asset_checks", "_ledger_src", CHECK_COLUMNS, {"checked_at": "{now}"}),
         # The newest data date wins; on a tie the later event (the batch's).
-        "marks": merge("asset_watermarks", "_ledger_marks", MARK_COLUMNS, ("asset_key", "scope_key"),
+        "marks": merge("asset_watermarks", "_ledger_src", MARK_COLUMNS, ("asset_key", "scope_key"),
                        named(mark_literals),
                        [("s.watermark_ts >= t.watermark_ts", ("watermark_ts", "updated_at", "last_run_id", "seq"))]),
         # The batch's latest asset event sets the status; its latest materialization, if any, the rest.
-        "cells": merge("partition_status", "_ledger_cells", CELL_COLUMNS, ("asset_key", "partition_key", "scope_key"),
+        "cells": merge("partition_status", "_ledger_src", CELL_COLUMNS, ("asset_key", "partition_key", "scope_key"),
                        named(cell_literals),
                        [("s.materialized_seq IS NULL", ("status", "run_id", "last_seq", "updated_at")),
                         ("", ("status", "run_id", "last_seq", "updated_at", *_CELL_MATERIALIZED))]),
@@ -310,32 +343,40 @@ def run_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def write(con: duckdb.DuckDBPyConnection, delta: BatchDelta, started_here: set[str]) -> None:
-    """One statement per projection the batch touches (in one transaction with the events)."""
+def statements(delta: BatchDelta, started_here: set[str]) -> Iterator[tuple[str, Any]]:
+    """One (statement, Arrow table) per projection the batch touches, each table built when asked
+    for: ``execute`` runs them, in one transaction with the events."""
     sql = _statements()
     schemas = _schemas()
     now = timestamp_literal(delta.now)
-    # DuckDB's replacement scan reads each local by name: no register/unregister (~0.9 ms each).
     if delta.new_runs:
-        _ledger_runs = _table(schemas["runs"], [run_values(delta.runs[r]) for r in delta.new_runs])
-        con.execute(sql["runs"])
+        yield sql["runs"], _table(schemas["runs"], [run_values(delta.runs[r]) for r in delta.new_runs])
     if delta.merged_runs:
-        _ledger_runs = _table(schemas["runs"], [run_values(delta.runs[r]) for r in delta.merged_runs])  # noqa: F841
-        con.execute(sql["runs_merge"])
+        yield sql["runs_merge"], _table(schemas["runs"], [run_values(delta.runs[r]) for r in delta.merged_runs])
     if delta.assets:
-        _ledger_assets = _table(schemas["assets"], list(delta.assets.values()))  # noqa: F841
         # Run assets of runs started in this batch cannot exist yet; others may be replaced.
         fresh = all(key[0] in started_here for key in delta.assets)
-        con.execute(sql["assets" if fresh else "assets_merge"].replace("{now}", now))
+        yield sql["assets" if fresh else "assets_merge"].replace("{now}", now), \
+            _table(schemas["assets"], list(delta.assets.values()))
     if delta.checks:
-        _ledger_checks = _table(schemas["checks"], delta.checks)  # noqa: F841
-        con.execute(sql["checks"].replace("{now}", now))
+        yield sql["checks"].replace("{now}", now), _table(schemas["checks"], delta.checks)
     if delta.marks:
-        _ledger_marks = _table(schemas["marks"], list(delta.marks.values()))  # noqa: F841
-        con.execute(sql["marks"].replace("{now}", now))
+        yield sql["marks"].replace("{now}", now), _table(schemas["marks"], list(delta.marks.values()))
     if delta.cells:
-        _ledger_cells = _table(schemas["cells"], list(delta.cells.values()))  # noqa: F841
-        con.execute(sql["cells"].replace("{now}", now))
+        yield sql["cells"].replace("{now}", now), _table(schemas["cells"], list(delta.cells.values()))
+
+
+def execute(con: duckdb.DuckDBPyConnection, sql: str, table: Any) -> None:
+    """Run ``sql`` over ``table``, which it reads as ``_ledger_src``."""
+    # DuckDB's replacement scan reads the local by name: no register/unregister (~0.9 ms each).
+    _ledger_src = table  # noqa: F841
+    con.execute(sql)
+
+
+def write(con: duckdb.DuckDBPyConnection, delta: BatchDelta, started_here: set[str]) -> None:
+    """Every projection statement of the batch, one after the other."""
+    for sql, table in statements(delta, started_here):
+        execute(con, sql, table)
 
 
 class ProjectionWriter:
