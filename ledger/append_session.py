@@ -18,9 +18,7 @@ written, and the append reads the state instead.
 from __future__ import annotations
 
 import datetime as dt
-import queue
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import duckdb
@@ -127,103 +125,23 @@ def check_head(con: duckdb.DuckDBPyConnection, head: int, head_hash: str) -> Non
 
 def write_checkpoint(
     con: duckdb.DuckDBPyConnection, old: tuple[int, str], new: tuple[int, str], now: dt.datetime
-) -> None:
-    """Move the checkpoint row from the head ``old`` to ``new`` (an INSERT for an empty log).
-    Literal SQL: binding parameters costs more than the statement here."""
+) -> bool:
+    """Move the checkpoint row from the head ``old`` to ``new`` (an INSERT for an empty log); False,
+    with nothing written, if the stored head is not ``old``. Literal SQL: binding parameters costs
+    more than the statement here."""
     from ledger.incremental import timestamp_literal
 
-    seq, new_hash = new
-    if old[0] == 0:
+    (old_seq, old_hash), (seq, new_hash) = old, new
+    if old_seq == 0:
         con.execute(f"INSERT INTO meta.ledger_checkpoint VALUES ('log', {int(seq)}, {sql_str(new_hash)}, "
                     f"{timestamp_literal(now)})")
-    else:
-        con.execute(f"UPDATE meta.ledger_checkpoint SET last_seq = {int(seq)}, last_hash = {sql_str(new_hash)}, "
-                    f"updated_at = {timestamp_literal(now)} WHERE name = 'log'")
+        return True
+    updated = con.execute(
+        f"UPDATE meta.ledger_checkpoint SET last_seq = {int(seq)}, last_hash = {sql_str(new_hash)}, "
+        f"updated_at = {timestamp_literal(now)} "
+        f"WHERE name = 'log' AND last_seq = {int(old_seq)} AND last_hash = {sql_str(old_hash)}"
+    ).fetchone()
+    return bool(updated and updated[0] == 1)
 
 
-_STOP = object()
-
-
-class Statements:
-    """An append's statements, run in order on its connection: on a thread of their own, so that
-    DuckDB (which releases the GIL while it plans and runs a statement) works while Python prepares
-    the next one, or inline (``threaded=False``: with a caller's ``data_writer``, which must run on
-    the caller's thread).
-
-    The first failure is kept and every later statement skipped; ``call`` and ``close`` raise it in
-    the caller's thread. ``close`` (or ``abort``, after the caller's own failure) must end every use,
-    so that nothing runs on the connection once the append returns.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, threaded: bool) -> None:
-        self.con = con
-        self.error: BaseException | None = None
-        self._tasks: queue.SimpleQueue[Any] | None = None
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._tasks = queue.SimpleQueue()
-            self._thread = threading.Thread(target=self._work, name="ledger-append", daemon=True)
-            self._thread.start()
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self._tasks is None:
-            fn(self.con, *args)
-        else:
-            self._tasks.put((fn, args))
-
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(con, *args)`` after the statements before it; its result."""
-        if self._tasks is None:
-            return fn(self.con, *args)
-        done = threading.Event()
-        result: list[Any] = []
-        self._tasks.put((lambda con, *a: result.append(fn(con, *a)), args))
-        self._tasks.put((_STOP, done))
-        done.wait()
-        self._raise()
-        return result[0]
-
-    def close(self) -> None:
-        """Wait for every statement; raise the first failure."""
-        self._join()
-        self._raise()
-
-    def abort(self) -> None:
-        """Skip what is queued and wait for the running statement (the caller failed)."""
-        if self.error is None:
-            self.error = _Aborted()
-        self._join()
-
-    def _join(self) -> None:
-        if self._thread is not None:
-            self._tasks.put((_STOP, None))  # type: ignore[union-attr]
-            self._thread.join()
-            self._thread = None
-
-    def _raise(self) -> None:
-        if self.error is not None and not isinstance(self.error, _Aborted):
-            error, self.error = self.error, _Aborted()
-            raise error
-
-    def _work(self) -> None:
-        tasks = self._tasks
-        assert tasks is not None
-        while True:
-            fn, args = tasks.get()
-            if fn is _STOP:
-                if args is None:
-                    return
-                args.set()
-                continue
-            if self.error is None:
-                try:
-                    fn(self.con, *args)
-                except BaseException as e:  # raised in the caller's thread by call/close
-                    self.error = e
-
-
-class _Aborted(Exception):
-    pass
-
-
-__all__ = ["SessionCache", "Statements", "check_head", "StaleCache", "read_state", "sql_list", "sql_str", "write_checkpoint"]
+__all__ = ["SessionCache", "check_head", "StaleCache", "read_state", "sql_list", "sql_str", "write_checkpoint"]

@@ -21,7 +21,6 @@ from ledger import incremental, migrate, projections
 from ledger.append_session import (
     SessionCache,
     StaleCache,
-    Statements,
     check_head,
     read_state,
     sql_list,
@@ -193,9 +192,7 @@ class DuckDBEventStore:
     ) -> list[StoredEvent]:
         now = now or self._clock()
         cache = self._writer.cache
-        # Only a connection this store holds across appends (a session, or ``:memory:``) may keep
-        # state between them: between two short-lived connections another process may write.
-        keep = con is self._held or con is self._memory_con
+        keep = self._may_keep(con)
         try:
             if keep and cache.valid_for(con):
                 try:
@@ -208,6 +205,11 @@ class DuckDBEventStore:
         except BaseException:
             cache.drop()
             raise
+
+    def _may_keep(self, con: duckdb.DuckDBPyConnection) -> bool:
+        # Only a connection this store holds across appends (a session, or ``:memory:``) may keep
+        # state between them: between two short-lived connections another process may write.
+        return con is self._held or con is self._memory_con
 
     def _append_batch(
         self,
@@ -222,57 +224,64 @@ class DuckDBEventStore:
         fill: SessionCache | None = None,
     ) -> list[StoredEvent]:
         """One append's reads (none with a valid ``cache``), checks and writes; ``fill`` is a cache
-        to load with the state read here.
-
-        The statements run on a thread of their own (``Statements``) while this one prepares the
-        next: the projections are folded from the events alone, so they are written while the
-        events are still being serialised and hashed; the events and the checkpoint go last."""
+        to load with the state read here."""
         run_ids = sorted({e.run_id for e in batch if e.run_id})
         if cache is not None:
-            head, prev = cache.head, cache.head_hash
-            runs_rows = cache.open_runs
+            head, prev, runs_rows = cache.head, cache.head_hash, cache.open_runs
         else:
             head, prev, runs_rows = read_state(con, run_ids, now=now,
                                                open_runs="all" if fill is not None else "expired" if reap else None)
-        # A caller's data_writer runs on the caller's thread: then every statement does.
-        statements = Statements(con, threaded=data_writer is None)
-        try:
+        batch = self._check_batch(batch, expected_last_seq, reap, now, head, runs_rows, run_ids,
+                                  cached=cache is not None)
+        if not batch:
             if cache is not None:
-                statements.submit(check_head, head, prev)  # proves the cache before anything is written
-            stored, delta_runs = self._write_batch(statements, batch, expected_last_seq, data_writer, reap, now,
-                                                   head, prev, runs_rows, run_ids, cached=cache is not None)
-            statements.close()
-        except BaseException:
-            statements.abort()
-            raise
-        if not stored:
-            if fill is not None and head > 0:
+                check_head(con, head, prev)  # "nothing to reap" is the stored state's answer too
+            elif fill is not None and head > 0:
                 fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
             return []
+        batch_seq = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
+        wanted = [e.materialization_id for e in batch  # type: ignore[attr-defined]
+                  if getattr(e, "materialization_id", None) and e.materialization_id not in batch_seq]  # type: ignore[attr-defined]
+        known = self._seqs_of(con, wanted)
+        batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
+        rows = [to_row(event) for event in batch]
+        hashes = chain(prev, head + 1, now, rows)
+        stored = [StoredEvent(seq=head + i, recorded_at=now, prev_hash=p, hash=h, event=event)
+                  for i, (event, p, h) in enumerate(zip(batch, [prev, *hashes[:-1]], hashes, strict=True), start=1)]
+        batch_runs = {e.run_id for e in batch if e.run_id}
+        delta = incremental.fold_batch(head + 1, batch, {r: runs_rows[r] for r in batch_runs if r in runs_rows}, now)
+        # The checkpoint row is a projection of the log's head. Moving it is the first write: it
+        # proves a cached state (the stored head is the cached one) before anything else is written.
+        if not write_checkpoint(con, (head, prev), (stored[-1].seq, stored[-1].hash), now):
+            if cache is not None:
+                raise StaleCache
+            raise ConflictError(f"the log moved past seq {head} during this append; retry it")
+        if data_writer is not None:
+            data_writer(con)
+        for sql, table in incremental.statements(delta, {e.run_id for e in batch if isinstance(e, RunStarted)}):  # type: ignore[arg-type]
+            incremental.execute(con, sql, table)
+        _insert_events(con, _events_table(stored, rows), now)
         if cache is not None:
-            cache.advance(stored[-1].seq, stored[-1].hash, delta_runs)
+            cache.advance(stored[-1].seq, stored[-1].hash, delta.runs)
         elif fill is not None:
             fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
-            fill.advance(stored[-1].seq, stored[-1].hash, delta_runs)
+            fill.advance(stored[-1].seq, stored[-1].hash, delta.runs)
         return stored
 
-    def _write_batch(
+    def _check_batch(
         self,
-        statements: Statements,
         batch: list[Event],
         expected_last_seq: int | None,
-        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None,
         reap: bool,
         now: dt.datetime,
         head: int,
-        prev: str,
         runs_rows: dict[str, dict[str, Any]],
         run_ids: list[str],
         *,
         cached: bool,
-    ) -> tuple[list[StoredEvent], dict[str, dict[str, Any]]]:
-        """Check the batch against the state and queue its statements; (stored events, their runs'
-        projection rows)."""
+    ) -> list[Event]:
+        """The batch to write (expired runs' abandonment first), or ``ConflictError``; with a cached
+        state, ``StaleCache`` instead: a conflict is judged on the stored state."""
         try:
             if expected_last_seq is not None and expected_last_seq != head:
                 raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
@@ -289,30 +298,9 @@ class DuckDBEventStore:
             validate_batch(batch, runs)
         except ConflictError:
             if cached:
-                raise StaleCache from None  # judge conflicts on the stored state, not on the cache
+                raise StaleCache from None
             raise
-        if not batch:
-            return [], {}
-        if data_writer is not None:
-            data_writer(statements.con)  # inline: after the cache is proved, before anything else
-        batch_seq = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
-        wanted = [e.materialization_id for e in batch  # type: ignore[attr-defined]
-                  if getattr(e, "materialization_id", None) and e.materialization_id not in batch_seq]  # type: ignore[attr-defined]
-        known = statements.call(self._seqs_of, wanted) if wanted else {}
-        batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
-        batch_runs = {e.run_id for e in batch if e.run_id}
-        delta = incremental.fold_batch(head + 1, batch, {r: runs_rows[r] for r in batch_runs if r in runs_rows}, now)
-        started = {e.run_id for e in batch if isinstance(e, RunStarted)}
-        for sql, table in incremental.statements(delta, started):  # type: ignore[arg-type]
-            statements.submit(incremental.execute, sql, table)
-        rows = [to_row(event) for event in batch]
-        hashes = chain(prev, head + 1, now, rows)
-        stored = [StoredEvent(seq=head + i, recorded_at=now, prev_hash=p, hash=h, event=event)
-                  for i, (event, p, h) in enumerate(zip(batch, [prev, *hashes[:-1]], hashes, strict=True), start=1)]
-        statements.submit(_insert_events, _events_table(stored, rows), now)
-        # The checkpoint row is a projection of the log's head.
-        statements.submit(write_checkpoint, (head, prev), (stored[-1].seq, stored[-1].hash), now)
-        return stored, delta.runs
+        return batch
 
     def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
         row = con.execute("SELECT last_seq, last_hash FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
@@ -324,8 +312,7 @@ class DuckDBEventStore:
         """Full projection rows of the given runs, and of runs whose lease expired (to reap)."""
         return read_state(con, run_ids, open_runs="expired" if include_expired else None, now=now)[2]
 
-    @staticmethod
-    def _seqs_of(con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
+    def _seqs_of(self, con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
         if not event_ids:
             return {}
         rows = con.execute(f"SELECT event_id, seq FROM meta.events WHERE event_id IN ({sql_list(set(event_ids))})"

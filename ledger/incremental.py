@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from ledger import fold as _fold
-from ledger.events import Event, _payload_fields, canonical_json, to_row
+from ledger.events import Event, _payload_fields, canonical_json
 
 _ASSET_STATUS = {"asset_materialized": "success", "asset_failed": "failed", "asset_skipped": "skipped"}
 _CELL_STATUS = {"asset_materialized": "materialized", "asset_failed": "failed", "asset_skipped": "skipped"}
@@ -130,8 +130,8 @@ def fold_batch(
     are the stored rows of the runs the batch continues, keyed by run id (they are not modified).
 
     Payload fields are read from the events, as they read back from the log: JSON scalars as they
-    are, anything else through a JSON round trip (``payload``). It needs neither the stored rows nor
-    the hash chain, so the projections can be written while the events are hashed."""
+    are, anything else through a JSON round trip (``payload``), without parsing the stored payloads
+    again. Call it after ``to_row`` has accepted every payload of the batch."""
     delta = BatchDelta(now)
     state = _fold.ProjectionState()
     run_table = state.tables["ingestion_runs"]
@@ -145,7 +145,7 @@ def fold_batch(
         elif t == "check_evaluated":
             values = _CHECK_GET(e)
             if _all_scalars(values):
-                metrics_text = canonical_json(e.metrics)  # the payload's own text of the field
+                metrics_text = canonical_json(e.metrics)  # the field's own text in the payload
             else:
                 p = payload(e)
                 values = tuple(p.get(n) for n in _CHECK_FIELDS)
@@ -186,11 +186,7 @@ def payload(event: Event) -> dict[str, Any]:
     for name in _payload_fields(event.__class__):
         value = getattr(event, name)
         if type(value) not in _SCALAR_TYPES:
-            try:
-                value = json.loads(canonical_json(value))
-            except (TypeError, ValueError):
-                to_row(event)  # raises the ConflictError an append reports for this payload
-                raise
+            value = json.loads(canonical_json(value))
         out[name] = value
     return out
 
@@ -212,7 +208,7 @@ def _fold_asset(
 ) -> None:
     values = _ASSET_GET(e) if t == "asset_materialized" else None
     if values is not None and _all_scalars(values):
-        extra_text = canonical_json(e.extra)  # the payload's own text of the field
+        extra_text = canonical_json(e.extra)  # the field's own text in the payload
     else:
         # asset_failed / asset_skipped patch ``extra`` in JSON's key order, as the fold does.
         p = payload(e)

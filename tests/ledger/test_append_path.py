@@ -89,10 +89,25 @@ def test_the_fold_reads_a_payload_as_it_reads_back_from_the_log(event: Event) ->
     try:
         row = to_row(event)
     except ConflictError:
-        with pytest.raises(ConflictError):
+        with pytest.raises((ConflictError, TypeError, ValueError)):
             incremental.payload(event)
         return
     assert incremental.payload(event) == json.loads(row.payload)
+
+
+@pytest.mark.parametrize("field, value", [("rows", float("nan")), ("bytes", float("inf")), ("extra", {"x": object()}),
+                                          ("sha256", float("-inf")), ("code_version", {1: float("nan")})])
+@pytest.mark.parametrize("backend", ["in_memory", "duckdb_memory"])
+def test_a_payload_the_log_refuses_is_reported_as_a_conflict(field: str, value: Any, backend: str) -> None:
+    store = InMemoryEventStore() if backend == "in_memory" else DuckDBEventStore(":memory:")
+    batch = realistic_run("a")
+    bad = batch[3]
+    object.__setattr__(bad, field, value)
+    batch.insert(1, AssetMaterialized(run_id="a", asset_key="x", partition_key="2025-03-05", scope_key="S",
+                                      max_data_time="not a time"))  # fails the fold before the bad payload
+    with pytest.raises(ConflictError, match="not JSON-serialisable"):
+        store.append(batch)
+    assert store.last_seq() == 0
 
 
 def test_chain_is_event_hash_link_by_link() -> None:
