@@ -7,6 +7,7 @@ query), so other processes can write and read between commits. ``:memory:`` keep
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -17,15 +18,23 @@ from typing import Any
 import duckdb
 
 from ledger import incremental, migrate, projections
+from ledger.append_session import (
+    SessionCache,
+    StaleCache,
+    check_head,
+    read_state,
+    sql_list,
+    write_checkpoint,
+)
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
-from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
+from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
 from ledger.store import (
     GENESIS_HASH,
     Clock,
     RunState,
     abandon_events,
-    event_hash,
+    chain,
     expired_runs,
     resolve_check_links,
     utc_now,
@@ -37,26 +46,39 @@ _EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_a
                   "partition_key", "scope_key", "payload", "prev_hash", "hash")
 
 
-def _insert_events(
-    con: duckdb.DuckDBPyConnection, stored: Sequence[StoredEvent], rows: Sequence[StoredRow], now: dt.datetime
-) -> None:
+def _events_table(stored: Sequence[StoredEvent], rows: Sequence[StoredRow]) -> Any:
     import pyarrow as pa
 
-    _ledger_batch = pa.Table.from_pydict({
-        "seq": [st.seq for st in stored], "event_id": [r.event_id for r in rows],
-        "event_type": [r.event_type for r in rows], "schema_version": [r.schema_version for r in rows],
-        "recorded_at": [now] * len(rows), "run_id": [r.run_id for r in rows],
-        "asset_key": [r.asset_key for r in rows], "partition_key": [r.partition_key for r in rows],
-        "scope_key": [r.scope_key for r in rows], "payload": [r.payload for r in rows],
-        "prev_hash": [st.prev_hash for st in stored], "hash": [st.hash for st in stored],
-    }, schema=pa.schema([
-        ("seq", pa.int64()), ("event_id", pa.string()), ("event_type", pa.string()), ("schema_version", pa.int32()),
-        ("recorded_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()), ("asset_key", pa.string()),
-        ("partition_key", pa.string()), ("scope_key", pa.string()), ("payload", pa.string()),
-        ("prev_hash", pa.string()), ("hash", pa.string()),
-    ]))
+    # The payload column is typed arrow.json: its text comes from the JSON encoder, so DuckDB's cast
+    # need not parse it again.
+    return pa.Table.from_arrays([
+        pa.array([st.seq for st in stored], pa.int64()), pa.array([r.event_id for r in rows], pa.string()),
+        pa.array([r.event_type for r in rows], pa.string()), pa.array([r.schema_version for r in rows], pa.int32()),
+        pa.array([r.run_id for r in rows], pa.string()), pa.array([r.asset_key for r in rows], pa.string()),
+        pa.array([r.partition_key for r in rows], pa.string()), pa.array([r.scope_key for r in rows], pa.string()),
+        pa.array([r.payload for r in rows], pa.json_()), pa.array([st.prev_hash for st in stored], pa.string()),
+        pa.array([st.hash for st in stored], pa.string()),
+    ], schema=_events_schema())
+
+
+def _insert_events(con: duckdb.DuckDBPyConnection, table: Any, now: dt.datetime) -> None:
+    """Insert the ``_events_table`` of a batch, recorded at ``now`` (one literal for the batch)."""
     # DuckDB's replacement scan reads the local by name: no register/unregister (~0.9 ms).
-    con.execute("INSERT INTO meta.events SELECT * REPLACE (CAST(payload AS JSON) AS payload) FROM _ledger_batch")
+    _ledger_batch = table  # noqa: F841
+    con.execute(f"INSERT INTO meta.events ({', '.join(_EVENT_COLUMNS)}) SELECT seq, event_id, event_type, "
+                f"schema_version, {incremental.timestamp_literal(now)}, run_id, asset_key, partition_key, scope_key, "
+                "payload, prev_hash, hash FROM _ledger_batch")
+
+
+@functools.cache
+def _events_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([
+        ("seq", pa.int64()), ("event_id", pa.string()), ("event_type", pa.string()), ("schema_version", pa.int32()),
+        ("run_id", pa.string()), ("asset_key", pa.string()), ("partition_key", pa.string()),
+        ("scope_key", pa.string()), ("payload", pa.json_()), ("prev_hash", pa.string()), ("hash", pa.string()),
+    ])
 
 
 class DuckDBEventStore:
@@ -166,44 +188,117 @@ class DuckDBEventStore:
         reap: bool,
         now: dt.datetime | None = None,
     ) -> list[StoredEvent]:
-        head, prev = self._head(con)
-        if expected_last_seq is not None and expected_last_seq != head:
-            raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
         now = now or self._clock()
+        cache = self._writer.cache
+        keep = self._may_keep(con)
+        try:
+            if keep and cache.valid_for(con):
+                try:
+                    return self._append_batch(con, batch, expected_last_seq, data_writer, reap, now, cache=cache)
+                except StaleCache:
+                    pass  # nothing is written yet: read the state and start over
+            cache.drop()
+            return self._append_batch(con, batch, expected_last_seq, data_writer, reap, now,
+                                      fill=cache if keep else None)
+        except BaseException:
+            cache.drop()
+            raise
+
+    def _may_keep(self, con: duckdb.DuckDBPyConnection) -> bool:
+        # Only a connection this store holds across appends (a session, or ``:memory:``) may keep
+        # state between them: between two short-lived connections another process may write.
+        return con is self._held or con is self._memory_con
+
+    def _append_batch(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch: list[Event],
+        expected_last_seq: int | None,
+        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None,
+        reap: bool,
+        now: dt.datetime,
+        *,
+        cache: SessionCache | None = None,
+        fill: SessionCache | None = None,
+    ) -> list[StoredEvent]:
+        """One append's reads (none with a valid ``cache``), checks and writes; ``fill`` is a cache
+        to load with the state read here."""
         run_ids = sorted({e.run_id for e in batch if e.run_id})
-        run_rows = self._run_rows(con, run_ids, include_expired=reap, now=now)
-        runs = {r: RunState(rank=int(v["status_rank"]), lease_expires_at=v["lease_expires_at"])
-                for r, v in run_rows.items()}
-        if reap:
-            # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
-            alive = set(run_ids)
-            batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
-        validate_batch(batch, runs)
+        if cache is not None:
+            head, prev, runs_rows = cache.head, cache.head_hash, cache.open_runs
+        else:
+            head, prev, runs_rows = read_state(con, run_ids, now=now,
+                                               open_runs="all" if fill is not None else "expired" if reap else None)
+        batch = self._check_batch(batch, expected_last_seq, reap, now, head, runs_rows, run_ids,
+                                  cached=cache is not None)
         if not batch:
+            if cache is not None:
+                check_head(con, head, prev)  # "nothing to reap" is the stored state's answer too
+            elif fill is not None and head > 0:
+                fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
             return []
         batch_seq = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
         wanted = [e.materialization_id for e in batch  # type: ignore[attr-defined]
                   if getattr(e, "materialization_id", None) and e.materialization_id not in batch_seq]  # type: ignore[attr-defined]
         known = self._seqs_of(con, wanted)
         batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
-        stored: list[StoredEvent] = []
-        rows: list[StoredRow] = []
-        for i, event in enumerate(batch):
-            seq = head + i + 1
-            row = to_row(event)
-            h = event_hash(prev, seq, now, row)
-            stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
-            rows.append(row)
-            prev = h
+        rows = [to_row(event) for event in batch]
+        hashes = chain(prev, head + 1, now, rows)
+        stored = [StoredEvent(seq=head + i, recorded_at=now, prev_hash=p, hash=h, event=event)
+                  for i, (event, p, h) in enumerate(zip(batch, [prev, *hashes[:-1]], hashes, strict=True), start=1)]
+        batch_runs = {e.run_id for e in batch if e.run_id}
+        delta = incremental.fold_batch(head + 1, batch, {r: runs_rows[r] for r in batch_runs if r in runs_rows}, now)
+        # The checkpoint row is a projection of the log's head. Moving it is the first write: it
+        # proves a cached state (the stored head is the cached one) before anything else is written.
+        if not write_checkpoint(con, (head, prev), (stored[-1].seq, stored[-1].hash), now):
+            if cache is not None:
+                raise StaleCache
+            raise ConflictError(f"the log moved past seq {head} during this append; retry it")
         if data_writer is not None:
             data_writer(con)
-        _insert_events(con, stored, rows, now)
-        incremental.apply(con, self._writer, stored, rows, run_rows)
-        # The checkpoint row is a projection of the log's head: an UPDATE costs a third of an upsert.
-        verb = ("UPDATE meta.ledger_checkpoint SET last_seq = $1, last_hash = $2, updated_at = $3 WHERE name = 'log'"
-                if head else "INSERT INTO meta.ledger_checkpoint VALUES ('log', $1, $2, $3)")
-        con.execute(verb, [stored[-1].seq, stored[-1].hash, now])
+        for sql, table in incremental.statements(delta, {e.run_id for e in batch if isinstance(e, RunStarted)}):  # type: ignore[arg-type]
+            incremental.execute(con, sql, table)
+        _insert_events(con, _events_table(stored, rows), now)
+        if cache is not None:
+            cache.advance(stored[-1].seq, stored[-1].hash, delta.runs)
+        elif fill is not None:
+            fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
+            fill.advance(stored[-1].seq, stored[-1].hash, delta.runs)
         return stored
+
+    def _check_batch(
+        self,
+        batch: list[Event],
+        expected_last_seq: int | None,
+        reap: bool,
+        now: dt.datetime,
+        head: int,
+        runs_rows: dict[str, dict[str, Any]],
+        run_ids: list[str],
+        *,
+        cached: bool,
+    ) -> list[Event]:
+        """The batch to write (expired runs' abandonment first), or ``ConflictError``; with a cached
+        state, ``StaleCache`` instead: a conflict is judged on the stored state."""
+        try:
+            if expected_last_seq is not None and expected_last_seq != head:
+                raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
+            if cached and any(r not in runs_rows for r in run_ids):
+                started_here = {e.run_id for e in batch if isinstance(e, RunStarted)}
+                if any(r not in runs_rows and r not in started_here for r in run_ids):
+                    raise StaleCache  # a finished or unknown run: the batch conflicts; read why
+            runs = {r: RunState(rank=int(v["status_rank"]), lease_expires_at=v["lease_expires_at"])
+                    for r, v in runs_rows.items()}
+            if reap:
+                # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
+                alive = set(run_ids)
+                batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
+            validate_batch(batch, runs)
+        except ConflictError:
+            if cached:
+                raise StaleCache from None
+            raise
+        return batch
 
     def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
         row = con.execute("SELECT last_seq, last_hash FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
@@ -213,19 +308,13 @@ class DuckDBEventStore:
         self, con: duckdb.DuckDBPyConnection, run_ids: list[str], *, include_expired: bool, now: dt.datetime
     ) -> dict[str, dict[str, Any]]:
         """Full projection rows of the given runs, and of runs whose lease expired (to reap)."""
-        where = "run_id IN (SELECT unnest(?))"
-        params: list[Any] = [run_ids]
-        if include_expired:
-            where = f"({where}) OR (status = 'started' AND lease_expires_at < ?)"
-            params.append(now)
-        rows = normalise_rows(con.execute(f"SELECT rowid AS rowid, * FROM meta.ingestion_runs WHERE {where}", params))
-        return {r["run_id"]: r for r in rows}
+        return read_state(con, run_ids, open_runs="expired" if include_expired else None, now=now)[2]
 
     def _seqs_of(self, con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
         if not event_ids:
             return {}
-        rows = con.execute("SELECT event_id, seq FROM meta.events WHERE event_id IN (SELECT unnest(?))",
-                           [event_ids]).fetchall()
+        rows = con.execute(f"SELECT event_id, seq FROM meta.events WHERE event_id IN ({sql_list(set(event_ids))})"
+                           ).fetchall()
         return {e: int(s) for e, s in rows}
 
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:

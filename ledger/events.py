@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring
 from typing import Any, ClassVar
 
 import attrs
@@ -238,8 +239,25 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 def canonical_json(value: Any) -> str:
-    text = _CANONICAL.encode(value)
+    text = _encode(value)
     return text if text.isascii() else _utf8(text)
+
+
+# The C encoder behind _CANONICAL, built once instead of per call; without circular-reference
+# markers, so a circular value recurses until RecursionError and is then encoded by _CANONICAL,
+# which reports it as the ValueError it always raised.
+_C_CANONICAL = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, _CANONICAL.default, encode_basestring, None, ":", ",", True, False, False
+) if getattr(json.encoder, "c_make_encoder", None) else None
+
+
+def _encode(value: Any) -> str:
+    if _C_CANONICAL is not None:
+        try:
+            return "".join(_C_CANONICAL(value, 0))
+        except RecursionError:
+            pass
+    return _CANONICAL.encode(value)
 
 
 @functools.cache
@@ -247,24 +265,59 @@ def _payload_fields(cls: type) -> tuple[str, ...]:
     return tuple(a.name for a in attrs.fields(cls) if a.name not in ENVELOPE_FIELDS)
 
 
+@functools.cache
+def _payload_keys(cls: type) -> tuple[tuple[str, str], ...]:
+    """(field, its JSON key and colon) in canonical order: the keys sorted, as ``sort_keys`` does."""
+    return tuple((name, f"{encode_basestring(name)}:") for name in sorted(_payload_fields(cls)))
+
+
+def _scalar_json(value: Any, _str: type = str, _int: type = int, _float: type = float) -> str | None:
+    """The JSON encoder's text for a str, int, bool, float or None of exactly that type, else None."""
+    kind = type(value)
+    if kind is _str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if kind is _int:
+        return _int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is _float and value - value == 0.0:  # finite; the encoder words the error for nan and inf
+        return _float.__repr__(value)
+    return None
+
+
+def payload_json(event: Event) -> str:
+    """``canonical_json`` of the event's payload fields, byte for byte (a test checks): scalar fields
+    are written here, anything else (dicts, tuples, subclasses) by the encoder itself."""
+    parts = []
+    for name, key in _payload_keys(event.__class__):
+        value = getattr(event, name)
+        text = _scalar_json(value)
+        parts.append(key + (_encode(value) if text is None else text))
+    text = "{" + ",".join(parts) + "}"
+    return text if text.isascii() else _utf8(text)
+
+
 def to_row(event: Event) -> StoredRow:
     # Events hold only JSON-able values (str, numbers, None, dicts, tuples), so a flat getattr is
     # enough: attrs.asdict's recursion costs more than the rest of an append's Python work.
-    data = {name: getattr(event, name) for name in _payload_fields(event.__class__)}  # type: ignore[arg-type]
-    envelope = {f: getattr(event, f, None) for f in ENVELOPE_FIELDS}
     try:
-        payload = canonical_json(data)
+        payload = payload_json(event)
     except (TypeError, ValueError) as e:
         raise ConflictError(f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}") from e
-    envelope = {k: _utf8(v) for k, v in envelope.items()}
+    run_id = getattr(event, "run_id", None)
+    asset_key = getattr(event, "asset_key", None)
+    partition_key = getattr(event, "partition_key", None)
+    scope_key = getattr(event, "scope_key", None)
     return StoredRow(
-        event_id=str(envelope["event_id"]),
+        event_id=str(_utf8(event.event_id)),
         event_type=event.EVENT_TYPE,
         schema_version=event.SCHEMA_VERSION,
-        run_id=envelope["run_id"],
-        asset_key=envelope["asset_key"],
-        partition_key=envelope["partition_key"],
-        scope_key=envelope["scope_key"],
+        run_id=_utf8(run_id),
+        asset_key=_utf8(asset_key),
+        partition_key=_utf8(partition_key),
+        scope_key=_utf8(scope_key),
         payload=payload,
     )
 
