@@ -5,15 +5,15 @@ An append folds only its own events (``fold_batch``), with the merge rules of ``
 statement (``write``), so it reads no projection row:
 
 - ``meta.asset_checks``: a plain ``INSERT`` (a check's key is its event id, unique in the log).
-- ``meta.ingestion_run_assets``, ``meta.asset_watermarks``, ``meta.partition_status``: an
-  ``INSERT ... ON CONFLICT DO UPDATE`` whose ``SET`` is the fold's merge of the stored row with the
+- ``meta.ingestion_run_assets``, ``meta.asset_watermarks``, ``meta.partition_status``: a
+  ``MERGE INTO`` (it plans cheaper than ``ON CONFLICT DO UPDATE``) whose ``UPDATE SET`` is the fold's merge of the stored row with the
   batch's row. Every event of a batch has a higher seq than anything stored, which makes each merge
   a short rule: the batch's latest asset event wins a run asset and a cell's status, its latest
   materialization wins the cell's materialization columns, its newest data date wins a watermark
   unless the stored one is newer (``watermark_ts >= stored``).
 - ``meta.ingestion_runs``: runs started in the batch are a plain ``INSERT`` (the key refuses a
   second start); runs started earlier are merged in Python with their stored rows, which the store
-  reads anyway to validate the batch, and upserted.
+  reads anyway to validate the batch, and merged.
 
 Columns whose value is the batch's ``recorded_at`` or a constant are SQL literals; the rest cross
 into DuckDB as one Arrow table per statement, JSON columns typed ``arrow.json`` (the text comes from
