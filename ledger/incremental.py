@@ -13,7 +13,7 @@ statement (``write``), so it reads no projection row:
   unless the stored one is newer (``watermark_ts >= stored``).
 - ``meta.ingestion_runs``: runs started in the batch are a plain ``INSERT`` (the key refuses a
   second start); runs started earlier are merged in Python with their stored rows, which the store
-  reads anyway to validate the batch, and merged.
+  reads anyway to validate the batch, and written back by a ``MERGE``.
 
 Columns whose value is the batch's ``recorded_at`` or a constant are SQL literals; the rest cross
 into DuckDB as one Arrow table per statement, JSON columns typed ``arrow.json`` (the text comes from
