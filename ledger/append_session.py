@@ -27,7 +27,7 @@ from ledger.events import _utf8
 from ledger.store import GENESIS_HASH
 
 
-class StaleCache(Exception):  # noqa: N818 - a signal inside the store, never raised to callers
+class StaleCache(Exception):
     """The cached state cannot serve this append: read the state instead."""
 
 
@@ -144,4 +144,4 @@ def write_checkpoint(
     return bool(updated and updated[0] == 1)
 
 
-__all__ = ["SessionCache", "check_head", "StaleCache", "read_state", "sql_list", "sql_str", "write_checkpoint"]
+__all__ = ["SessionCache", "StaleCache", "check_head", "read_state", "sql_list", "sql_str", "write_checkpoint"]

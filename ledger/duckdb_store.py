@@ -64,7 +64,7 @@ def _events_table(stored: Sequence[StoredEvent], rows: Sequence[StoredRow]) -> A
 def _insert_events(con: duckdb.DuckDBPyConnection, table: Any, now: dt.datetime) -> None:
     """Insert the ``_events_table`` of a batch, recorded at ``now`` (one literal for the batch)."""
     # DuckDB's replacement scan reads the local by name: no register/unregister (~0.9 ms).
-    _ledger_batch = table  # noqa: F841
+    _ledger_batch = table
     con.execute(f"INSERT INTO meta.events ({', '.join(_EVENT_COLUMNS)}) SELECT seq, event_id, event_type, "
                 f"schema_version, {incremental.timestamp_literal(now)}, run_id, asset_key, partition_key, scope_key, "
                 "payload, prev_hash, hash FROM _ledger_batch")

@@ -271,19 +271,19 @@ def _payload_keys(cls: type) -> tuple[tuple[str, str], ...]:
     return tuple((name, f"{encode_basestring(name)}:") for name in sorted(_payload_fields(cls)))
 
 
-def _scalar_json(value: Any, _str: type = str, _int: type = int, _float: type = float) -> str | None:
+def _scalar_json(value: Any) -> str | None:
     """The JSON encoder's text for a str, int, bool, float or None of exactly that type, else None."""
     kind = type(value)
-    if kind is _str:
-        return encode_basestring(value)
+    if kind is str:
+        return encode_basestring(value)  # type: ignore[no-any-return]
     if value is None:
         return "null"
-    if kind is _int:
-        return _int.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
     if kind is bool:
         return "true" if value else "false"
-    if kind is _float and value - value == 0.0:  # finite; the encoder words the error for nan and inf
-        return _float.__repr__(value)
+    if kind is float and value - value == 0.0:  # finite; the encoder words the error for nan and inf
+        return float.__repr__(value)
     return None
 
 
@@ -291,7 +291,7 @@ def payload_json(event: Event) -> str:
     """``canonical_json`` of the event's payload fields, byte for byte (a test checks): scalar fields
     are written here, anything else (dicts, tuples, subclasses) by the encoder itself."""
     parts = []
-    for name, key in _payload_keys(event.__class__):
+    for name, key in _payload_keys(event.__class__):  # type: ignore[arg-type]
         value = getattr(event, name)
         text = _scalar_json(value)
         parts.append(key + (_encode(value) if text is None else text))

@@ -137,6 +137,7 @@ def fold_batch(
     run_table = state.tables["ingestion_runs"]
     assets, marks, cells, checks = delta.assets, delta.marks, delta.cells, delta.checks
     seq = first_seq - 1
+    e: Any  # each family of events is read by its own fields
     for e in events:
         seq += 1
         t = e.EVENT_TYPE
@@ -144,6 +145,7 @@ def fold_batch(
             _fold_asset(assets, marks, cells, seq, e, t)
         elif t == "check_evaluated":
             values = _CHECK_GET(e)
+            metrics_text: str | None
             if _all_scalars(values):
                 metrics_text = canonical_json(e.metrics)  # the field's own text in the payload
             else:
@@ -162,8 +164,8 @@ def fold_batch(
             _fold._fold_run(state, at, at, payload(e))  # type: ignore[arg-type]
         elif t in _ASSET_STATUS:
             _fold_asset(assets, marks, cells, seq, e, t)
-    delta.runs = run_table
-    for run_id in run_table:
+    delta.runs = run_table  # type: ignore[assignment]  # keyed by run id
+    for run_id in delta.runs:
         (delta.merged_runs if run_id in known_runs else delta.new_runs).append(run_id)
     return delta
 
@@ -173,17 +175,14 @@ _SCALAR_TYPES = frozenset((str, int, float, bool, type(None)))
 
 def _all_scalars(values: tuple[Any, ...]) -> bool:
     # Exact types only: a JSON round trip returns these unchanged (a subclass comes back as its base).
-    for v in values:
-        if type(v) not in _SCALAR_TYPES:
-            return False
-    return True
+    return all(type(v) in _SCALAR_TYPES for v in values)
 
 
 def payload(event: Event) -> dict[str, Any]:
     """The event's payload as it reads back from the log (``json.loads`` of its stored payload),
     without encoding the scalar fields and parsing them again."""
     out = {}
-    for name in _payload_fields(event.__class__):
+    for name in _payload_fields(event.__class__):  # type: ignore[arg-type]
         value = getattr(event, name)
         if type(value) not in _SCALAR_TYPES:
             value = json.loads(canonical_json(value))
@@ -207,6 +206,7 @@ def _fold_asset(
     t: str,
 ) -> None:
     values = _ASSET_GET(e) if t == "asset_materialized" else None
+    extra_text: str | None
     if values is not None and _all_scalars(values):
         extra_text = canonical_json(e.extra)  # the field's own text in the payload
     else:
@@ -365,7 +365,7 @@ def statements(delta: BatchDelta, started_here: set[str]) -> Iterator[tuple[str,
 def execute(con: duckdb.DuckDBPyConnection, sql: str, table: Any) -> None:
     """Run ``sql`` over ``table``, which it reads as ``_ledger_src``."""
     # DuckDB's replacement scan reads the local by name: no register/unregister (~0.9 ms each).
-    _ledger_src = table  # noqa: F841
+    _ledger_src = table
     con.execute(sql)
 
 

@@ -52,7 +52,7 @@ def _reference_payload(event: Event) -> str:
 def _outcome(fn: Any, *args: Any) -> tuple[str, str]:
     try:
         return "ok", fn(*args)
-    except Exception as e:  # noqa: BLE001 - comparing what both raise
+    except Exception as e:
         return type(e).__name__, str(e)
 
 
@@ -139,13 +139,7 @@ def test_json_columns_hold_the_text_a_rebuild_writes(tmp_path: Path) -> None:
     clock = FixedClock()
     store = DuckDBEventStore(tmp_path / "ledger.duckdb", clock=clock)
     odd = {"z": 1, "a": {"y": [1, 2.5, None], "b": "é\n\u2028"}, "m": True}
-    batches = mixed_batches() + [[
-        RunStarted(run_id="j", job_name="x", args=odd),
-        AssetMaterialized(run_id="j", asset_key="a", partition_key="2025-03-05", scope_key="S", extra=odd),
-        CheckEvaluated(run_id="j", asset_key="a", partition_key=None, scope_key="S", check_name="c", severity="warn",
-                       status="pass", metrics=odd),
-        RunSucceeded(run_id="j"),
-    ]]
+    batches = [*mixed_batches(), [RunStarted(run_id="j", job_name="x", args=odd), AssetMaterialized(run_id="j", asset_key="a", partition_key="2025-03-05", scope_key="S", extra=odd), CheckEvaluated(run_id="j", asset_key="a", partition_key=None, scope_key="S", check_name="c", severity="warn", status="pass", metrics=odd), RunSucceeded(run_id="j")]]
     fill(store, clock, batches)
     with store.reader() as con:
         appended = _json_text(con)
@@ -210,7 +204,7 @@ def test_a_failed_commit_leaves_nothing_cached(path: Path, clock: FixedClock) ->
                 raise duckdb.IOException("disk full (simulated)")
             # DuckDB's replacement scan reads the Arrow tables from the calling frame's locals.
             caller = sys._getframe(1).f_locals
-            _ledger_src, _ledger_batch = caller.get("_ledger_src"), caller.get("_ledger_batch")  # noqa: F841
+            _ledger_src, _ledger_batch = caller.get("_ledger_src"), caller.get("_ledger_batch")
             return self.con.execute(sql, *args)
 
         def __getattr__(self, name: str) -> Any:
@@ -233,7 +227,7 @@ def test_a_rebuild_inside_a_session_changes_nothing_for_the_next_append(path: Pa
         store.append(realistic_run("a", finish=False))
         store.append(realistic_run("b"))
         store.rebuild()
-        store.append([RunSucceeded(run_id="a")] + realistic_run("c", partition_key="2025-03-05"))
+        store.append([RunSucceeded(run_id="a"), *realistic_run("c", partition_key="2025-03-05")])
     _assert_sound(store)
 
 
@@ -253,7 +247,7 @@ def test_conflicts_inside_a_session_are_judged_on_the_stored_state(path: Path, c
         with pytest.raises(ConflictError, match="expected the log to end"):
             store.append(realistic_run("x"), expected_last_seq=head - 1)
         assert store.last_seq() == head
-        stored = store.append(realistic_run("x") + [RunSucceeded(run_id="open")], expected_last_seq=head)
+        stored = store.append([*realistic_run("x"), RunSucceeded(run_id="open")], expected_last_seq=head)
         assert stored[0].seq == head + 1
         # A duplicate event id is refused by the log's key, on the statement thread.
         with pytest.raises(ConflictError):
