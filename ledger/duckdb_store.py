@@ -150,6 +150,7 @@ class DuckDBEventStore:
                 yield self
             finally:
                 self._held = None
+                self._writer.cache.drop()  # it was proved on this connection only
 
     # -- writing ------------------------------------------------------------------------------
     def append(
