@@ -168,13 +168,12 @@ def connect(
     timeout_seconds: float = 60.0,
     sleep: Callable[[float], None] = time.sleep,
     on_wait: Callable[[float], None] | None = None,
-    utc: bool = True,
     isolated: bool = False,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to ``path`` held only for the ``with`` block; retries a locked file with backoff.
 
-    Sessions are in UTC (date arithmetic on TIMESTAMPTZ in SQL then means UTC dates); ``utc`` is
-    kept for callers and only matters for ``:memory:``, which gets a fresh database of its own.
+    Sessions are in UTC (date arithmetic on TIMESTAMPTZ in SQL then means UTC dates). ``:memory:``
+    gets a fresh database of its own.
     ``isolated`` opens the file in a database instance of its own instead of the shared host: for a
     session that changes instance-wide settings (the portal's SQL console turns external access off).
 
@@ -191,8 +190,7 @@ def connect(
             con = duckdb.connect(":memory:", config=CONFIG)
             try:
                 con.execute("SET enable_progress_bar = false")
-                if utc:
-                    con.execute("SET TimeZone = 'UTC'")
+                con.execute("SET TimeZone = 'UTC'")
                 yield con
             finally:
                 con.close()
