@@ -6,6 +6,12 @@
         run.heartbeat()
         run.complete([run.materialized("candles_daily", "2026-11-25", "AAPL", rows=1)])
     led.health()
+
+Readers (the portal, ``health``, a follower) open it read-only: nothing is created or migrated,
+every query opens the file read-only for its own length, and writes raise ``ReadOnlyLedgerError``:
+
+    led = ledger.Ledger.from_settings(settings, read_only=True)
+    led.health()["watermarks"]; led.events(since=120, limit=500)
 """
 
 from __future__ import annotations
@@ -16,13 +22,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from ledger import queries
 from ledger.duckdb_store import DuckDBEventStore
-from ledger.errors import DatabaseNotFoundError, UnknownRunError
+from ledger.errors import DatabaseNotFoundError, MigrationError, ReadOnlyLedgerError, UnknownRunError, UsageError
 from ledger.events import (
     AssetFailed,
     AssetMaterialized,
@@ -41,17 +47,58 @@ from ledger.redact import known_secret_values, redact, redact_text
 from ledger.store import Clock, utc_now
 from ledger.verify import VerifyReport, verify_file
 
+if TYPE_CHECKING:
+    from ledger.config import Settings
+
 APP_VERSION = "0.1.0"
 
 
 class Ledger:
-    """A ledger file. Holds no connection between calls."""
+    """A ledger file. Holds no connection between calls. Build one with ``ledger.open(path)`` or
+    ``Ledger.from_settings(settings)``; ``read_only`` ledgers refuse every write."""
 
-    def __init__(self, store: DuckDBEventStore, *, clock: Clock = utc_now, lease_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        store: DuckDBEventStore,
+        *,
+        clock: Clock = utc_now,
+        lease_seconds: float = 300.0,
+        read_only: bool = False,
+        session_close_delay_minutes: int = 30,
+    ) -> None:
         self.store = store
         self.path = Path(store.path)
         self._clock = clock
         self.lease_seconds = lease_seconds
+        self.read_only = read_only
+        self.session_close_delay_minutes = session_close_delay_minutes
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+        clock: Clock = utc_now,
+        auto_reap: bool = True,
+    ) -> Ledger:
+        """The ledger named by ``settings`` (its path, lock timeout, lease and session close delay).
+
+        ``read_only``: never creates or migrates the file and refuses writes (see ``open``);
+        ``create=False``: a missing file is ``DatabaseNotFoundError`` instead of a new ledger."""
+        return open(
+            settings.duckdb_path, read_only=read_only, create=create, clock=clock, auto_reap=auto_reap,
+            lock_timeout_seconds=settings.lock_timeout_seconds, lease_seconds=settings.lease_seconds,
+            session_close_delay_minutes=settings.session_close_delay_minutes,
+        )
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyLedgerError(
+                f"cannot {what}: {self.path} was opened read-only; open it with ledger.open(path) or "
+                "Ledger.from_settings(settings) to write"
+            )
 
     # -- writing ------------------------------------------------------------------------------
     def append(
@@ -62,6 +109,7 @@ class Ledger:
         expected_last_seq: int | None = None,
     ) -> list[StoredEvent]:
         """Append events atomically (with ``data_writer``'s rows, in the same transaction)."""
+        self._writable("append events")
         return self.store.append(events, data_writer=data_writer, expected_last_seq=expected_last_seq)
 
     def run(
@@ -80,6 +128,7 @@ class Ledger:
         run_id: str | None = None,
     ) -> RunContext:
         """A context manager recording one run: started on enter, succeeded or failed on exit."""
+        self._writable(f"start a run of {job_name}")
         started = RunStarted(
             run_id=run_id or new_uuid7(),
             job_name=job_name,
@@ -97,21 +146,25 @@ class Ledger:
         return RunContext(self, started)
 
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
+        self._writable("reap expired runs")
         return self.store.reap(now)
 
     def rebuild(self) -> int:
+        self._writable("rebuild the projections")
         return self.store.rebuild()
 
     def verify(self) -> VerifyReport:
         return verify_file(str(self.path), timeout_seconds=self.store._timeout)
 
     # -- reading ------------------------------------------------------------------------------
+    # Every read opens the file read-only for its own length (or folds a time-travel copy).
     @contextmanager
     def reader(self, *, as_of_seq: int | None = None, as_of_time: dt.datetime | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection (or a time-travel fold) held only for the block."""
         if as_of_time is not None and as_of_seq is None:
-            with self.store.reader() as con:
-                as_of_seq = queries.seq_at(con, as_of_time)
+            as_of_seq, _ = self.resolve_as_of(time=as_of_time)
+        if as_of_seq is not None and as_of_seq >= self.last_seq():
+            as_of_seq = None  # as of the head: the live file answers, without a fold
         if as_of_seq is None:
             with self.store.reader() as con:
                 yield con
@@ -119,26 +172,67 @@ class Ledger:
             with self.store.as_of(as_of_seq) as con:
                 yield con
 
+    def resolve_as_of(
+        self, *, seq: int | None = None, time: dt.datetime | None = None
+    ) -> tuple[int | None, dt.datetime | None]:
+        """An "as of" choice as (seq, moment): a moment gives the last seq recorded by then, a seq
+        the moment it was recorded. ``(None, None)`` means now."""
+        if seq is None and time is None:
+            return None, None
+        if time is not None and time.tzinfo is None:
+            time = time.replace(tzinfo=dt.UTC)
+        with self.store.reader() as con:
+            if seq is None:
+                return queries.seq_at(con, time), time  # type: ignore[arg-type]
+            return int(seq), time or queries.recorded_at(con, int(seq))
+
     def last_seq(self) -> int:
         return self.store.last_seq()
 
-    def events(self, *, run_id: str | None = None, since: int = 0, limit: int | None = None) -> list[StoredEvent]:
+    def events(self, since: int = 0, limit: int | None = None, *, run_id: str | None = None) -> list[StoredEvent]:
+        """Events with seq > ``since`` in seq order, at most ``limit`` (a follower polls with the
+        last seq it has seen); ``run_id``: that run's only."""
         return self.store.read(since_seq=since, run_id=run_id, limit=limit)
 
     def runs(self, *, limit: int = 50, status: str | None = None, job: str | None = None,
+             triggered_by: str | None = None, partition: str | None = None, search: str | None = None,
              as_of_seq: int | None = None, backfill_id: str | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, filtered; ``search`` matches a run id or backfill id prefix, or error text."""
         with self.reader(as_of_seq=as_of_seq) as con:
-            return queries.runs(con, limit=limit, status=status, job=job, backfill_id=backfill_id)
+            return queries.runs(con, limit=limit, status=status, job=job, triggered_by=triggered_by,
+                                partition=partition, search=search, backfill_id=backfill_id)
+
+    def run_filters(self) -> dict[str, list[str]]:
+        """The jobs, statuses and triggers the runs can be filtered by."""
+        with self.reader() as con:
+            return queries.run_filters(con)
 
     def run_detail(self, run_id: str) -> dict[str, Any]:
+        """One run: its row, its redacted arguments and error (with the message template), its
+        assets, checks and events in order (each with its offset from the start in seconds)."""
+        from ledger.fingerprint import message_template
+
+        run_id = run_id.strip()
         with self.reader() as con:
             row = queries.run_row(con, run_id)
             if row is None:
                 raise UnknownRunError(f"no run {run_id} in {self.path}; list runs with `options-helper runs`")
             assets = queries.run_assets(con, run_id)
             checks = queries.run_checks(con, run_id)
-        events = [_event_dict(e) for e in self.events(run_id=run_id)]
-        return {"run": row, "assets": assets, "checks": checks, "events": events}
+        secrets = known_secret_values(os.environ)
+        started = row.get("started_at")
+        events = []
+        for e in self.events(run_id=run_id):
+            d = _redacted_event(_event_dict(e), secrets)
+            d["offset_s"] = (e.recorded_at - started).total_seconds() if isinstance(started, dt.datetime) else None
+            events.append(d)
+        error = None
+        if row.get("status") in ("failed", "abandoned"):
+            message = redact_text(row.get("error_message") or "", secrets)
+            error = {"type": row.get("error_type"), "message": message, "fingerprint": row.get("error_fingerprint"),
+                     "stack_hash": row.get("error_stack_hash"), "template": message_template(message)}
+        return {"run": row, "args": redact(row.get("args_json") or {}, secrets), "error": error,
+                "assets": assets, "checks": checks, "events": events}
 
     def watermarks(self, *, as_of_seq: int | None = None) -> list[dict[str, Any]]:
         with self.reader(as_of_seq=as_of_seq) as con:
@@ -153,6 +247,35 @@ class Ledger:
         with self.reader(as_of_seq=as_of_seq) as con:
             return queries.partition_status(con, asset_key=asset_key, scope_key=scope_key)
 
+    def partition_cells(self, *, start: dt.date, end: dt.date, scopes: Sequence[str]) -> list[dict[str, Any]]:
+        """Per (asset, partition) in [start, end]: cells materialized, failed and skipped over
+        ``scopes`` (and the ALL scope), and their code versions (see ``queries.partition_cells``)."""
+        with self.reader() as con:
+            return queries.partition_cells(con, start=start.isoformat(), end=end.isoformat(), scopes=list(scopes))
+
+    def partition_overview(self) -> dict[str, Any]:
+        """The per-symbol scopes with cells, and the first and last partition dates (or None)."""
+        with self.reader() as con:
+            out = queries.partition_overview(con)
+        for k in ("first", "last"):
+            out[k] = dt.date.fromisoformat(out[k]) if out[k] else None
+        return out
+
+    def tables(self) -> list[dict[str, Any]]:
+        """Every table and view in the file (ledger and warehouse), ``meta`` first."""
+        with self.reader() as con:
+            return queries.tables(con)
+
+    def table_columns(self, schema: str, table: str) -> list[dict[str, Any]]:
+        with self.reader() as con:
+            return queries.table_columns(con, schema, table)
+
+    def table_preview(self, schema: str, table: str, *, limit: int = 100, order_by: str | None = None,
+                      descending: bool = True) -> list[dict[str, Any]]:
+        """The first ``limit`` rows of a table, optionally ordered by one of its columns."""
+        with self.reader() as con:
+            return queries.table_preview(con, schema, table, limit=limit, order_by=order_by, descending=descending)
+
     def health(
         self,
         *,
@@ -160,27 +283,37 @@ class Ledger:
         as_of_time: dt.datetime | None = None,
         days: int = 7,
         limit: int = 50,
+        close_delay_minutes: int | None = None,
     ) -> dict[str, Any]:
-        """The health report: latest runs, failures, watermarks, failed checks, abandoned runs."""
-        from ledger import migrate
+        """The health report: latest run per job, failures (and their groups by fingerprint),
+        freshness of every watermark in XNYS sessions behind the latest completed session, failed
+        checks, abandoned runs, counts and a summary; as the ledger stood at ``as_of_seq`` or
+        ``as_of_time`` (failures, checks and abandoned runs over the ``days`` before that moment)."""
+        from ledger import health, migrate
+        from ledger.calendar import TradingCalendar
 
-        with self.reader(as_of_seq=as_of_seq, as_of_time=as_of_time) as con:
-            bound = as_of_time or self._clock()
-            since = bound - dt.timedelta(days=days)
-            head = con.execute("SELECT coalesce(max(seq), 0) FROM meta.events").fetchone()
-            return {
-                "database_path": str(self.path),
-                "database_exists": True,
-                "schema_version": migrate.schema_version(con),
-                "last_seq": int(head[0]) if head else 0,
-                "as_of": {"seq": as_of_seq, "time": as_of_time.isoformat() if as_of_time else None},
-                "latest_runs": queries.latest_runs(con, limit=limit),
-                "recent_failures": queries.recent_failures(con, since=since, limit=limit),
-                "watermarks": queries.watermarks(con),
-                "failed_checks": queries.failed_checks(con, since=since, limit=limit),
-                "abandoned_runs": queries.abandoned_runs(con, since=since, limit=limit),
-                "counts": queries.counts(con),
-            }
+        seq, when = self.resolve_as_of(seq=as_of_seq, time=as_of_time)
+        reference = when or self._clock()
+        delay = self.session_close_delay_minutes if close_delay_minutes is None else close_delay_minutes
+        cal = TradingCalendar.xnys()
+        latest_session = cal.latest_completed_session(reference, delay)
+        with self.reader() as con:
+            head = queries.head(con)
+            version = migrate.schema_version(con)
+        with self.reader(as_of_seq=seq) as con:
+            sections = health.report(con, reference=reference, latest_session=latest_session, calendar=cal,
+                                     days=days, limit=limit)
+        return {
+            "database_path": str(self.path),
+            "database_exists": True,
+            "schema_version": version,
+            "last_seq": head if seq is None else min(head, seq),
+            "head_seq": head,
+            "as_of": {"seq": seq, "time": when.isoformat() if when else None},
+            "reference": reference,
+            "latest_completed_session": latest_session.isoformat(),
+            **sections,
+        }
 
 
 class RunContext:
@@ -279,6 +412,20 @@ class RunContext:
         return stored
 
 
+def _redacted_event(d: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """Known secret values masked in every text, and secret-named keys inside the free-form fields
+    (``args``, ``metrics``, ``extra``): belt and braces, as the ledger redacts before storing."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if k in ("args", "metrics", "extra"):
+            out[k] = redact(v, secrets)
+        elif isinstance(v, str):
+            out[k] = redact_text(v, secrets)
+        else:
+            out[k] = v
+    return out
+
+
 def _event_dict(s: StoredEvent) -> dict[str, Any]:
     import attrs
 
@@ -289,18 +436,76 @@ def _event_dict(s: StoredEvent) -> dict[str, Any]:
 def open(
     path: str | os.PathLike[str],
     *,
+    read_only: bool = False,
     create: bool = True,
     clock: Clock = utc_now,
     lock_timeout_seconds: float = 60.0,
     lease_seconds: float = 300.0,
     auto_reap: bool = True,
+    session_close_delay_minutes: int = 30,
 ) -> Ledger:
-    """Open (and, unless ``create=False``, create and migrate) the ledger at ``path``."""
+    """Open the ledger at ``path``.
+
+    Read-write (the default) creates a missing file unless ``create=False`` and applies pending
+    migrations. ``read_only=True`` never writes: a missing file is ``DatabaseNotFoundError``, a file
+    whose schema is behind the code is ``MigrationError`` (both say which command to run), every
+    query opens the file read-only for its own length (so a writer waits a query at most), and
+    ``append``, ``run``, ``reap`` and ``rebuild`` raise ``ReadOnlyLedgerError``."""
     target = str(path)
-    if target != ":memory:" and not create and not Path(target).exists():
+    if read_only:
+        store = _read_only_store(target, clock=clock, lock_timeout_seconds=lock_timeout_seconds)
+    else:
+        if target != ":memory:" and not create and not Path(target).exists():
+            raise DatabaseNotFoundError(f"no database at {target}; create one with `options-helper db init`")
+        store = DuckDBEventStore(target, clock=clock, auto_reap=auto_reap, lock_timeout_seconds=lock_timeout_seconds)
+    return Ledger(store, clock=clock, lease_seconds=lease_seconds, read_only=read_only,
+                  session_close_delay_minutes=session_close_delay_minutes)
+
+
+def status(path: str | os.PathLike[str], *, lock_timeout_seconds: float = 60.0) -> dict[str, Any]:
+    """What is at ``path``, read-only and whatever its state: whether it exists, its schema version
+    and pending migrations, its head seq, row counts and size. A file DuckDB cannot open raises
+    ``CorruptDatabaseError``; a newer or altered schema, ``MigrationError``."""
+    from ledger import migrate
+    from ledger.connection import connect
+
+    target = Path(path)
+    doc: dict[str, Any] = {"database_path": str(target), "exists": target.is_file(),
+                           "code_schema_version": migrate.code_schema_version()}
+    if not doc["exists"]:
+        return doc | {"schema_version": 0, "pending": [], "last_seq": 0, "counts": {}, "bytes": 0}
+    with connect(target, read_only=True, timeout_seconds=lock_timeout_seconds) as con:
+        pending = migrate.check(con)
+        version = migrate.schema_version(con)
+        doc |= {"schema_version": version, "pending": [f"{m.version:04d}_{m.name}" for m in pending],
+                "last_seq": queries.head(con) if version else 0,
+                "counts": queries.counts(con) if version else {}}
+    return doc | {"bytes": target.stat().st_size}
+
+
+def _read_only_store(target: str, *, clock: Clock, lock_timeout_seconds: float) -> DuckDBEventStore:
+    """The store of an existing, current ledger file, checked on one read-only connection.
+
+    The store is built while that connection is open: its own schema check shares it, and any
+    attempt of the store to open the file read-write here would fail rather than write."""
+    from ledger import migrate
+    from ledger.connection import connect
+
+    if target == ":memory:":
+        raise UsageError("an in-memory ledger cannot be opened read-only: it would always be empty")
+    if not Path(target).exists():
         raise DatabaseNotFoundError(f"no database at {target}; create one with `options-helper db init`")
-    store = DuckDBEventStore(target, clock=clock, auto_reap=auto_reap, lock_timeout_seconds=lock_timeout_seconds)
-    return Ledger(store, clock=clock, lease_seconds=lease_seconds)
+    with connect(target, read_only=True, timeout_seconds=lock_timeout_seconds) as con:
+        pending = migrate.check(con)
+        if pending:
+            version = migrate.schema_version(con)
+            if version == 0:
+                raise MigrationError(f"{target} holds no ledger yet; create its tables with `options-helper db init`")
+            raise MigrationError(
+                f"{target} is at schema version {version}, this code needs {pending[-1].version}; "
+                "apply the migrations with `options-helper db migrate`"
+            )
+        return DuckDBEventStore(target, clock=clock, auto_reap=False, lock_timeout_seconds=lock_timeout_seconds)
 
 
-__all__ = ["APP_VERSION", "Ledger", "RunContext", "open"]
+__all__ = ["APP_VERSION", "Ledger", "RunContext", "open", "status"]

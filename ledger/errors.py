@@ -6,6 +6,7 @@
     │   └── NotASessionError                     a date that is not an XNYS session
     ├── LedgerError
     │   ├── DatabaseNotFoundError (FileNotFoundError)
+    │   ├── ReadOnlyLedgerError                  a write (append, run, reap, rebuild) on a read-only open
     │   ├── CorruptDatabaseError                 not a DuckDB file, or unreadable
     │   ├── MigrationError                       a changed checksum, or a schema newer than the code
     │   ├── LedgerLockedError (TransientError)   another process holds the write lock past the budget
@@ -56,6 +57,10 @@ class LedgerError(OptionsHelperError):
 
 class DatabaseNotFoundError(LedgerError, FileNotFoundError):
     pass
+
+
+class ReadOnlyLedgerError(LedgerError):
+    """A write asked of a ledger opened with ``read_only=True`` (the portal, ``health``, a follower)."""
 
 
 class CorruptDatabaseError(LedgerError):
@@ -140,6 +145,7 @@ __all__ = [
     "NotASessionError",
     "OptionsHelperError",
     "ProviderError",
+    "ReadOnlyLedgerError",
     "StageError",
     "SymbolNotFoundError",
     "TerminalProviderError",
