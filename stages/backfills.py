@@ -75,11 +75,10 @@ class BackfillResult:
         }
 
 
-def _open(settings: Settings, *, create: bool = False) -> Ledger:
+def _open(settings: Settings, *, create: bool = False, read_only: bool = False) -> Ledger:
     import ledger
 
-    return ledger.open(settings.duckdb_path, create=create, lock_timeout_seconds=settings.lock_timeout_seconds,
-                       lease_seconds=settings.lease_seconds)
+    return ledger.Ledger.from_settings(settings, create=create, read_only=read_only)
 
 
 def backfill(
@@ -164,7 +163,7 @@ def backfill_status(settings: Settings, backfill_id: str) -> dict[str, Any]:
     """Progress of a backfill: its cells done / failed / pending (overall and per asset), its runs."""
     from ledger import planner
 
-    led = _open(settings)
+    led = _open(settings, read_only=True)
     with led.reader() as con:
         planned = planner.backfill_planned(con, backfill_id)
         if planned is None:

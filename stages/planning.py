@@ -115,7 +115,7 @@ def plan(
 
     if not settings.duckdb_path.exists():
         raise _no_database(settings)
-    led = ledger.open(settings.duckdb_path, create=False, lock_timeout_seconds=settings.lock_timeout_seconds)
+    led = ledger.Ledger.from_settings(settings, read_only=True)
     with led.reader() as con:
         return plan_gaps(
             con, graph=graph, symbols=universe, start=lo, end=hi, calendar=cal,

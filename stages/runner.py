@@ -74,8 +74,7 @@ class _Clock:
 def _open_ledger(settings: Settings) -> Ledger:
     import ledger
 
-    return ledger.open(settings.duckdb_path, lock_timeout_seconds=settings.lock_timeout_seconds,
-                       lease_seconds=settings.lease_seconds)
+    return ledger.Ledger.from_settings(settings)
 
 
 def run_job(

@@ -15,12 +15,17 @@ DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
-def _open(ctx: typer.Context, duckdb_path: str | None, *, create: bool):  # type: ignore[no-untyped-def]
+def _open(ctx: typer.Context, duckdb_path: str | None, *, create: bool = False, read_only: bool = False):  # type: ignore[no-untyped-def]
+    from ledger import Ledger
+
+    return Ledger.from_settings(settings(ctx, duckdb_path), create=create, read_only=read_only)
+
+
+def _status(ctx: typer.Context, duckdb_path: str | None) -> dict:  # type: ignore[type-arg]
     import ledger
 
     s = settings(ctx, duckdb_path)
-    return ledger.open(s.duckdb_path, create=create, lock_timeout_seconds=s.lock_timeout_seconds,
-                       lease_seconds=s.lease_seconds)
+    return ledger.status(s.duckdb_path, lock_timeout_seconds=s.lock_timeout_seconds)
 
 
 @db_app.command("init")
@@ -29,17 +34,12 @@ def init(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -> 
 
     Example: options-helper db init --duckdb-path data/warehouse/options.duckdb
     """
-    from ledger import migrate
-    from ledger.connection import connect
-
     led = _open(ctx, duckdb_path, create=True)
-    with connect(led.path, read_only=True) as con:
-        version = migrate.schema_version(con)
-    doc = {"database_path": str(led.path), "schema_version": version}
+    doc = {"database_path": str(led.path), "schema_version": _status(ctx, duckdb_path)["schema_version"]}
     if json:
         render.print_json(doc)
     else:
-        render.out.print(f"{led.path}: schema version {version}")
+        render.out.print(f"{led.path}: schema version {doc['schema_version']}")
 
 
 @db_app.command("migrate")
@@ -48,20 +48,14 @@ def migrate_cmd(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = Fal
 
     Example: options-helper db migrate
     """
-    from ledger import migrate
-    from ledger.connection import connect
-
-    s = settings(ctx, duckdb_path)
-    s.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(s.duckdb_path, read_only=False, timeout_seconds=s.lock_timeout_seconds) as con:
-        applied = migrate.migrate(con)
-        version = migrate.schema_version(con)
-    doc = {"database_path": str(s.duckdb_path), "applied": [f"{m.version:04d}_{m.name}" for m in applied],
-           "schema_version": version}
+    before = _status(ctx, duckdb_path)
+    _open(ctx, duckdb_path, create=True)  # a read-write open applies what is pending
+    version = _status(ctx, duckdb_path)["schema_version"]
+    doc = {"database_path": before["database_path"], "applied": before["pending"], "schema_version": version}
     if json:
         render.print_json(doc)
     else:
-        render.out.print(f"applied {len(applied)} migration(s); schema version {version}")
+        render.out.print(f"applied {len(doc['applied'])} migration(s); schema version {version}")
 
 
 @db_app.command("status")
@@ -70,26 +64,14 @@ def status(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -
 
     Example: options-helper db status --json
     """
-    from ledger import migrate, queries
-    from ledger.connection import connect
-
-    s = settings(ctx, duckdb_path)
-    doc: dict = {"database_path": str(s.duckdb_path), "exists": s.duckdb_path.exists(),
-                 "code_schema_version": migrate.code_schema_version()}
-    if s.duckdb_path.exists():
-        with connect(s.duckdb_path, read_only=True, timeout_seconds=s.lock_timeout_seconds) as con:
-            pending = migrate.check(con)
-            doc |= {"schema_version": migrate.schema_version(con),
-                    "pending": [f"{m.version:04d}_{m.name}" for m in pending],
-                    "counts": queries.counts(con) if migrate.schema_version(con) else {},
-                    "bytes": s.duckdb_path.stat().st_size}
+    doc = _status(ctx, duckdb_path)
     if json:
         render.print_json(doc)
         return
     if not doc["exists"]:
-        render.err.print(f"no database at {s.duckdb_path}; create one with `options-helper db init`")
+        render.err.print(f"no database at {doc['database_path']}; create one with `options-helper db init`")
         return
-    render.out.print(f"{s.duckdb_path}: schema {doc['schema_version']} (code {doc['code_schema_version']}), "
+    render.out.print(f"{doc['database_path']}: schema {doc['schema_version']} (code {doc['code_schema_version']}), "
                      f"{doc['bytes']:,} bytes, pending: {', '.join(doc['pending']) or 'none'}")
     for name, n in doc["counts"].items():
         render.out.print(f"  {name:22} {n:>10,}")
@@ -104,7 +86,7 @@ def verify(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -
     """
     from ledger.errors import IntegrityError
 
-    led = _open(ctx, duckdb_path, create=False)
+    led = _open(ctx, duckdb_path, read_only=True)  # verifying never writes
     report = led.verify()
     if json:
         render.print_json(report.to_dict())
@@ -126,7 +108,7 @@ def rebuild(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) 
     """
     import time
 
-    led = _open(ctx, duckdb_path, create=False)
+    led = _open(ctx, duckdb_path)
     t0 = time.perf_counter()
     n = led.rebuild()
     doc = {"events": n, "seconds": round(time.perf_counter() - t0, 3)}
@@ -142,7 +124,7 @@ def reap(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -> 
 
     Example: options-helper db reap
     """
-    led = _open(ctx, duckdb_path, create=False)
+    led = _open(ctx, duckdb_path)
     stored = led.reap()
     ids = [s.event.run_id for s in stored]
     if json:

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cli(["--duckdb-path", str(settings.duckdb_path), "health"])
 
-    led = ledger.open(settings.duckdb_path, lock_timeout_seconds=settings.lock_timeout_seconds)
+    led = ledger.Ledger.from_settings(settings, read_only=True)
     with led.reader() as con:
         reports = datastore.report_files(con)
     latest: dict[str, str] = {}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
+
+if TYPE_CHECKING:
+    from ledger import Ledger
+    from ledger.config import Settings
 
 DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -48,31 +52,23 @@ def health(
     Freshness is counted in XNYS sessions behind the latest completed session.
     Example: options-helper health --json    |    options-helper health --as-of 1200
     """
-    import ledger
-
     s = settings(ctx, duckdb_path)
     if not s.duckdb_path.exists():
         doc = empty_health(str(s.duckdb_path))
     else:
         seq, when = _parse_as_of(as_of)
-        led = ledger.open(s.duckdb_path, create=False, lock_timeout_seconds=s.lock_timeout_seconds)
-        doc = led.health(as_of_seq=seq, as_of_time=when, days=days)
-        _add_freshness(doc, reference=when, delay=s.session_close_delay_minutes)
+        doc = _reader(s).health(as_of_seq=seq, as_of_time=when, days=days)
     if json:
         render.print_json(doc)
         return
     _render_health(doc)
 
 
-def _add_freshness(doc: dict[str, Any], *, reference: dt.datetime | None, delay: int) -> None:
-    from ledger.calendar import TradingCalendar
+def _reader(s: Settings) -> Ledger:
+    """The ledger of ``s``, read-only: these commands never create, migrate or write it."""
+    from ledger import Ledger
 
-    cal = TradingCalendar.xnys()
-    latest = cal.latest_completed_session(reference or dt.datetime.now(dt.UTC), delay)
-    doc["latest_completed_session"] = latest.isoformat()
-    for w in doc["watermarks"]:
-        ts = w.get("watermark_ts")
-        w["sessions_behind"] = cal.sessions_behind(ts.date(), latest) if ts else None
+    return Ledger.from_settings(s, read_only=True)
 
 
 def _render_health(doc: dict[str, Any]) -> None:
@@ -102,10 +98,8 @@ def runs(
     if ctx.invoked_subcommand is not None:
         ctx.meta["runs_duckdb_path"] = duckdb_path
         return
-    import ledger
-
     s = settings(ctx, duckdb_path)
-    rows = [] if not s.duckdb_path.exists() else ledger.open(s.duckdb_path, create=False).runs(limit=limit, status=status, job=job)
+    rows = [] if not s.duckdb_path.exists() else _reader(s).runs(limit=limit, status=status, job=job)
     if json:
         render.print_json({"database_path": str(s.duckdb_path), "runs": rows})
         return
@@ -123,10 +117,8 @@ def show(
 
     Example: options-helper runs show 01a2174d-524f-7316-811b-adee99c010f9
     """
-    import ledger
-
     s = settings(ctx, duckdb_path or ctx.meta.get("runs_duckdb_path"))
-    detail = ledger.open(s.duckdb_path, create=False).run_detail(run_id)
+    detail = _reader(s).run_detail(run_id)
     if json:
         render.print_json(detail)
         return
@@ -151,10 +143,8 @@ def events(
     """The event log itself, in seq order. Example: options-helper events --since 100 --json"""
     import attrs
 
-    import ledger
-
     s = settings(ctx, duckdb_path)
-    stored = [] if not s.duckdb_path.exists() else ledger.open(s.duckdb_path, create=False).events(run_id=run, since=since, limit=limit)
+    stored = [] if not s.duckdb_path.exists() else _reader(s).events(since, limit, run_id=run)
     rows = [{"seq": e.seq, "event_type": e.event_type, "recorded_at": e.recorded_at, "hash": e.hash,
              **{k: v for k, v in attrs.asdict(e.event).items()}} for e in stored]
     if json:
