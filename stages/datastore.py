@@ -274,6 +274,45 @@ def table_rows(con: duckdb.DuckDBPyConnection, table: str, *, exclude: Sequence[
     return select(con, f"SELECT {', '.join(cols)} FROM {spec.name} ORDER BY {order}")
 
 
+# -- one symbol's history (the portal's Symbol page) ----------------------------------------------
+def symbols_with_data(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Symbols with candles, derived metrics or option snapshots stored."""
+    return [r[0] for r in con.execute(
+        "SELECT symbol FROM candles_daily UNION SELECT symbol FROM derived_metrics "
+        "UNION SELECT symbol FROM options_snapshot_files ORDER BY 1").fetchall()]
+
+
+def symbol_candles(con: duckdb.DuckDBPyConnection, symbol: str, *, sessions: int) -> pa.Table:
+    """The newest ``sessions`` candles of ``symbol`` (date, close, volume), newest first."""
+    return select(con, "SELECT date, close, volume FROM candles_daily WHERE symbol = ? ORDER BY date DESC LIMIT ?",
+                  [symbol, sessions])
+
+
+def symbol_derived(con: duckdb.DuckDBPyConnection, symbol: str, *, sessions: int) -> pa.Table:
+    """The newest ``sessions`` rows of ``symbol``'s derived metrics (without symbol and run id), newest first."""
+    return select(con, "SELECT * EXCLUDE (symbol, run_id) FROM derived_metrics WHERE symbol = ? "
+                       "ORDER BY date DESC LIMIT ?", [symbol, sessions])
+
+
+def latest_flow_by_strike(con: duckdb.DuckDBPyConnection, symbol: str) -> tuple[dt.date | None, pa.Table]:
+    """``symbol``'s flow on its newest session (shortest window, first grouping), summed by
+    strike and option type; (None, empty) when it has none."""
+    rows = con.execute("SELECT max(to_date) FROM options_flow WHERE symbol = ?", [symbol]).fetchall()
+    day = rows[0][0] if rows else None
+    table = select(
+        con,
+        """
+        SELECT strike, option_type, sum(delta_oi) AS delta_oi, sum(delta_oi_notional) AS delta_oi_notional,
+               sum(volume_notional) AS volume_notional, sum(delta_notional) AS delta_notional
+        FROM options_flow
+        WHERE symbol = ? AND to_date = ? AND strike IS NOT NULL
+          AND window_size = (SELECT min(window_size) FROM options_flow WHERE symbol = ? AND to_date = ?)
+          AND group_by = (SELECT min(group_by) FROM options_flow WHERE symbol = ? AND to_date = ?)
+        GROUP BY ALL ORDER BY strike, option_type
+        """, [symbol, day] * 3)
+    return day, table
+
+
 # -- ledger projections the runner consults -------------------------------------------------------
 def materialized_scopes(con: duckdb.DuckDBPyConnection, asset_key: str, partition_key: str,
                         code_version: str | None) -> set[str]:
@@ -378,10 +417,14 @@ __all__ = [
     "failed_checks",
     "flow",
     "materialized_scopes",
+    "latest_flow_by_strike",
     "report_files",
     "select",
     "session_health",
     "snapshot_files",
+    "symbol_candles",
+    "symbol_derived",
+    "symbols_with_data",
     "table_rows",
     "write",
     "write_all",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ledger.calendar import TradingCalendar
 from ledger.config import Settings
@@ -22,6 +22,7 @@ from ledger.planner import GapPlan, PlannerAsset, default_window, plan_gaps
 from stages import registry
 
 if TYPE_CHECKING:
+    from ledger import Ledger
     from stages.providers.base import ProviderCapabilities
 
 DEFAULT_SESSIONS = 20
@@ -124,6 +125,42 @@ def plan(
         )
 
 
+# Cell statuses of the partition grid, worst last.
+CELL_STATUSES = ("ok", "stale", "partial", "skipped", "missing", "failed")
+
+
+def cell_statuses(
+    led: Ledger, *, start: dt.date, end: dt.date, scopes: Sequence[str], calendar: TradingCalendar | None = None,
+) -> list[dict[str, Any]]:
+    """One row per (asset, XNYS session) in [start, end], in registry then session order: the
+    cell's status over ``scopes`` (per-symbol assets) or the ALL scope. ``ok``: every expected
+    cell materialized by this code version; ``stale``: materialized, some by an older code
+    version; ``failed``: not all materialized and one failed; ``partial``: some materialized;
+    ``skipped``; ``missing``. A later failure does not undo a materialization."""
+    cal = calendar or TradingCalendar.xnys()
+    sessions = [d.isoformat() for d in cal.sessions_in_range(start, end)]
+    if not sessions:
+        return []
+    found = {(r["asset_key"], r["partition_key"]): r
+             for r in led.partition_cells(start=start, end=end, scopes=list(scopes))}
+    code = registry.code_versions()
+    out = []
+    for spec in registry.ASSETS:
+        expected = max(1, len(scopes)) if spec.per_symbol else 1
+        for day in sessions:
+            cell = found.get((spec.key, day), {})
+            ok, failed, skipped = int(cell.get("ok") or 0), int(cell.get("failed") or 0), int(cell.get("skipped") or 0)
+            if ok >= expected:
+                stale = any(v != code.get(spec.key) for v in cell.get("code_versions") or [])
+                status = "stale" if stale else "ok"
+            else:
+                status = "failed" if failed else "partial" if ok else "skipped" if skipped else "missing"
+            detail = f"{ok}/{expected} ok" + (f", {failed} failed" if failed else "") + (f", {skipped} skipped" if skipped else "")
+            out.append({"asset_key": spec.key, "session": day, "status": status, "ok": ok, "failed": failed,
+                        "skipped": skipped, "expected": expected, "detail": detail})
+    return out
+
+
 def _no_database(settings: Settings) -> OptionsHelperError:
     from ledger.errors import DatabaseNotFoundError
 
@@ -142,5 +179,5 @@ def parse_window(start: str | None, end: str | None) -> tuple[dt.date | None, dt
     return lo, hi
 
 
-__all__ = ["DEFAULT_SESSIONS", "parse_window", "plan", "planner_graph", "provider_capabilities",
+__all__ = ["CELL_STATUSES", "DEFAULT_SESSIONS", "cell_statuses", "parse_window", "plan", "planner_graph", "provider_capabilities",
            "resolve_assets", "resolve_symbols"]

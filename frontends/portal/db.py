@@ -1,29 +1,27 @@
-"""How the portal reaches the ledger: read-only connections opened per query and closed at once.
+"""How the portal reaches the ledger: a read-only ``Ledger``, opened for each page query.
 
-Nothing here caches a connection. A writer (``options-helper daily``) may take the file between two
-queries; a reader that finds it locked retries with backoff (``ledger.connection.connect``).
+``ledger.open(path, read_only=True)`` never creates or migrates the file and opens it read-only
+for the length of each query only, so a writer (``options-helper daily``) may take it between two
+queries; a reader that finds it locked retries with backoff within the configured lock timeout.
 
-``ledger.open()`` is not used: constructing its store opens the file read-write to migrate it,
-which a read-only portal must never do.
+The only connection the portal opens itself is the SQL console's (``read_only(..., isolated=True)``,
+used by ``sql_guard``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
-import duckdb
 
-from ledger import migrate, projections
-from ledger.connection import attach_read_only, connect
+if TYPE_CHECKING:
+    import duckdb
 
-# How long a page waits for a writer to release the file before it says so.
-LOCK_TIMEOUT_SECONDS = 15.0
-_META_TABLES = ("events", "ingestion_runs", "ingestion_run_assets", "asset_watermarks", "asset_checks",
-                "partition_status", "ledger_checkpoint")
+    from ledger import Ledger
+    from ledger.config import Settings
 
 
 @attrs.frozen(kw_only=True)
@@ -46,18 +44,35 @@ BOOTSTRAP_COMMANDS = (
 )
 
 
+def settings_for(path: str | Path) -> Settings:
+    """The portal's settings (flags reach it as environment variables) for the ledger at ``path``."""
+    from ledger.config import load_settings
+
+    return attrs.evolve(load_settings(), duckdb_path=Path(path))
+
+
+def ledger_at(path: str | Path) -> Ledger:
+    """The ledger at ``path``, read-only, with the configured lock timeout."""
+    from ledger import Ledger
+
+    return Ledger.from_settings(settings_for(path), read_only=True)
+
+
 @contextmanager
-def read_only(
-    path: str | Path, *, timeout_seconds: float = LOCK_TIMEOUT_SECONDS, isolated: bool = False
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One read-only connection for one query; closed when the block ends. ``isolated``: in a
-    DuckDB instance of its own, for a session that changes instance-wide settings."""
-    with connect(path, read_only=True, timeout_seconds=timeout_seconds, isolated=isolated) as con:
+def read_only(path: str | Path, *, isolated: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The SQL console's connection: read-only, for one statement, closed when the block ends.
+    ``isolated``: in a DuckDB instance of its own, for a session that changes instance-wide settings."""
+    from ledger.connection import connect
+
+    with connect(path, read_only=True, timeout_seconds=settings_for(path).lock_timeout_seconds,
+                 isolated=isolated) as con:
         yield con
 
 
 def state(path: str | Path) -> DbState:
     """Does the path hold a ledger with events? Never raises for a missing, empty or foreign file."""
+    import ledger
+
     target = str(path)
     p = Path(target)
     if not p.exists():
@@ -67,65 +82,31 @@ def state(path: str | Path) -> DbState:
         return DbState(path=target, exists=True, ready=False,
                        guidance=f"{target} is a directory; point --duckdb-path at a ledger file.")
     try:
-        with read_only(target) as con:
-            tables = {r[0] for r in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'meta'").fetchall()}
-            missing = [t for t in _META_TABLES if t not in tables]
-            if missing:
-                return DbState(path=target, exists=True, ready=False, commands=BOOTSTRAP_COMMANDS,
-                               guidance=f"{target} has no ledger tables yet (missing meta.{missing[0]}). "
-                               "Initialise it and run the pipeline:")
-            row = con.execute("SELECT last_seq FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
-            version = migrate.schema_version(con)
+        doc = ledger.status(target, lock_timeout_seconds=settings_for(target).lock_timeout_seconds)
     except Exception as e:  # a foreign or damaged file, or a lock held too long: say so, never a traceback
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return DbState(path=target, exists=True, ready=False,
-                       guidance=f"Cannot read {target}: {first}")
-    last_seq = int(row[0]) if row else 0
-    if last_seq == 0:
+        return DbState(path=target, exists=True, ready=False, guidance=f"Cannot read {target}: {first}")
+    version = doc["schema_version"]
+    if version == 0:
+        return DbState(path=target, exists=True, ready=False, commands=BOOTSTRAP_COMMANDS,
+                       guidance=f"{target} has no ledger tables yet. Initialise it and run the pipeline:")
+    if doc["pending"]:
+        return DbState(path=target, exists=True, ready=False, schema_version=version,
+                       commands=("options-helper db migrate",),
+                       guidance=f"The ledger at {target} is at schema version {version}; this portal needs "
+                       f"{doc['code_schema_version']}. Apply the migrations (the portal never writes):")
+    if doc["last_seq"] == 0:
         return DbState(path=target, exists=True, ready=False, schema_version=version, commands=BOOTSTRAP_COMMANDS[1:],
                        guidance=f"The ledger at {target} is empty: no run has been recorded yet. Run the pipeline:")
-    return DbState(path=target, exists=True, ready=True, last_seq=last_seq, schema_version=version)
+    return DbState(path=target, exists=True, ready=True, last_seq=doc["last_seq"], schema_version=version)
 
 
 def last_seq(path: str | Path) -> int:
     """The ledger's head; the cache key of every page query (0 when unreadable)."""
     try:
-        with read_only(path) as con:
-            row = con.execute("SELECT last_seq FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
+        return ledger_at(path).last_seq()
     except Exception:
         return 0
-    return int(row[0]) if row else 0
 
 
-def seq_at(path: str | Path, when: dt.datetime) -> int:
-    """The last seq recorded at or before ``when``."""
-    with read_only(path) as con:
-        row = con.execute("SELECT max(seq) FROM meta.events WHERE recorded_at <= ?", [when]).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
-@contextmanager
-def as_of(path: str | Path, seq: int | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Projections as the ledger stood at ``seq`` (``None``: the live, read-only file).
-
-    The time-travel fold runs in an in-memory database; the file is attached read-only only while
-    its events are folded, then detached, so a writer is held up for the fold and no longer.
-    """
-    if seq is None:
-        with read_only(path) as con:
-            yield con
-        return
-    with connect(":memory:", read_only=False) as mem:
-        migrate.migrate(mem)
-        attach_read_only(mem, path, "src", timeout_seconds=LOCK_TIMEOUT_SECONDS)
-        try:
-            projections.fold(mem, f"(SELECT * FROM src.meta.events WHERE seq <= {int(seq)})")
-            mem.execute("INSERT INTO meta.ledger_checkpoint SELECT name, least(last_seq, ?), last_hash, updated_at "
-                        "FROM src.meta.ledger_checkpoint", [int(seq)])
-        finally:
-            mem.execute("DETACH src")
-        yield mem
-
-
-__all__ = ["BOOTSTRAP_COMMANDS", "LOCK_TIMEOUT_SECONDS", "DbState", "as_of", "last_seq", "read_only", "seq_at", "state"]
+__all__ = ["BOOTSTRAP_COMMANDS", "DbState", "last_seq", "ledger_at", "read_only", "settings_for", "state"]

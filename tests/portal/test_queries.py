@@ -80,20 +80,6 @@ def test_resolve_as_of_a_time(seeded: dict[str, Any]) -> None:
     assert seq == 0 and when is not None and when.tzinfo is not None
 
 
-def test_freshness_counts_sessions_not_days() -> None:
-    from ledger.calendar import TradingCalendar
-
-    cal = TradingCalendar.xnys()
-    marks = [{"asset_key": "candles_daily", "scope_key": "AAPL",
-              "watermark_ts": dt.datetime(2025, 1, 3, tzinfo=dt.UTC)},  # a Friday
-             {"asset_key": "candles_daily", "scope_key": "SPY",
-              "watermark_ts": dt.datetime(2024, 12, 27, tzinfo=dt.UTC)}]
-    df = queries.freshness(marks, latest_session=dt.date(2025, 1, 6), calendar=cal)  # the Monday after
-    by = dict(zip(df["scope_key"], df["sessions_behind"], strict=True))
-    assert by == {"AAPL": 1, "SPY": 5}  # 30 Dec, 31 Dec, 2 Jan, 3 Jan, 6 Jan (1 Jan is a holiday)
-    assert list(df["freshness"]) == ["stale", "behind"]
-
-
 def test_runs_filters_and_search(seeded: dict[str, Any]) -> None:
     all_runs = queries.runs(seeded["path"], limit=1000)
     assert len(all_runs) == len(seeded["run_ids"]) + len(seeded["failed_run_ids"]) + 2
