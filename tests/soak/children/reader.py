@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from frontends.portal import queries
 
-        _ack.count_lock_waits("frontends.portal.db", "frontends.portal.queries")
+        _ack.count_lock_waits("ledger.duckdb_store", "ledger.connection")  # the portal reads through the Ledger
 
         def op() -> None:
             queries.health(args.db)
