@@ -1,6 +1,6 @@
 """How the portal reaches the ledger: a read-only ``Ledger``, opened for each page query.
 
-``ledger.open(path, read_only=True)`` never creates or migrates the file and opens it read-only
+A read-only ``Ledger`` never creates or migrates the file and opens it read-only
 for the length of each query only, so a writer (``options-helper daily``) may take it between two
 queries; a reader that finds it locked retries with backoff within the configured lock timeout.
 

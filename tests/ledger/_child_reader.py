@@ -1,8 +1,12 @@
-"""A reader process for the multi-process test: polls ``Ledger.health()`` as the portal would.
+"""A reader process for the multi-process tests: polls the ledger, read-only, as the portal and a
+follower (the Dagster sensor) would.
 
     python tests/ledger/_child_reader.py LEDGER.duckdb --duration 20 [--interval 0.1]
 
-Prints ``ok <last_seq> <runs>`` per successful poll and ``error <type>: <message>`` per failed one.
+Per poll: ``health()``, then ``events(since=last, limit=...)`` from the last seq it has seen. Prints
+``ok <last_seq> <runs>`` per successful health poll, ``followed <seq>`` for the last seq it has
+followed, ``gap <expected> <got>`` if the followed events skip or repeat a seq, and
+``error <type>: <message>`` per failed poll.
 """
 
 from __future__ import annotations
@@ -19,14 +23,21 @@ def main() -> int:
     parser.add_argument("path")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=0.1)
+    parser.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
     failures = 0
-    led = ledger.open(args.path, create=False, lock_timeout_seconds=60)
+    led = ledger.open(args.path, read_only=True, lock_timeout_seconds=60)
+    followed = 0
     deadline = time.monotonic() + args.duration
     while time.monotonic() < deadline:
         try:
             report = led.health()
             print(f"ok {report['last_seq']} {len(report['latest_runs'])}", flush=True)
+            for e in led.events(since=followed, limit=args.batch):
+                if e.seq != followed + 1:
+                    print(f"gap {followed + 1} {e.seq}", flush=True)
+                followed = e.seq
+            print(f"followed {followed}", flush=True)
         except Exception as e:
             failures += 1
             print(f"error {type(e).__name__}: {e}", flush=True)
