@@ -28,7 +28,13 @@ import duckdb
 
 from ledger import queries
 from ledger.duckdb_store import DuckDBEventStore
-from ledger.errors import DatabaseNotFoundError, MigrationError, ReadOnlyLedgerError, UnknownRunError, UsageError
+from ledger.errors import (
+    DatabaseNotFoundError,
+    MigrationError,
+    ReadOnlyLedgerError,
+    UnknownRunError,
+    UsageError,
+)
 from ledger.events import (
     AssetFailed,
     AssetMaterialized,
@@ -473,8 +479,8 @@ def status(path: str | os.PathLike[str], *, lock_timeout_seconds: float = 60.0) 
     doc: dict[str, Any] = {"database_path": str(target), "exists": target.is_file(),
                            "code_schema_version": migrate.code_schema_version()}
     if not doc["exists"]:
-        pending = [f"{m.version:04d}_{m.name}" for m in migrate.load_migrations()]
-        return doc | {"schema_version": 0, "pending": pending, "last_seq": 0, "counts": {}, "bytes": 0}
+        everything = [f"{m.version:04d}_{m.name}" for m in migrate.load_migrations()]
+        return doc | {"schema_version": 0, "pending": everything, "last_seq": 0, "counts": {}, "bytes": 0}
     with connect(target, read_only=True, timeout_seconds=lock_timeout_seconds) as con:
         pending = migrate.check(con)
         version = migrate.schema_version(con)
