@@ -306,9 +306,14 @@ class Ledger:
         with self.reader() as con:
             head = queries.head(con)
             version = migrate.schema_version(con)
-        with self.reader(as_of_seq=seq) as con:
-            sections = health.report(con, reference=reference, latest_session=latest_session, calendar=cal,
-                                     days=days, limit=limit)
+            if seq is None or seq >= head:  # now: the same connection answers
+                seq = None if seq is None else head
+                sections = health.report(con, reference=reference, latest_session=latest_session, calendar=cal,
+                                         days=days, limit=limit)
+        if seq is not None and seq < head:
+            with self.store.as_of(seq) as con:
+                sections = health.report(con, reference=reference, latest_session=latest_session, calendar=cal,
+                                         days=days, limit=limit)
         return {
             "database_path": str(self.path),
             "database_exists": True,

@@ -10,6 +10,7 @@ used by ``sql_guard``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,9 +53,21 @@ def settings_for(path: str | Path) -> Settings:
 
 
 def ledger_at(path: str | Path) -> Ledger:
-    """The ledger at ``path``, read-only, with the configured lock timeout."""
+    """The ledger at ``path``, read-only, with the configured lock timeout. A Ledger holds no
+    connection, so one is kept per file (by its identity: a file replaced at the same path, or
+    created there since, is opened and checked again)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return _open(str(path), None)  # raises DatabaseNotFoundError
+    return _open(str(path), (st.st_dev, st.st_ino))
+
+
+@functools.lru_cache(maxsize=16)
+def _open(path: str, file_id: tuple[int, int] | None) -> Ledger:
     from ledger import Ledger
 
+    del file_id  # part of the cache key only
     return Ledger.from_settings(settings_for(path), read_only=True)
 
 
