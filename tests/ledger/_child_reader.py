@@ -1,9 +1,10 @@
 """A reader process for the multi-process tests: polls the ledger, read-only, as the portal and a
 follower (the Dagster sensor) would.
 
-    python tests/ledger/_child_reader.py LEDGER.duckdb --duration 20 [--interval 0.1]
+    python tests/ledger/_child_reader.py LEDGER.duckdb --duration 20 [--interval 0.1] [--stop-file PATH]
 
-Per poll: ``health()``, then ``events(since=last, limit=...)`` from the last seq it has seen. Prints
+Per poll: ``health()``, then ``events(since=last, limit=--batch)`` from the last seq it has seen
+until it has caught up. Prints
 ``ok <last_seq> <runs>`` per successful health poll, ``followed <seq>`` for the last seq it has
 followed, ``gap <expected> <got>`` if the followed events skip or repeat a seq, and
 ``error <type>: <message>`` per failed poll.
@@ -12,6 +13,7 @@ followed, ``gap <expected> <got>`` if the followed events skip or repeat a seq, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -24,23 +26,28 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--stop-file", default=None, help="poll once more after this file appears, then stop")
     args = parser.parse_args()
     failures = 0
     led = ledger.open(args.path, read_only=True, lock_timeout_seconds=60)
     followed = 0
     deadline = time.monotonic() + args.duration
     while time.monotonic() < deadline:
+        stopping = args.stop_file is not None and os.path.exists(args.stop_file)
         try:
             report = led.health()
             print(f"ok {report['last_seq']} {len(report['latest_runs'])}", flush=True)
-            for e in led.events(since=followed, limit=args.batch):
-                if e.seq != followed + 1:
-                    print(f"gap {followed + 1} {e.seq}", flush=True)
-                followed = e.seq
+            while batch := led.events(since=followed, limit=args.batch):  # catch up, a batch at a time
+                for e in batch:
+                    if e.seq != followed + 1:
+                        print(f"gap {followed + 1} {e.seq}", flush=True)
+                    followed = e.seq
             print(f"followed {followed}", flush=True)
         except Exception as e:
             failures += 1
             print(f"error {type(e).__name__}: {e}", flush=True)
+        if stopping:
+            break
         time.sleep(args.interval)
     return 1 if failures else 0
 

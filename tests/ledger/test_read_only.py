@@ -149,20 +149,27 @@ def test_from_settings_uses_the_configured_lock_timeout(seeded: Path) -> None:
         holder.kill()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 def test_a_writer_commits_while_a_read_only_reader_polls_in_another_process(seeded: Path) -> None:
     start = ledger.open(seeded, read_only=True).last_seq()
+    stop = seeded.parent / "stop"
+    reader = Child("_child_reader.py", str(seeded), "--duration", "120", "--interval", "0.05", "--batch", "7",
+                   "--stop-file", str(stop))
+    assert reader.wait_for("followed", timeout=60), reader.stderr()[-1500:]  # polling before the writer starts
     writer = Child("_child_writer.py", str(seeded), "--lease", "60", "--duration", "4", "--tag", "W")
-    reader = Child("_child_reader.py", str(seeded), "--duration", "6", "--interval", "0.05", "--batch", "7")
-    codes = [writer.finish(timeout=90), reader.finish(timeout=90)]
+    writer_code = writer.finish(timeout=120)
+    stop.touch()  # the reader polls once more, after the writer's last commit, and stops
+    codes = [writer_code, reader.finish(timeout=120)]
     assert codes == [0, 0], (writer.stderr()[-1500:], reader.lines[-5:])
     assert not [line for line in reader.lines if line.startswith(("error", "gap"))]
     committed = writer.values("committed")
     polls = [int(v.split()[0]) for v in reader.values("ok")]
-    assert len(committed) >= 3 and len(polls) >= 10
-    assert polls == sorted(polls) and polls[-1] > start, "the reader saw the writer's commits, in order"
-    assert int(reader.values("followed")[-1]) == max(polls), "the follower caught up with the head it saw"
+    assert committed, "the writer got in while the reader polled"
+    assert polls == sorted(polls), "the reader never saw the log go backwards"
+    assert polls[0] == start and polls[-1] > start, "the reader saw the writer's commits"
     led = ledger.open(seeded, read_only=True)
+    head = led.last_seq()
+    assert polls[-1] == head and int(reader.values("followed")[-1]) == head, "the follower caught up"
     assert {r["run_id"] for r in led.runs(limit=1000)} >= set(committed)
     assert led.verify().ok
 
@@ -173,3 +180,13 @@ def test_every_production_call_site_builds_the_ledger_from_settings() -> None:
                  for n, line in enumerate(p.read_text().splitlines(), 1) if "ledger.open(" in line]
     assert offenders == []
 
+
+
+def test_frontends_run_no_sql_of_their_own() -> None:
+    """The CLI and the portal render what the ledger and stages compute; the portal's guarded SQL
+    box is the one place a frontend executes SQL."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = [f"{p.relative_to(root)}:{n}" for p in (root / "frontends").rglob("*.py") if p.name != "sql_guard.py"
+                 for n, line in enumerate(p.read_text().splitlines(), 1)
+                 if ".execute(" in line or ".sql(" in line or "duckdb.connect(" in line]
+    assert offenders == []

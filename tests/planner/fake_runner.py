@@ -43,7 +43,7 @@ def run_job(job: str, *, as_of: dt.date, symbols: Sequence[str] | None, settings
     from ledger.events import AssetFailed, AssetMaterialized, RunStarted, RunSucceeded
     from ledger.ids import new_uuid7
 
-    led = ledger.open(settings.duckdb_path, lease_seconds=settings.lease_seconds)
+    led = ledger.Ledger.from_settings(settings)
     run_id = new_uuid7()
     started = RunStarted(run_id=run_id, job_name=job, triggered_by=triggered_by, partition_key=pk,
                          scope_keys=scopes, code_version=spec.code_version, backfill_id=backfill_id,
