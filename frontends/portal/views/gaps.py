@@ -17,14 +17,16 @@ COLOURS = {"ok": "#2e7d32", "stale": "#9ccc65", "partial": "#fbc02d", "skipped":
 AGGREGATED = "All symbols (aggregated)"
 
 
-def default_range(span: tuple[dt.date, dt.date] | None, delay: int) -> tuple[dt.date, dt.date]:
+def default_range(span: tuple[dt.date, dt.date] | None, s) -> tuple[dt.date, dt.date]:  # type: ignore[no-untyped-def]
+    """The 20 sessions ending at the latest completed session (or at the ledger's last cell)."""
     from ledger.calendar import TradingCalendar
+    from stages.inputs import default_session
+    from stages.planning import DEFAULT_SESSIONS
 
-    cal = TradingCalendar.xnys()
-    end = cal.latest_completed_session(dt.datetime.now(dt.UTC), delay)
+    end = default_session(s)
     if span is not None and span[1] < end:
         end = span[1]
-    return cal.last_sessions(20, end)[0], end
+    return TradingCalendar.xnys().last_sessions(DEFAULT_SESSIONS, end)[0], end
 
 
 def heatmap_chart(cells):  # type: ignore[no-untyped-def]
@@ -80,7 +82,7 @@ def body() -> None:
     s, state = ui.open_ledger("Gaps")
     path, seq = str(s.duckdb_path), state.last_seq
     inputs = ui.query("gaps_inputs", path, seq)
-    first, last = default_range(inputs["span"], s.session_close_delay_minutes)
+    first, last = default_range(inputs["span"], s)
     symbols = sorted(set(s.watchlist()) | set(inputs["symbols"]))
     c = st.columns([2, 2, 3])
     start = c[0].date_input("From", value=first, key="g_start")
