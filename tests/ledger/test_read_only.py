@@ -153,7 +153,7 @@ def test_from_settings_uses_the_configured_lock_timeout(seeded: Path) -> None:
 def test_a_writer_commits_while_a_read_only_reader_polls_in_another_process(seeded: Path) -> None:
     start = ledger.open(seeded, read_only=True).last_seq()
     stop = seeded.parent / "stop"
-    reader = Child("_child_reader.py", str(seeded), "--duration", "120", "--interval", "0.05", "--batch", "7",
+    reader = Child("_child_reader.py", str(seeded), "--duration", "120", "--interval", "0.05", "--follow", "--batch", "7",
                    "--stop-file", str(stop))
     assert reader.wait_for("followed", timeout=60), reader.stderr()[-1500:]  # polling before the writer starts
     writer = Child("_child_writer.py", str(seeded), "--lease", "60", "--duration", "4", "--tag", "W")

@@ -311,9 +311,11 @@ def test_a_daily_opens_two_connections_per_job(state: Settings, synthetic: Any,
     opened: list[bool] = []
     monkeypatch.setattr(connection, "OBSERVERS",
                         [lambda what, read_only, _s: opened.append(read_only) if what == "attach" else None])
+    from ledger import api
+
     opens = []
-    real_open = ledger.open
-    monkeypatch.setattr(ledger, "open", lambda *a, **k: opens.append(a) or real_open(*a, **k))
+    real_open = api.open  # Ledger.from_settings opens through it
+    monkeypatch.setattr(api, "open", lambda *a, **k: opens.append(a) or real_open(*a, **k))
     day = stages.run_daily(as_of=DAY2, settings=state, provider=synthetic, now=NOW)
     assert day.ok, day.to_dict()
     jobs = len(registry.DAILY_ORDER)
