@@ -80,7 +80,10 @@ def _render_health(doc: dict[str, Any]) -> None:
     render.table("Latest run per job", doc["latest_runs"],
                  ["job_name", "status", "triggered_by", "started_at", "duration_ms", "partition_key", "run_id"])
     render.table("Recent failures", doc["recent_failures"], ["started_at", "job_name", "error_type", "error_message", "run_id"])
-    render.table("Freshness", doc["watermarks"], ["asset_key", "scope_key", "watermark_ts", "sessions_behind", "last_run_id"])
+    render.table("Failures by fingerprint", doc["failure_groups"],
+                 ["failures", "jobs", "error_type", "message_template", "latest_at", "latest_run_id"])
+    render.table("Freshness (XNYS sessions behind)", doc["watermarks"],
+                 ["asset_key", "scope_key", "watermark", "sessions_behind", "freshness", "last_run_id"])
     render.table("Failed checks", doc["failed_checks"], ["checked_at", "asset_key", "partition_key", "scope_key", "check_name", "severity", "message"])
     render.table("Abandoned runs", doc["abandoned_runs"], ["started_at", "job_name", "partition_key", "run_id"])
 
