@@ -131,3 +131,34 @@ def test_help_does_not_import_heavy_or_optional_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_reading_commands_leave_the_file_as_it_was(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """health, runs, runs show, events, db status and db verify open the ledger read-only."""
+    import hashlib
+
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    run_id = ledger.open(db, read_only=True).runs(limit=1)[0]["run_id"]
+    for args in (["health", "--json"], ["health", "--as-of", "2"], ["runs", "--json"], ["runs", "show", run_id],
+                 ["events", "--since", "1"], ["db", "status"], ["db", "verify"]):
+        code, _, err = run_cli(capsys, "--duckdb-path", str(db), *args)
+        assert code == 0, (args, err)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_health_groups_failures_and_labels_freshness(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "--duckdb-path", str(db), "health", "--json")
+    doc = json.loads(out)
+    assert code == 0 and [g["failures"] for g in doc["failure_groups"]] == [1]
+    assert doc["failure_groups"][0]["message_template"] == "no derived rows for <date>"
+    assert doc["watermarks"][0]["freshness"] in ("current", "behind", "stale")
+    assert doc["summary"]["jobs"] == 2 and doc["summary"]["failed_checks"] == 1
+
+
+def test_reading_a_ledger_behind_the_code_says_to_migrate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import duckdb
+
+    plain = tmp_path / "plain.duckdb"
+    duckdb.connect(str(plain)).close()
+    code, _, err = run_cli(capsys, "--duckdb-path", str(plain), "runs")
+    assert code == 5 and "options-helper db init" in err
