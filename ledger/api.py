@@ -169,14 +169,14 @@ class Ledger:
         """A read-only connection (or a time-travel fold) held only for the block."""
         if as_of_time is not None and as_of_seq is None:
             as_of_seq, _ = self.resolve_as_of(time=as_of_time)
-        if as_of_seq is not None and as_of_seq >= self.last_seq():
-            as_of_seq = None  # as of the head: the live file answers, without a fold
-        if as_of_seq is None:
-            with self.store.reader() as con:
+        with self.store.reader() as con:
+            # As of the head (or later) the live file answers, without a fold: no writer can commit
+            # while this read-only connection is open, so the head it reads is the head it shows.
+            if as_of_seq is None or queries.head(con) <= as_of_seq:
                 yield con
-        else:
-            with self.store.as_of(as_of_seq) as con:
-                yield con
+                return
+        with self.store.as_of(as_of_seq) as con:
+            yield con
 
     def resolve_as_of(
         self, *, seq: int | None = None, time: dt.datetime | None = None
