@@ -22,10 +22,13 @@ _RUN_COLUMNS = (
 
 def latest_runs(con: duckdb.DuckDBPyConnection, *, limit: int = 50) -> list[dict[str, Any]]:
     """The latest run of each job."""
+    # The winners' ids first (a narrow aggregate), then their rows: a window over every run's full
+    # row costs ~8x as much on 40,000 runs.
     return normalise_rows(con.execute(
-        f"SELECT {_RUN_COLUMNS} FROM meta.ingestion_runs WHERE job_name IS NOT NULL "
-        "QUALIFY row_number() OVER (PARTITION BY job_name ORDER BY started_at DESC, first_seq DESC) = 1 "
-        "ORDER BY started_at DESC LIMIT ?", [limit]))
+        f"SELECT {_RUN_COLUMNS} FROM meta.ingestion_runs WHERE run_id IN ("
+        "  SELECT arg_max(run_id, (started_at, first_seq)) FROM meta.ingestion_runs WHERE job_name IS NOT NULL "
+        "  GROUP BY job_name) "
+        "ORDER BY started_at DESC, first_seq DESC LIMIT ?", [limit]))
 
 
 def runs(
@@ -101,17 +104,24 @@ def watermarks(con: duckdb.DuckDBPyConnection, *, limit: int = 1000) -> list[dic
 
 
 def failed_checks(con: duckdb.DuckDBPyConnection, *, since: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
-    """Failed checks whose materialization is still the current one for its cell."""
+    """Failed checks since ``since``, newest first, each saying whether its materialization is
+    still the current one for its cell. The cells are looked up only over the checks' partitions
+    (a range DuckDB prunes by zone maps) instead of joining the whole partition status."""
     return normalise_rows(con.execute(
         """
+        WITH c AS (
+            SELECT * FROM meta.asset_checks WHERE status = 'fail' AND checked_at >= ?
+            ORDER BY checked_at DESC, seq DESC LIMIT ?
+        )
         SELECT c.check_id, c.checked_at, c.asset_key, c.partition_key, c.scope_key, c.check_name, c.severity,
                c.status, c.metrics_json, c.message, c.run_id, c.materialization_seq,
                (p.materialized_seq IS NOT DISTINCT FROM c.materialization_seq) AS current
-        FROM meta.asset_checks c
-        LEFT JOIN meta.partition_status p
+        FROM c
+        LEFT JOIN (SELECT asset_key, partition_key, scope_key, materialized_seq FROM meta.partition_status
+                   WHERE partition_key BETWEEN (SELECT min(partition_key) FROM c)
+                                           AND (SELECT max(partition_key) FROM c)) p
           ON p.asset_key = c.asset_key AND p.partition_key = c.partition_key AND p.scope_key = c.scope_key
-        WHERE c.status = 'fail' AND c.checked_at >= ?
-        ORDER BY c.checked_at DESC, c.seq DESC LIMIT ?
+        ORDER BY c.checked_at DESC, c.seq DESC
         """, [since, limit]))
 
 
