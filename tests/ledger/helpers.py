@@ -20,7 +20,7 @@ SYMBOLS = ("AAPL", "BRK.B", "MSFT", "SPY", "TSLA", "NVDA", "QQQ")
 # (shrinking steps that each commit to a file takes minutes): it reports the steps as generated, and
 # Hypothesis's example database replays them first on the next run; ci and nightly shrink.
 _PROFILES = {
-    "default": dict(max_examples=8, stateful_step_count=12),
+    "default": dict(max_examples=10, stateful_step_count=15),
     "ci": dict(max_examples=60, stateful_step_count=40),
     "nightly": dict(max_examples=300, stateful_step_count=80),
 }
