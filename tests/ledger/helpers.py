@@ -110,3 +110,19 @@ def snapshot(store: Any, *, as_of_seq: int | None = None) -> dict[str, list[dict
 def log_tail(store: Any) -> list[tuple[int, str]]:
     """(seq, event_type) of the whole log: what 'nothing was written' compares."""
     return [(s.seq, s.event_type) for s in store.read()]
+
+
+def differences(got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Where two snapshots differ, one line per (table, key, column), to read in a failure."""
+    out = []
+    for table in TABLES:
+        keys = KEYS[table]
+        g = {tuple(r[k] for k in keys): r for r in got.get(table, [])}
+        w = {tuple(r[k] for k in keys): r for r in want.get(table, [])}
+        for key in sorted(g.keys() | w.keys(), key=str):
+            if key not in g or key not in w:
+                out.append(f"{table} {key}: {'missing' if key not in g else 'unexpected'}")
+                continue
+            out += [f"{table} {key} {c}: got {g[key].get(c)!r}, want {w[key].get(c)!r}"
+                    for c in sorted(g[key].keys() | w[key].keys()) if g[key].get(c) != w[key].get(c)]
+    return out

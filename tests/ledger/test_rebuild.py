@@ -35,7 +35,7 @@ from ledger.events import (
 from ledger.projections import PROJECTION_TABLES
 from ledger.verify import verify_file
 from tests.ledger import test_migrations
-from tests.ledger.helpers import FixedClock, realistic_run, snapshot
+from tests.ledger.helpers import FixedClock, differences, realistic_run, snapshot
 from tests.ledger.model import ModelLedger
 
 
@@ -152,7 +152,8 @@ def _append_each(batches: list[list[Event]], tmp_path: Path) -> DuckDBEventStore
         clock.advance(1)
         store.append(batch)
         model.append(batch)
-        assert snapshot(store) == snapshot(model)
+        diff = differences(snapshot(store), snapshot(model))
+        assert not diff, "\n".join(diff)
         report = verify_file(str(store.path))
         assert report.ok, report.problems
     return store

@@ -56,7 +56,7 @@ from ledger.events import (
     RunSucceeded,
 )
 from ledger.verify import verify_file
-from tests.ledger.helpers import STATEFUL, FixedClock, keyed, snapshot
+from tests.ledger.helpers import STATEFUL, FixedClock, differences, keyed, snapshot
 from tests.ledger.model import TABLES, ModelLedger, timestamp
 
 # Few cells, so that later batches meet the cells of earlier ones.
@@ -271,7 +271,8 @@ class LedgerMachine(RuleBasedStateMachine):
         k = data.draw(st.integers(0, self.model.last_seq()))
         with self.writers[0].as_of(k) as con:
             got = {t: keyed(t, normalise_rows(con.execute(f"SELECT * FROM meta.{t}"))) for t in TABLES}
-        assert got == snapshot(self.model, as_of_seq=k)
+        diff = differences(got, snapshot(self.model, as_of_seq=k))
+        assert not diff, "\n".join([f"as of seq {k}:", *diff])
 
     # -- invariants ------------------------------------------------------------------------------
     @invariant()
@@ -284,9 +285,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def projections_equal_the_model(self) -> None:
         with self.writers[0].reader() as con:
             got = {t: keyed(t, normalise_rows(con.execute(f"SELECT * FROM meta.{t}"))) for t in TABLES}
-        want = snapshot(self.model)
-        for table in TABLES:
-            assert got[table] == want[table], table
+        diff = differences(got, snapshot(self.model))
+        assert not diff, "\n".join(diff)
 
 LedgerMachine.TestCase.settings = STATEFUL
 TestLedgerStateMachine = pytest.mark.timeout(900)(LedgerMachine.TestCase)
