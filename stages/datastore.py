@@ -58,7 +58,7 @@ FLOW = TableSpec(
     columns=("symbol", "from_date", "to_date", "window_size", "group_by", "row_key", "as_of", "contract_symbol",
              "expiry", "option_type", "strike", "delta_oi", "delta_oi_notional", "volume_notional", "delta_notional",
              "n_pairs", "flow_class", "volume", "oi_start", "oi_end", "n_contracts", "n_new", "n_disappeared",
-             "status"),
+             "status", "n_expired", "expired_oi", "expired_notional", "gap_sessions"),
     partition=("symbol", "to_date", "window_size"),
 )
 DERIVED = TableSpec(
