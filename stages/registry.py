@@ -103,7 +103,7 @@ JOBS: tuple[JobSpec, ...] = (
             description="Discover contracts and ingest their daily bars."),
     JobSpec(name=SNAPSHOT_OPTIONS, asset_key=OPTIONS_SNAPSHOT_FILE, code_version="1", cli_command="snapshot-options",
             description="Snapshot full option chains to Parquet."),
-    JobSpec(name=COMPUTE_FLOW, asset_key=OPTIONS_FLOW, code_version="1", cli_command="flow",
+    JobSpec(name=COMPUTE_FLOW, asset_key=OPTIONS_FLOW, code_version="2", cli_command="flow",
             description="Compute open-interest and volume flow."),
     JobSpec(name=COMPUTE_DERIVED, asset_key=DERIVED_METRICS, code_version="1", cli_command="derived",
             description="Compute derived metrics."),
