@@ -49,10 +49,11 @@ def expired_line(s: Any) -> str:
     if not s.expired_contracts:
         line = "expired: none"
     else:
-        line = (f"expired: {s.expired_contracts:,} contracts, open interest {s.expired_oi or 0:,.0f} rolled off "
+        line = (f"expired: {s.expired_contracts:,} contract{'s' if s.expired_contracts != 1 else ''}, open interest {s.expired_oi or 0:,.0f} rolled off "
                 f"({_money(-(s.expired_notional or 0.0)).lstrip('-')}); not counted as flow")
     if s.disappeared_contracts:
-        line += f"; {s.disappeared_contracts:,} contracts vanished before expiry (unknown change, not counted)"
+        n = s.disappeared_contracts
+        line += f"; {n:,} contract{'s' if n != 1 else ''} vanished before expiry (unknown change, not counted)"
     return line
 
 

@@ -17,7 +17,7 @@ runs_app = typer.Typer(invoke_without_command=True)
 
 
 def _parse_as_of(text: str | None) -> tuple[int | None, dt.datetime | None]:
-    if not text:
+    if not text or text.strip().lower() == "latest":  # latest: the ledger as it stands
         return None, None
     if text.isdigit():
         return int(text), None
@@ -38,7 +38,7 @@ def empty_health(path: str) -> dict[str, Any]:
 
 def health(
     ctx: typer.Context,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Answer as the ledger stood at a seq or timestamp.", show_default=False)] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Answer as the ledger stood at a seq or timestamp (latest: now, the default).", show_default=False)] = None,
     days: Annotated[int, typer.Option(help="Window for failures, failed checks and abandoned runs.")] = 7,
     duckdb_path: DbPath = None,
     json: Json = False,
