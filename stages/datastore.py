@@ -265,8 +265,11 @@ def flow_pairs(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], start: dt
     ).fetchall()
 
 
-# Sums of a window's stored one-session rows; oi_start/oi_end from its first/last pair only.
+# Sums of a window's stored one-session rows; oi_start/oi_end from its first/last pair only. Of
+# the grouping asked for, only the ``top`` rows by |net ΔOI$| of each sign come back (the zones);
+# the per-type ``total`` rows always do.
 _FLOW_WINDOW_SQL = """
+WITH agg AS (
 SELECT f.symbol, f.group_by, f.row_key,
        any_value(f.contract_symbol) AS contract_symbol, any_value(f.expiry) AS expiry,
        any_value(f.option_type) AS option_type, any_value(f.strike) AS strike,
@@ -280,20 +283,27 @@ SELECT f.symbol, f.group_by, f.row_key,
        sum(coalesce(f.n_expired, 0))::BIGINT AS n_expired, sum(f.expired_oi) AS expired_oi,
        sum(f.expired_notional) AS expired_notional
 FROM options_flow f JOIN _flow_window_pairs k ON f.symbol = k.symbol AND f.to_date = k.to_date
-WHERE f.window_size = 1 AND f.group_by IN (SELECT unnest(?))
+WHERE f.window_size = 1 AND (f.group_by = ? OR f.group_by = 'total')
 GROUP BY f.symbol, f.group_by, f.row_key
-ORDER BY f.symbol, f.group_by, f.row_key
+)
+SELECT * FROM agg
+WHERE group_by = 'total' OR delta_oi_notional <> 0
+QUALIFY group_by = 'total' OR row_number() OVER (PARTITION BY symbol, group_by, delta_oi_notional > 0
+                                                 ORDER BY abs(delta_oi_notional) DESC, row_key) <= ?
 """
 
 
-def flow_window(con: duckdb.DuckDBPyConnection, pairs: pa.Table, group_bys: Sequence[str]) -> pa.Table:
-    """The stored one-session rows of ``pairs`` netted per (symbol, grouping, row_key) in DuckDB.
+def flow_window(con: duckdb.DuckDBPyConnection, pairs: pa.Table, group_by: str, top: int) -> pa.Table:
+    """The stored one-session rows of ``pairs`` netted per (symbol, grouping, row_key) in DuckDB:
+    the per-type ``total`` rows, and of ``group_by`` the ``top`` building (net ΔOI$ > 0) and
+    ``top`` unwinding (< 0) rows per symbol by |net ΔOI$| (ties at the cut: by row_key; the
+    caller orders the few rows it gets: ranking on one key is what keeps this fast).
 
     ``pairs``: one row per (symbol, to_date) of the window, with the window's ``window_start``
     and ``window_end`` per symbol. Windows are computed on read, never stored twice."""
     con.register("_flow_window_pairs", pairs)
     try:
-        return select(con, _FLOW_WINDOW_SQL, [list(group_bys)])
+        return select(con, _FLOW_WINDOW_SQL, [group_by, top])
     finally:
         con.unregister("_flow_window_pairs")
 

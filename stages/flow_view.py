@@ -198,76 +198,92 @@ def _symbol_views(settings: Settings, found: dict[str, list[tuple[dt.date, dt.da
     import pyarrow as pa
 
     from stages import datastore
-    from stages.analytics.flow import GROUP_TOTAL
-
     keys = [(s, to_date, chain[-1][1], chain[0][0]) for s, chain in found.items() for to_date, _, _ in chain]
     rows: pa.Table | None = None
     if keys:
         pairs = pa.table({"symbol": [k[0] for k in keys], "to_date": pa.array([k[1] for k in keys], pa.date32()),
                           "window_start": pa.array([k[2] for k in keys], pa.date32()),
                           "window_end": pa.array([k[3] for k in keys], pa.date32())})
-        rows = _read(settings, lambda con: datastore.flow_window(con, pairs, [group_by, GROUP_TOTAL]))
-    return [symbol_view(symbol, chain, rows, as_of=as_of, window=window, group_by=group_by, top=top)
+        rows = _read(settings, lambda con: datastore.flow_window(con, pairs, group_by, top))
+    frames = _by_symbol(rows)
+    return [symbol_view(symbol, chain, frames.get(symbol), as_of=as_of, window=window, group_by=group_by, top=top)
             for symbol, chain in found.items()]
 
 
-def symbol_view(symbol: str, chain: Sequence[tuple[dt.date, dt.date, int]], rows: pa.Table | None, *,
+def _by_symbol(rows: pa.Table | None) -> dict[str, list[dict[str, Any]]]:
+    """The netted rows per symbol, as dicts (a few per symbol: plain Python), each with its class
+    (classified once over every row: the rule on the window's sums and its start OI)."""
+    from stages.analytics._tables import arrow_float
+    from stages.analytics.flow import classify_flow
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    if rows is None or rows.num_rows == 0:
+        return out
+    classes = classify_flow(arrow_float(rows, "delta_oi"), arrow_float(rows, "oi_start"), arrow_float(rows, "volume"))
+    for r, flow_class in zip(rows.to_pylist(), classes.tolist(), strict=True):
+        r["flow_class"] = flow_class
+        out.setdefault(r["symbol"], []).append(r)
+    return out
+
+
+def _zone_order(r: dict[str, Any]) -> tuple[Any, ...]:
+    def last(v: Any) -> tuple[bool, Any]:  # None sorts last
+        return (v is None, v if v is not None else 0)
+
+    return (-abs(r["delta_oi_notional"]), last(r["expiry"]), last(r["strike"]), last(r["option_type"]),
+            last(r["contract_symbol"]))
+
+
+def _zone_row(r: dict[str, Any]) -> dict[str, Any]:
+    from stages.analytics.flow import CLASS_EXPIRED
+
+    n_pairs = r["n_pairs"]
+    matched = n_pairs - r["n_new"] - r["n_disappeared"] - r["n_expired"]
+    status = ("matched" if matched == n_pairs else "new" if r["n_new"] == n_pairs else
+              "disappeared" if r["n_disappeared"] == n_pairs else "expired" if r["n_expired"] == n_pairs else "mixed")
+    flow_class = CLASS_EXPIRED if r["n_expired"] == n_pairs else r["flow_class"]
+    return {c: r.get(c) for c in ZONE_COLUMNS} | {"status": status, "flow_class": flow_class}
+
+
+def symbol_view(symbol: str, chain: Sequence[tuple[dt.date, dt.date, int]], rows: Sequence[dict[str, Any]] | None, *,
                 as_of: dt.date, window: int, group_by: str, top: int) -> SymbolFlow:
-    """One symbol's view from the netted rows (``datastore.flow_window``) of its chain."""
-    import numpy as np
-    import pyarrow.compute as pc
+    """One symbol's view from its netted rows (``datastore.flow_window``'s, as dicts, in zone order)."""
+    from stages.analytics.flow import GROUP_TOTAL
 
-    from stages.analytics._tables import clean
-    from stages.analytics.flow import CLASS_EXPIRED, GROUP_TOTAL, classify_flow
-
-    empty = dict(calls_delta_oi_notional=None, puts_delta_oi_notional=None, building=(), unwinding=(),
-                 expired_contracts=0, expired_oi=None, expired_notional=None, disappeared_contracts=0)
-    if not chain or rows is None:
+    if not chain or not rows:
         return SymbolFlow(symbol=symbol, to_date=as_of, from_date=None, window=window, pairs=0, gap_sessions=0,
-                          group_by=group_by, note=f"no flow data for {symbol} ending {as_of}: need a snapshot of "
-                          f"{as_of} and an earlier one", **empty)  # type: ignore[arg-type]
-    mine = rows.filter(pc.equal(rows.column("symbol"), symbol)).to_pandas(date_as_object=True)
-    totals = mine[mine["group_by"] == GROUP_TOTAL].set_index("option_type")
-    grouped = mine[mine["group_by"] == group_by].copy()
-    grouped["flow_class"] = classify_flow(grouped["delta_oi"].to_numpy(float), grouped["oi_start"].to_numpy(float),
-                                          grouped["volume"].to_numpy(float))
-    grouped.loc[(grouped["n_expired"] == grouped["n_pairs"]).to_numpy(), "flow_class"] = CLASS_EXPIRED
-    matched = grouped["n_pairs"] - grouped["n_new"] - grouped["n_disappeared"] - grouped["n_expired"]
-    grouped["status"] = np.select(
-        [matched == grouped["n_pairs"], grouped["n_new"] == grouped["n_pairs"],
-         grouped["n_disappeared"] == grouped["n_pairs"], grouped["n_expired"] == grouped["n_pairs"]],
-        ["matched", "new", "disappeared", "expired"], default="mixed")
-    net = grouped["delta_oi_notional"]
-    grouped = grouped.assign(_abs=net.abs(), _expiry=grouped["expiry"].astype(str), _strike=grouped["strike"])
+                          group_by=group_by, calls_delta_oi_notional=None, puts_delta_oi_notional=None, building=(),
+                          unwinding=(), expired_contracts=0, expired_oi=None, expired_notional=None,
+                          disappeared_contracts=0, note=f"no flow data for {symbol} ending {as_of}: need a snapshot "
+                          f"of {as_of} and an earlier one")
+    totals = {r["option_type"]: r for r in rows if r["group_by"] == GROUP_TOTAL}
+    grouped = [r for r in rows if r["group_by"] == group_by and r["delta_oi_notional"] is not None]
 
-    def zone(mask: Any) -> tuple[dict[str, Any], ...]:
-        part = grouped[mask.fillna(False).to_numpy(bool)]
-        part = part.sort_values(["_abs", "_expiry", "_strike", "option_type", "contract_symbol"],
-                                ascending=[False, True, True, True, True], kind="mergesort", na_position="last")
-        return tuple({c: clean(v) for c, v in zip(ZONE_COLUMNS, r, strict=True)}
-                     for r in part.head(top)[list(ZONE_COLUMNS)].itertuples(index=False, name=None))
-
-    def total(kind: str, column: str) -> float | None:
-        value = totals[column].get(kind) if column in totals else None
-        return clean(value) if value is not None else None
+    def zone(sign: int) -> tuple[dict[str, Any], ...]:
+        part = [r for r in grouped if (r["delta_oi_notional"] > 0 if sign > 0 else r["delta_oi_notional"] < 0)]
+        part.sort(key=_zone_order)  # by |net ΔOI$|, then expiry, strike, type, contract
+        return tuple(_zone_row(r) for r in part[:top])
 
     def summed(column: str) -> float | None:
-        values = totals[column].dropna() if column in totals else []
-        return float(values.sum()) if len(values) else None
+        values = [r[column] for r in totals.values() if r.get(column) is not None]
+        return float(sum(values)) if values else None
 
-    dates = (chain[-1][1], *(to for to, _, _ in reversed(chain)))
+    def of_type(kind: str) -> float | None:
+        value = totals.get(kind, {}).get("delta_oi_notional")
+        return None if value is None else float(value)
+
     note = None
     if len(chain) < window:
         note = f"only {len(chain)} of {window} session pairs stored for {symbol} (no earlier snapshot)"
     return SymbolFlow(
         symbol=symbol, to_date=chain[0][0], from_date=chain[-1][1], window=window, pairs=len(chain),
         gap_sessions=sum(g for _, _, g in chain), group_by=group_by,
-        calls_delta_oi_notional=total("call", "delta_oi_notional"), puts_delta_oi_notional=total("put", "delta_oi_notional"),
-        building=zone(net > 0), unwinding=zone(net < 0),
-        expired_contracts=int(totals["n_expired"].sum()) if "n_expired" in totals else 0,
+        calls_delta_oi_notional=of_type("call"), puts_delta_oi_notional=of_type("put"),
+        building=zone(1), unwinding=zone(-1),
+        expired_contracts=int(sum(r["n_expired"] or 0 for r in totals.values())),
         expired_oi=summed("expired_oi"), expired_notional=summed("expired_notional"),
-        disappeared_contracts=int(totals["n_disappeared"].sum()) if "n_disappeared" in totals else 0,
-        snapshot_dates=dates, note=note,
+        disappeared_contracts=int(sum(r["n_disappeared"] or 0 for r in totals.values())),
+        snapshot_dates=(chain[-1][1], *(to for to, _, _ in reversed(chain))), note=note,
     )
 
 

@@ -338,7 +338,14 @@ def compute_flow_window(
     pairs["oi_start"] = np.where(pairs["from_date"] == start, pairs["oi_prev"], np.nan)
     pairs["oi_end"] = np.where(pairs["to_date"] == end, pairs["oi"], np.nan)
 
-    parts = [_aggregate(pairs, group_by) for group_by in group_bys]
+    single = len(each) == 1  # one pair: every contract is one row, so n_contracts = n_pairs
+    live_pairs: Arrays | None = None
+    if any(g in _LIVE_ONLY for g in group_bys):  # expired and vanished contracts are in no grouped row
+        status = pairs["status"]
+        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
+        live_pairs = pairs if live.all() else {k: v[live] for k, v in pairs.items()}
+    parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, single)
+             for g in group_bys]
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     rows = len(out.get("row_key", ()))
     out |= {
@@ -359,14 +366,11 @@ def _underlying(table: pa.Table) -> str:
     return names.pop()
 
 
-def _aggregate(pairs: Arrays, group_by: str) -> Arrays:
+def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Arrays:
+    """One grouping's rows from the per-contract rows ``pairs`` (for the groupings by strike and
+    expiry, the caller passes the live contracts only)."""
     keys = _GROUP_KEYS[group_by]
     status = pairs["status"]
-    if group_by in _LIVE_ONLY:  # expired and vanished contracts are in no grouped row
-        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
-        if not live.all():
-            pairs = {k: v[live] for k, v in pairs.items()}
-            status = pairs["status"]
     # Group codes combined in output sort order, so np.unique also sorts the groups (nulls last).
     combined = np.zeros(len(pairs["contract_symbol"]), dtype=np.int64)
     for key in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
@@ -386,6 +390,8 @@ def _aggregate(pairs: Arrays, group_by: str) -> Arrays:
 
     if group_by == GROUP_CONTRACT or size == 0:  # the key holds the contract symbol (never null)
         n_contracts = np.ones(size, np.int64)
+    elif single_pair:
+        n_contracts = np.bincount(inverse, minlength=size).astype(np.int64)
     else:
         contract_codes = pd.factorize(pairs["contract_symbol"])[0].astype(np.int64)
         width = int(contract_codes.max()) + 1
