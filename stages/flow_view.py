@@ -102,7 +102,8 @@ def chains(pairs: Sequence[tuple[Any, ...]], symbols: Sequence[str], as_of: dt.d
         by_symbol.setdefault(symbol, {})[to_date] = (from_date, int(gap))
     out: dict[str, list[tuple[dt.date, dt.date, int]]] = {}
     for symbol in symbols:
-        stored, chain, day = by_symbol.get(symbol, {}), [], as_of
+        stored, day = by_symbol.get(symbol, {}), as_of
+        chain: list[tuple[dt.date, dt.date, int]] = []
         while len(chain) < window and day in stored:
             from_date, gap = stored[day]
             chain.append((day, from_date, gap))

@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     from stages.registry import INGEST_CANDLES, SNAPSHOT_OPTIONS
 
     for job in (INGEST_CANDLES, SNAPSHOT_OPTIONS):
-        result = stages.run_job(job, as_of=before, symbols=symbols, settings=settings, triggered_by="cli", resume=True)
-        if not result.ok:
-            failed += [f"{before} {job}: {o.error}" for o in result.outcomes if o.status == "failed"]
+        first = stages.run_job(job, as_of=before, symbols=symbols, settings=settings, triggered_by="cli", resume=True)
+        if not first.ok:
+            failed += [f"{before} {job}: {o.error}" for o in first.outcomes if o.status == "failed"]
     render.err.print(f"took the candles and snapshots of {before}, the session before the first")
     with render.progress() as bar:
         task = bar.add_task("sessions", total=len(sessions))

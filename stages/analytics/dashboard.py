@@ -21,8 +21,7 @@ import pyarrow as pa
 
 from stages.analytics import _svg
 from stages.analytics._tables import clean, dates, num, to_pandas
-from stages.analytics.briefing import DISCLAIMER, SYNTHETIC_BANNER
-from stages.analytics.briefing import flow_summary
+from stages.analytics.briefing import DISCLAIMER, SYNTHETIC_BANNER, flow_summary
 from stages.analytics.flow import GROUP_STRIKE
 
 MAX_FLOW_STRIKES = 40

@@ -13,10 +13,6 @@ import pytest
 
 from stages.analytics.flow import compute_flow, compute_flow_window, contract_flow
 from tests.stages.flow_chains import (
-    A,
-    B,
-    C,
-    M,
     MC100,
     MC110,
     MP90,
@@ -24,6 +20,10 @@ from tests.stages.flow_chains import (
     W0C100,
     W1C100,
     W1P100,
+    A,
+    B,
+    C,
+    M,
     three_sessions,
 )
 
