@@ -116,3 +116,47 @@ def test_bad_options_exit_2_and_latest_is_a_session(settings: Settings, capsys: 
     assert main([*base, "--as-of", "latest", "--json"]) == 9
     doc = json.loads(capsys.readouterr().out)
     assert doc["as_of"] == default_session(settings).isoformat() and doc["runs"][0]["status"] == "failed"
+
+
+def test_nothing_within_the_limit_is_skipped_with_its_reason(settings: Settings) -> None:
+    import attrs
+
+    import stages
+
+    # B's previous session (01-16) has no snapshot; with a limit of 1 session A is out of reach
+    strict = attrs.evolve(settings, flow_max_gap_sessions=1)
+    result = stages.run_job("compute_flow", as_of=B, symbols=["XYZ"], settings=strict)
+    (outcome,) = result.outcomes
+    assert outcome.status == "skipped" and outcome.reason == "no_previous_snapshot"
+    # with the default limit of 5 it compares with A, two sessions back
+    result = stages.run_job("compute_flow", as_of=B, symbols=["XYZ"], settings=settings)
+    assert result.outcomes[0].status == "success"
+    with ledger.open(settings.duckdb_path).reader() as con:
+        rows = con.execute("SELECT DISTINCT from_date, gap_sessions FROM options_flow WHERE to_date = ?", [B]).fetchall()
+    assert rows == [(A, 2)]
+
+
+def test_the_limit_comes_from_the_config_file(tmp_path: Path) -> None:
+    from ledger.config import load_settings
+    from ledger.errors import ConfigError
+
+    config = tmp_path / "options-helper.toml"
+    config.write_text("[stages]\nflow_max_gap_sessions = 3\n")
+    assert load_settings(environ={"OPTIONS_HELPER_CONFIG": str(config)}).flow_max_gap_sessions == 3
+    assert load_settings(environ={}).flow_max_gap_sessions == 5
+    config.write_text("[stages]\nflow_max_gap_sessions = 0\n")
+    with pytest.raises(ConfigError, match="flow_max_gap_sessions"):
+        load_settings(environ={"OPTIONS_HELPER_CONFIG": str(config)})
+
+
+def test_as_of_latest_everywhere(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from stages.inputs import parse_as_of
+
+    base = ["--duckdb-path", str(settings.duckdb_path), "--data-root", str(settings.data_root)]
+    assert main([*base, "health", "--as-of", "latest", "--json"]) == 0  # the ledger as it stands
+    assert json.loads(capsys.readouterr().out)["database_exists"] is True
+    assert parse_as_of("latest", settings) == parse_as_of(None, settings) == default_session(settings)
+    assert parse_as_of("2026-11-20", settings).isoformat() == "2026-11-20"
+    # a pipeline command resolves it to the session (no candles provider call needed to see it)
+    assert main([*base, "derived", "--as-of", "latest", "--symbols", "XYZ", "--json"]) == 9  # no snapshot there
+    assert json.loads(capsys.readouterr().out)["as_of"] == default_session(settings).isoformat()
