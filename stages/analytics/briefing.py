@@ -239,7 +239,7 @@ def _symbol_markdown(p: dict[str, Any]) -> list[str]:
     versus = ""
     if flow.get("from_date"):
         gap = flow.get("gap_sessions") or 1
-        versus = f" (vs {flow['from_date']}, {gap} session{'s' if gap != 1 else ''})"
+        versus = f" vs {flow['from_date']} ({gap} session{'s' if gap != 1 else ''})"
     lines += ["", f"### Flow by strike{versus}", ""]
     lines += _flow_table("Building", flow["building"])
     lines += _flow_table("Unwinding", flow["unwinding"])

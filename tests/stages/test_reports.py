@@ -49,7 +49,7 @@ def test_briefing_banner_numbers_and_payload(flow_sessions, derived_snapshot, ca
     assert "call 105.00, put 95.00; gamma peak 100.00" in markdown
     # top building by strike is call 100 (+150 contracts, $37.5k: the expired C100 E0 is not in it);
     # top unwinding call 105 (-$3.5k); the pair is Thursday -> Friday (1 session)
-    assert "### Flow by strike (vs 2025-01-02, 1 session)" in markdown
+    assert "### Flow by strike vs 2025-01-02 (1 session)" in markdown
     section = markdown.split("**Building:**")[1]
     assert section.split("\n")[4].startswith("| call | 100.00 | +150 | +$37.5k | building |")
     assert "| call | 105.00 | -50 | -$3.5k |" in markdown.split("**Unwinding:**")[1]
