@@ -144,3 +144,21 @@ def test_window_of_two_pairs():
     r = _rows(table, "total")["call"]
     assert (r["delta_oi"], r["n_expired"], r["expired_oi"]) == (240, 2, 1500)
     assert r["delta_oi_notional"] == pytest.approx(-6_600) and r["expired_notional"] == pytest.approx(52_500)
+
+
+def test_the_briefing_says_which_snapshot_and_what_expired():
+    import datetime as dt
+
+    from stages.analytics import SymbolBriefing, build_briefing
+
+    a, b, _ = three_sessions()
+    markdown, payload = build_briefing(B, [SymbolBriefing(symbol="XYZ", as_of=B, flow=compute_flow(b, a, gap_sessions=2))],
+                                       synthetic=False, generated_at=dt.datetime(2025, 1, 17, 22, tzinfo=dt.UTC))
+    assert "### Flow by strike vs 2025-01-15 (2 sessions)" in markdown
+    # W0 C100: 300 contracts at 0.15 = $4,500 rolled off, on its own line and in no table
+    assert "**Expired** (not flow): 1 contract, open interest 300 rolled off ($4.5k)" in markdown
+    tables = markdown.split("### Flow by strike")[1].split("**Expired**")[0]
+    assert "| call | 100.00 | +250 |" in tables  # W1 C100 + M C100 only
+    flow = payload["symbols"][0]["flow"]
+    assert (flow["from_date"], flow["gap_sessions"], flow["expired_contracts"], flow["expired_oi"]) == (
+        "2025-01-15", 2, 1, 300)
