@@ -147,33 +147,45 @@ def flow_view(
     group_by: str = "contract",
     top: int = 10,
     compute: bool = True,
+    refresh: bool = False,
+    resume: bool = False,
     triggered_by: str = "python",
     progress: Any = None,
 ) -> FlowView:
     """The flow view of ``symbols`` for the window of ``window`` pairs ending at ``as_of``.
 
-    With ``compute``, the pairs the window needs that are not stored are computed first (the
-    ``compute_flow`` job for the sessions concerned); a symbol without the session's snapshot
-    fails in that job and shows no data."""
+    ``refresh``: first run the ``compute_flow`` job for ``as_of`` (``resume``: leaving out the
+    symbols it already materialized with the current code), as the gap planner's
+    ``options-helper flow --as-of D`` expects. ``compute``: then compute the pairs the window
+    needs that are not stored (the job, for the sessions concerned). A symbol without the
+    session's snapshot fails in the job and shows no data."""
+    from stages.registry import COMPUTE_FLOW
+    from stages.runner import run_job
+
     check_options(window, group_by, top)
     symbols = list(dict.fromkeys(symbols))
     runs: list[JobResult] = []
+    if refresh:
+        runs.append(run_job(COMPUTE_FLOW, as_of=as_of, symbols=symbols, settings=settings, resume=resume,
+                            triggered_by=triggered_by, progress=progress))
     found = read_chains(settings, symbols, as_of, window) if settings.duckdb_path.exists() else {s: [] for s in symbols}
     if compute:
-        found, runs = _compute_missing(settings, symbols, as_of, window, found, triggered_by, progress)
+        tried = {(s, as_of) for s in symbols} if refresh else set()
+        found, more = _compute_missing(settings, symbols, as_of, window, found, triggered_by, progress, tried)
+        runs += more
     return FlowView(as_of=as_of, window=window, group_by=group_by, top=top,
                     symbols=tuple(_symbol_views(settings, found, as_of, window, group_by, top)), runs=tuple(runs))
 
 
 def _compute_missing(settings: Settings, symbols: Sequence[str], as_of: dt.date, window: int,
                      found: dict[str, list[tuple[dt.date, dt.date, int]]], triggered_by: str,
-                     progress: Any) -> tuple[dict[str, list[tuple[dt.date, dt.date, int]]], list[JobResult]]:
+                     progress: Any, tried: set[tuple[str, dt.date]],
+                     ) -> tuple[dict[str, list[tuple[dt.date, dt.date, int]]], list[JobResult]]:
     """Run ``compute_flow`` for the session each incomplete chain needs next, until every chain
     is complete or cannot grow (no snapshot, or the job skipped or failed it)."""
     from stages.registry import COMPUTE_FLOW
     from stages.runner import run_job
 
-    tried: set[tuple[str, dt.date]] = set()
     runs: list[JobResult] = []
     for _ in range(window):
         needed: dict[dt.date, list[str]] = {}

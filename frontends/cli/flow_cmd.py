@@ -10,7 +10,7 @@ import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
-from frontends.cli.pipeline_cmd import AsOf, DbPath, Json, Symbols, Watchlist, _progress_callback, _render_job
+from frontends.cli.pipeline_cmd import AsOf, DbPath, Json, Resume, Symbols, Watchlist, _progress_callback, _render_job
 
 HELP = "Compute open-interest and volume flow, then show building and unwinding zones per symbol."
 
@@ -96,6 +96,7 @@ def flow(
     window: Annotated[int, typer.Option("--window", help="Net this many session pairs ending at --as-of (1-30).")] = 1,
     group_by: Annotated[str, typer.Option("--group-by", help="contract, strike, expiry or expiry-strike.")] = "contract",
     top: Annotated[int, typer.Option("--top", help="Rows per zone (1-100).")] = 10,
+    resume: Resume = False,
     duckdb_path: DbPath = None,
     json: Json = False,
 ) -> None:
@@ -104,8 +105,9 @@ def flow(
     Flow for a session compares its snapshot with the latest earlier one (the previous session's,
     or after a missed session one at most flow_max_gap_sessions back). Contracts that expired
     are not flow: they are left out of every zone and total and shown on the "expired" line.
-    Windows over 1 are netted from the stored one-session rows. Pairs not stored yet are computed
-    first. Exit code 9 if that computation failed for a symbol.
+    The session's flow is computed first (with --resume, only for symbols not yet materialized by
+    this code); windows over 1 are netted from the stored one-session rows, computing the earlier
+    pairs that are not stored. Exit code 9 if a computation failed for a symbol.
     Example: options-helper flow --as-of 2026-11-23 --symbols SPY --window 5 --group-by strike --top 5
     """
     import stages
@@ -120,7 +122,7 @@ def flow(
     names = stages.resolve_symbols(symbols, s, watchlist=watchlist)
     with render.progress() as bar:
         view = flow_view(s, as_of=session, symbols=names, window=window, group_by=group_by, top=top,
-                         triggered_by="cli", progress=_progress_callback(bar))
+                         refresh=True, resume=resume, triggered_by="cli", progress=_progress_callback(bar))
     if json:
         render.print_json(view.to_dict())
     else:

@@ -160,3 +160,17 @@ def test_as_of_latest_everywhere(settings: Settings, capsys: pytest.CaptureFixtu
     # a pipeline command resolves it to the session (no candles provider call needed to see it)
     assert main([*base, "derived", "--as-of", "latest", "--symbols", "XYZ", "--json"]) == 9  # no snapshot there
     assert json.loads(capsys.readouterr().out)["as_of"] == default_session(settings).isoformat()
+
+
+def test_the_session_is_recomputed_unless_resume(settings: Settings) -> None:
+    # the gap planner's `options-helper flow --as-of D --symbols S` must redo a stale partition
+    code, out = cli(settings, "--as-of", C.isoformat(), "--json")
+    first = json.loads(out)["runs"]
+    assert code == 0 and [r["run_id"] is not None for r in first] == [True]
+    code, out = cli(settings, "--as-of", C.isoformat(), "--json")
+    again = json.loads(out)["runs"]
+    assert [r["run_id"] is not None for r in again] == [True] and again[0]["run_id"] != first[0]["run_id"]
+    # --resume: materialized by this code already, so no run; the view reads the stored rows
+    code, out = cli(settings, "--as-of", C.isoformat(), "--resume", "--json")
+    doc = json.loads(out)
+    assert code == 0 and [r["run_id"] for r in doc["runs"]] == [None] and doc["symbols"][0]["pairs"] == 1
