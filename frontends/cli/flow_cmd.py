@@ -10,7 +10,16 @@ import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
-from frontends.cli.pipeline_cmd import AsOf, DbPath, Json, Resume, Symbols, Watchlist, _progress_callback, _render_job
+from frontends.cli.pipeline_cmd import (
+    AsOf,
+    DbPath,
+    Json,
+    Resume,
+    Symbols,
+    Watchlist,
+    _progress_callback,
+    _render_job,
+)
 
 HELP = "Compute open-interest and volume flow, then show building and unwinding zones per symbol."
 
