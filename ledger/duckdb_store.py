@@ -11,7 +11,7 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from ledger.store import (
     utc_now,
     validate_batch,
 )
+from ledger.transaction import transaction
 
 JSON_COLUMNS = {"args_json", "extra_json", "metrics_json"}
 _EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_at", "run_id", "asset_key",
@@ -114,7 +115,7 @@ class DuckDBEventStore:
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             with self._connection(read_only=False) as con:
-                migrate.migrate(con)
+                migrate.migrate(con, path=self.path)
             _MIGRATED[self.path] = _file_id(self.path)
 
     def _pending_migrations(self) -> bool:
@@ -160,24 +161,8 @@ class DuckDBEventStore:
         expected_last_seq: int | None = None,
         data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> list[StoredEvent]:
-        with self._connection(read_only=False) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                stored = self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
-                con.execute("COMMIT")
-            except BaseException as e:
-                _rollback(con)
-                if isinstance(e, duckdb.ConstraintException):
-                    raise ConflictError(f"append rejected by the database: {str(e).splitlines()[0]}") from e
-                # Logical conflicts are refused before anything is written (validate_batch), so a
-                # failed COMMIT is a failed write: a full disk, a read-only file, an I/O error.
-                if isinstance(e, duckdb.IOException | duckdb.TransactionException):
-                    raise LedgerError(
-                        f"could not commit to {self.path}: {str(e).splitlines()[0]}; nothing of this batch was "
-                        "written. Free disk space or fix the file's permissions, then rerun"
-                    ) from e
-                raise
-        return stored
+        with self._connection(read_only=False) as con, transaction(con, self.path, doing="append"):
+            return self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
 
     def _append_in(
         self,
@@ -320,30 +305,18 @@ class DuckDBEventStore:
 
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
         """Mark runs whose lease expired without a terminal event as abandoned."""
-        with self._connection(read_only=False) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                stored = self._append_in(con, [], None, None, reap=True, now=now)
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
-        return stored
+        with self._connection(read_only=False) as con, transaction(con, self.path, doing="reap"):
+            return self._append_in(con, [], None, None, reap=True, now=now)
 
     def rebuild(self) -> int:
         """Drop every projection's rows and fold the whole log again, in one transaction."""
         with self._connection(read_only=False) as con:
             con.execute("RESET threads")  # a rebuild is one big fold: every core helps
             try:
-                con.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(con, self.path, doing="rebuild", folding_the_log=True):
                     projections.clear(con)
                     projections.fold(con, "meta.events")
                     n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
-                    con.execute("COMMIT")
-                except BaseException:
-                    _rollback(con)
-                    raise
             finally:
                 con.execute("SET threads = 1")  # what connect() set for writers
         return n
@@ -436,13 +409,6 @@ def _file_id(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back if a transaction is still open. After a failed COMMIT (a full disk, say) DuckDB
-    has already rolled back, and a second ROLLBACK would hide the original error."""
-    with suppress(duckdb.Error):
-        con.execute("ROLLBACK")
 
 
 def _utc(value: Any) -> dt.datetime | None:
