@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from ledger import incremental, migrate, projections
+from ledger import incremental, liveness, migrate, projections
 from ledger.append_session import (
     SessionCache,
     StaleCache,
@@ -35,8 +35,8 @@ from ledger.store import (
     RunState,
     abandon_events,
     chain,
-    expired_runs,
     resolve_check_links,
+    to_reap,
     utc_now,
     validate_batch,
 )
@@ -210,13 +210,14 @@ class DuckDBEventStore:
         """One append's reads (none with a valid ``cache``), checks and writes; ``fill`` is a cache
         to load with the state read here."""
         run_ids = sorted({e.run_id for e in batch if e.run_id})
+        gone = _gone_runs(con, batch, run_ids) if reap else {}
         if cache is not None:
             head, prev, runs_rows = cache.head, cache.head_hash, cache.open_runs
         else:
-            head, prev, runs_rows = read_state(con, run_ids, now=now,
+            head, prev, runs_rows = read_state(con, [*run_ids, *gone], now=now,
                                                open_runs="all" if fill is not None else "expired" if reap else None)
         batch = self._check_batch(batch, expected_last_seq, reap, now, head, runs_rows, run_ids,
-                                  cached=cache is not None)
+                                  cached=cache is not None, gone=gone)
         if not batch:
             if cache is not None:
                 check_head(con, head, prev)  # "nothing to reap" is the stored state's answer too
@@ -263,6 +264,7 @@ class DuckDBEventStore:
         run_ids: list[str],
         *,
         cached: bool,
+        gone: dict[str, str],
     ) -> list[Event]:
         """The batch to write (expired runs' abandonment first), or ``ConflictError``; with a cached
         state, ``StaleCache`` instead: a conflict is judged on the stored state."""
@@ -277,8 +279,7 @@ class DuckDBEventStore:
                     for r, v in runs_rows.items()}
             if reap:
                 # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
-                alive = set(run_ids)
-                batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
+                batch = abandon_events(to_reap(runs, now, gone, alive=run_ids), runs, gone) + batch
             validate_batch(batch, runs)
         except ConflictError:
             if cached:
@@ -396,6 +397,15 @@ class DuckDBEventStore:
                 finally:
                     mem.execute("DETACH src")
             yield mem
+
+
+def _gone_runs(con: duckdb.DuckDBPyConnection, batch: list[Event], run_ids: list[str]) -> dict[str, str]:
+    """Open runs whose process is gone from this host (``ledger.liveness``), looked for when a run
+    starts and on ``reap()`` (an empty batch): not on every append, which keeps appends to the
+    reads they need."""
+    if batch and not any(isinstance(e, RunStarted) for e in batch):
+        return {}
+    return liveness.gone_runs(con, keep=run_ids)
 
 
 # Files this process has checked (or brought) up to the code's schema, by (device, inode), so that

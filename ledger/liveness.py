@@ -23,6 +23,7 @@ import socket
 from collections.abc import Iterable
 
 import attrs
+import duckdb
 
 
 @attrs.frozen(kw_only=True)
@@ -96,4 +97,24 @@ def gone(processes: Iterable[tuple[str, Process]]) -> list[str]:
     return sorted(run_id for run_id, process in processes if is_gone(process))
 
 
-__all__ = ["Process", "current", "gone", "host_name", "is_gone", "start_ticks"]
+def gone_runs(con: duckdb.DuckDBPyConnection, *, keep: Iterable[str] = ()) -> dict[str, str]:
+    """Open runs of the ledger on ``con`` started on this host by a process that is gone (but not
+    those in ``keep``: the batch's own), with the reason to record. Two small reads: the open runs
+    (usually none or a few), then their ``run_started`` events."""
+    kept = set(keep)
+    open_ids = [r for (r,) in con.execute("SELECT run_id FROM meta.ingestion_runs WHERE status = 'started'").fetchall()
+                if r not in kept]
+    if not open_ids:
+        return {}
+    rows = con.execute(
+        "SELECT run_id, payload->>'host', TRY_CAST(payload->>'pid' AS BIGINT), "
+        "TRY_CAST(payload->>'pid_start' AS BIGINT) FROM meta.events "
+        "WHERE event_type = 'run_started' AND run_id IN (SELECT unnest(?::VARCHAR[])) AND payload->>'host' = ?",
+        [open_ids, host_name()],
+    ).fetchall()
+    processes = {r: Process(host=h, pid=p, pid_start=t) for r, h, p, t in rows}
+    return {r: f"its process {processes[r].pid} on {processes[r].host} exited without a terminal event"
+            for r in gone(processes.items())}
+
+
+__all__ = ["Process", "current", "gone", "gone_runs", "host_name", "is_gone", "start_ticks"]

@@ -132,7 +132,7 @@ def call(
 ) -> _T:
     """``attempt()`` under the policy in the module doc. ``cap()`` may lower the backoff's maximum
     for the next wait; ``before_wait`` runs before each wait (counting, logging, marking).
-    ``give_up`` is raised ``from`` nothing: its message carries what the caller wants said."""
+    ``give_up``'s error is raised chained to its ``__cause__`` only (set it to chain the last error)."""
     now = clock or monotonic
     started = now()
 
@@ -158,7 +158,8 @@ def call(
                                 elapsed=now() - started))
 
     def out_of_budget(state: tenacity.RetryCallState) -> _T:
-        raise give_up(_error(state), state.attempt_number, now() - started) from None
+        error = give_up(_error(state), state.attempt_number, now() - started)
+        raise error from error.__cause__  # only what ``give_up`` chained (None: nothing)
 
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(transient),
