@@ -35,7 +35,8 @@
     │       └── MalformedResponseError
     ├── StageError                                9  a stage or job could not produce its partition
     ├── MissingExtraError (ImportError)          10  an optional extra is not installed
-    └── GapsFoundError                           11  `gaps --check` found cells to fix
+    ├── GapsFoundError                           11  `gaps --check` found cells to fix
+    └── Interrupted                             130  Ctrl-C
 
 ``TransientError`` is a mixin marking errors that a retry may cure. Messages say what to do next.
 The builtin in parentheses is a second base, so a caller may catch ``OSError``, ``ValueError``...
@@ -199,13 +200,40 @@ class MissingExtraError(OptionsHelperError, ImportError):
         )
 
 
+class Interrupted(OptionsHelperError):
+    """Ctrl-C, or SIGINT: the command stopped where it was (what was committed stays)."""
+
+    exit_code = 130
+
+
 class GapsFoundError(OptionsHelperError):
     """`gaps --check` found cells to fix (for cron and CI: not a failure of the command)."""
 
     exit_code = 11
 
 
+# What each exit code means: the table of docs/cli.md (tests/cli/test_docs.py writes it from here,
+# and tests/cli/test_exit_codes.py checks that it names exactly the codes of the classes above).
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "internal error (a bug: rerun with `--debug` for the traceback and report it)",
+    2: "usage error: a bad option, date, symbol, or a date that is not a trading session",
+    3: "configuration error (`options-helper.toml`, environment)",
+    4: "ledger error: missing database, unknown run, a conflicting append, an event that cannot be stored",
+    5: "the file is not a DuckDB database or is damaged, or its schema or events do not match the code",
+    6: "the database stayed locked by another process beyond the retry budget",
+    7: "`db verify` found a broken hash chain or a drifted projection",
+    8: "market data provider error (credentials, rate limits past the budget, bad payloads)",
+    9: "a stage or job failed (see `options-helper runs show RUN_ID`)",
+    10: "an optional extra is not installed (the message gives the `pip install` command)",
+    11: "`gaps --check` found cells to fix",
+    12: "the file system refused the database: permission denied, a directory, a read-only file system, disk full",
+    130: "interrupted",
+}
+
+
 __all__ = [
+    "EXIT_CODES",
     "AuthenticationError",
     "CommitFailedError",
     "ConfigError",
@@ -219,6 +247,7 @@ __all__ = [
     "EventSchemaError",
     "GapsFoundError",
     "IntegrityError",
+    "Interrupted",
     "InvalidEventError",
     "InvalidUnicodeError",
     "LedgerError",

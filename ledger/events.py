@@ -316,6 +316,8 @@ def to_row(event: Event) -> StoredRow:
     # enough: attrs.asdict's recursion costs more than the rest of an append's Python work.
     try:
         payload = payload_json(event)
+    except InvalidUnicodeError:
+        raise
     except (TypeError, ValueError) as e:
         raise PayloadNotJSONError(
             f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}; give its fields strings, numbers, lists or dicts"

@@ -114,6 +114,8 @@ def storage_error(path: str, first: str, *, doing: str) -> StorageError:
     """Why a write to ``path`` failed, asked of the file system: no space, no permission, or else."""
     failed = probe_write(Path(path).parent)
     tail = f"nothing of this {doing} was written ({first})"
+    if failed == errno.EROFS or _read_only_fs(Path(path).parent):
+        return DatabasePermissionError(f"{path} is on a read-only file system: {tail}. Remount it read-write")
     if failed in _NO_SPACE:
         return DiskFullError(f"no space left on the device of {path}: {tail}. Free disk space, then rerun")
     if failed in _NO_PERMISSION:
@@ -149,40 +151,50 @@ def probe_write(folder: Path) -> int | None:
 
 
 def open_error(path: str, read_only: bool, e: duckdb.Error) -> LedgerError:
-    """Why DuckDB could not open ``path`` (not for a lock: see ``connection.is_lock_error``)."""
+    """Why DuckDB could not open ``path`` (not for a lock: see ``connection.is_lock_error``).
+    The file system is asked first (a new file that could not be written is not a corrupt one)."""
     first = _first_line(e)
     p = Path(path)
     if p.is_dir():
         return DatabaseIsADirectoryError(f"{path} is a directory; point --duckdb-path at a database file inside it")
-    if p.exists():
-        if not os.access(p, os.R_OK):
-            return DatabasePermissionError(f"no permission to read {path}; fix its permissions ({first})")
-        if not _has_duckdb_header(p):
-            return CorruptDatabaseError(
-                f"{path} is not a DuckDB database ({first}); point --duckdb-path at a ledger file, or move this "
-                "file away"
-            )
-        if isinstance(e, duckdb.SerializationException | duckdb.InternalException):
-            return CorruptDatabaseError(
-                f"{path} is damaged: DuckDB cannot read it ({first}); restore it from a backup, or move it away "
-                "and rebuild with `options-helper db init`"
-            )
+    if p.exists() and not os.access(p, os.R_OK):
+        return DatabasePermissionError(f"no permission to read {path}; fix its permissions ({first})")
     if not read_only:
         if not p.parent.is_dir():
             return StorageError(f"cannot create {path}: the folder {p.parent} does not exist ({first})")
+        if _read_only_fs(p.parent):
+            return DatabasePermissionError(
+                f"{path} is on a read-only file system: it can be read, not written ({first}); remount it "
+                "read-write, or copy the file elsewhere to write to it"
+            )
         if p.exists() and not os.access(p, os.W_OK):
             return DatabasePermissionError(f"no permission to write {path}; fix its permissions ({first})")
         failed = probe_write(p.parent)
         if failed in _NO_SPACE:
-            return DiskFullError(f"no space left to open {path} for writing ({first}); free disk space")
+            return DiskFullError(f"no space left to open {path} for writing ({first}); free disk space, then rerun")
         if failed in _NO_PERMISSION:
             return DatabasePermissionError(
-                f"cannot write in {p.parent} (a read-only file system, or no permission on the folder), which "
-                f"opening {path} for writing needs ({first}); fix the permissions or mount"
+                f"cannot write in {p.parent} (no permission on the folder), which opening {path} for writing "
+                f"needs ({first}); fix the folder's permissions"
             )
+    if p.exists() and not _has_duckdb_header(p):
+        return CorruptDatabaseError(
+            f"{path} is not a DuckDB database ({first}); point --duckdb-path at a ledger file, or move this "
+            "file away"
+        )
     if isinstance(e, duckdb.SerializationException | duckdb.InternalException):
-        return CorruptDatabaseError(f"{path} is damaged: DuckDB cannot read it ({first}); restore it from a backup")
+        return CorruptDatabaseError(
+            f"{path} is damaged: DuckDB cannot read it ({first}); restore it from a backup, or move it away "
+            "and start again with `options-helper db init`"
+        )
     return StorageError(f"cannot open {path}: {first}")
+
+
+def _read_only_fs(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _has_duckdb_header(p: Path) -> bool:
