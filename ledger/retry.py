@@ -50,7 +50,7 @@ class Backoff:
     def delay(self, attempt: int, rng: random.Random | None = None, *, maximum: float | None = None) -> float:
         """The wait after failed attempt ``attempt`` (1-based), jittered."""
         cap = self.maximum if maximum is None else maximum
-        base = min(cap, self.initial * 2 ** max(0, attempt - 1))
+        base = min(cap, self.initial * 2.0 ** min(max(0, attempt - 1), 64))
         return base * (0.5 + 0.5 * (rng or random).random())
 
 
