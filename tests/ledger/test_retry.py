@@ -85,7 +85,7 @@ def test_the_budget_bounds_the_waits_and_then_the_callers_error_is_raised() -> N
 
 def test_with_clamp_the_last_wait_ends_at_the_budget_for_one_more_try() -> None:
     clock = Clock()
-    calls, attempt = failing(1000)
+    _calls, attempt = failing(1000)
     with pytest.raises(GaveUp):
         run(attempt, clock, budget_seconds=5.0, clamp_to_budget=True)
     assert clock.now == pytest.approx(5.0)
@@ -93,7 +93,7 @@ def test_with_clamp_the_last_wait_ends_at_the_budget_for_one_more_try() -> None:
 
 def test_a_servers_retry_after_is_a_floor() -> None:
     clock = Clock()
-    calls, attempt = failing(1, Transient(retry_after=3.0))
+    _calls, attempt = failing(1, Transient(retry_after=3.0))
     assert run(attempt, clock, not_before=lambda e: getattr(e, "retry_after", None)) == "done"
     assert clock.sleeps == [3.0]
 
@@ -109,7 +109,7 @@ def test_a_terminal_error_is_raised_at_once_unchanged() -> None:
 def test_the_hook_sees_each_failed_attempt_and_its_wait_and_cap_lowers_the_maximum() -> None:
     clock = Clock()
     seen: list[retry.Attempt] = []
-    calls, attempt = failing(6)
+    _calls, attempt = failing(6)
     run(attempt, clock, before_wait=seen.append, cap=lambda: 1.0)
     assert [a.number for a in seen] == [1, 2, 3, 4, 5, 6]
     assert [a.wait for a in seen] == clock.sleeps and max(clock.sleeps) < 1.0
