@@ -317,7 +317,10 @@ def to_row(event: Event) -> StoredRow:
     try:
         payload = payload_json(event)
     except InvalidUnicodeError:
-        raise
+        bad = next((a.name for a in attrs.fields(type(event)) if _has_surrogates(getattr(event, a.name))), "?")
+        raise InvalidUnicodeError(
+            f"{event.EVENT_TYPE} field {bad!r} is not valid Unicode (undecodable bytes?); pass UTF-8 text"
+        ) from None
     except (TypeError, ValueError) as e:
         raise PayloadNotJSONError(
             f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}; give its fields strings, numbers, lists or dicts"
@@ -336,6 +339,14 @@ def to_row(event: Event) -> StoredRow:
         scope_key=_utf8(scope_key),
         payload=payload,
     )
+
+
+def _has_surrogates(value: Any) -> bool:
+    try:
+        canonical_json(value)
+    except (TypeError, ValueError, RecursionError):
+        return True
+    return False
 
 
 def _utf8(value: Any) -> Any:
