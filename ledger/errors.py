@@ -18,6 +18,7 @@
     │   │   ├── DiskFullError                        no space left for the file or its write-ahead log
     │   │   └── CommitFailedError                    the commit failed for another I/O reason; nothing was written
     │   ├── LedgerLockedError (TransientError)    6  another process holds the file past the retry budget
+    │   ├── LedgerMemoryError (MemoryError)          DuckDB ran out of memory in a ledger transaction
     │   ├── ConflictError                            the log is not as the append expects: an expected seq,
     │   │   │                                        a run state that does not hold, a duplicate event id
     │   │   └── ConstraintViolationError             the database refused a row that collides with a stored one
@@ -127,6 +128,10 @@ class CommitFailedError(StorageError):
 
 class LedgerLockedError(LedgerError, TransientError):
     exit_code = 6
+
+
+class LedgerMemoryError(LedgerError, MemoryError):
+    """DuckDB ran out of memory inside a ledger transaction; nothing of it was written."""
 
 
 class ConflictError(LedgerError):
@@ -252,6 +257,7 @@ __all__ = [
     "InvalidUnicodeError",
     "LedgerError",
     "LedgerLockedError",
+    "LedgerMemoryError",
     "MalformedResponseError",
     "MigrationError",
     "MissingExtraError",

@@ -12,7 +12,7 @@ by its *type* onto ``ledger.errors`` (``raise ... from`` the driver's):
     duckdb.FatalException           (DiskFullError,          read from DuckDB's message
                                     DatabasePermissionError,
                                     CommitFailedError)
-    duckdb.OutOfMemoryException   LedgerError                DuckDB ran out of memory
+    duckdb.OutOfMemoryException   LedgerMemoryError          DuckDB ran out of memory
 
 Other DuckDB errors (a parser or binder error: a bug in our SQL) are raised unchanged, and the CLI
 reports them as internal errors. Errors that are already ours pass through.
@@ -43,6 +43,7 @@ from ledger.errors import (
     DiskFullError,
     IntegrityError,
     LedgerError,
+    LedgerMemoryError,
     OptionsHelperError,
     SchemaMissingError,
     StorageError,
@@ -105,7 +106,7 @@ def translate(
     if isinstance(e, duckdb.IOException | duckdb.TransactionException | duckdb.FatalException):
         return storage_error(path, first, doing=doing)
     if isinstance(e, duckdb.OutOfMemoryException):
-        return LedgerError(f"DuckDB ran out of memory during {doing} on {path} ({first}); nothing was written. "
+        return LedgerMemoryError(f"DuckDB ran out of memory during {doing} on {path} ({first}); nothing was written. "
                            "Close other programs or raise DuckDB's memory_limit, then rerun")
     return None
 

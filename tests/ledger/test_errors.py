@@ -35,6 +35,7 @@ from ledger.errors import (
     DiskFullError,
     InvalidUnicodeError,
     LedgerLockedError,
+    LedgerMemoryError,
     MissingUpcasterError,
     PayloadNotJSONError,
     SchemaMissingError,
@@ -243,6 +244,20 @@ def test_a_transaction_duckdb_aborts_is_a_failed_commit_and_rolls_back() -> None
     assert isinstance(caught.value.__cause__, duckdb.TransactionException)
     first.execute("COMMIT")
     assert con.execute("SELECT x FROM t").fetchall() == [(2,)]
+
+
+def test_duckdb_out_of_memory_in_a_transaction_is_a_memory_error_and_rolls_back() -> None:
+    con = duckdb.connect(":memory:")
+    con.execute("SET memory_limit = '20MB'")
+    con.execute("SET threads = 1")
+    con.execute("SET temp_directory = ''")  # nowhere to spill
+    with pytest.raises(LedgerMemoryError, match="ran out of memory") as caught, \
+            transaction(con, ":memory:", doing="test"):
+        con.execute("CREATE TABLE big AS SELECT range AS i, repeat('x', 100) AS s FROM range(3000000)")
+        con.execute("SELECT list(s) FROM big").fetchall()
+    assert isinstance(caught.value, MemoryError) and caught.value.exit_code == 4
+    assert isinstance(caught.value.__cause__, duckdb.OutOfMemoryException)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'big'").fetchone() == (0,)
 
 
 def test_a_bug_in_our_sql_is_not_disguised_as_a_ledger_error() -> None:
