@@ -305,7 +305,8 @@ class DuckDBEventStore:
         return {e: int(s) for e, s in rows}
 
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
-        """Mark runs whose lease expired without a terminal event as abandoned."""
+        """Mark open runs as abandoned: those whose lease expired, and those whose process is gone from
+        this host (``ledger.liveness``)."""
         with self._connection(read_only=False) as con, transaction(con, self.path, doing="reap"):
             return self._append_in(con, [], None, None, reap=True, now=now)
 

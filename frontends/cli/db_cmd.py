@@ -137,7 +137,8 @@ def rebuild(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) 
 
 @db_app.command("reap")
 def reap(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -> None:
-    """Mark runs whose lease expired without a terminal event as abandoned.
+    """Mark runs left open as abandoned: those whose lease expired, and at once those whose process
+    is gone from this machine (killed or crashed; runs of other machines wait for their lease).
 
     Example: options-helper db reap
     """
