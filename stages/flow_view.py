@@ -78,7 +78,8 @@ class FlowView:
         return all(r.ok for r in self.runs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"as_of": self.as_of.isoformat(), "window": self.window, "group_by": self.group_by, "top": self.top,
+        return {"as_of": self.as_of.isoformat(), "status": "success" if self.ok else "failed",
+                "window": self.window, "group_by": self.group_by, "top": self.top,
                 "symbols": [s.to_dict() for s in self.symbols], "runs": [r.to_dict() for r in self.runs]}
 
 

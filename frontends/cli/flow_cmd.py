@@ -10,16 +10,8 @@ import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
-from frontends.cli.pipeline_cmd import (
-    AsOf,
-    DbPath,
-    Json,
-    Resume,
-    Symbols,
-    Watchlist,
-    _progress_callback,
-    _render_job,
-)
+from frontends.cli.options import AsOf, DbPath, Json, Resume, Symbols, Watchlist
+from frontends.cli.pipeline_cmd import _progress_callback, _render_job
 
 HELP = "Compute open-interest and volume flow, then show building and unwinding zones per symbol."
 
@@ -140,12 +132,9 @@ def flow(
                 _render_job(run)
         render_view(view)
     if not view.ok:
-        if not json:
-            for run in view.runs:
-                for o in run.outcomes:
-                    if o.status == "failed":
-                        typer.secho(f"error: flow {run.as_of} {o.scope_key}: {o.error}", fg="red", err=True)
-        raise typer.Exit(StageError.exit_code)
+        failures = [f"flow {run.as_of} {o.scope_key}: {o.error}" for run in view.runs for o in run.outcomes
+                    if o.status == "failed"]
+        raise StageError("; ".join(failures) or "the flow computation failed")
 
 
 def register(app: typer.Typer) -> None:
