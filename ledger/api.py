@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from ledger import queries
+from ledger import liveness, queries
 from ledger.duckdb_store import DuckDBEventStore
 from ledger.errors import (
     DatabaseNotFoundError,
     MigrationError,
     ReadOnlyLedgerError,
+    SchemaMissingError,
     UnknownRunError,
     UsageError,
 )
@@ -57,6 +58,12 @@ if TYPE_CHECKING:
     from ledger.config import Settings
 
 APP_VERSION = "0.1.0"
+
+
+def _this_process() -> dict[str, Any]:
+    """The host, pid and process start of this process, for ``RunStarted`` (ledger.liveness)."""
+    process = liveness.current()
+    return {"host": process.host, "pid": process.pid, "pid_start": process.pid_start}
 
 
 class Ledger:
@@ -148,6 +155,7 @@ class Ledger:
             backfill_id=backfill_id,
             lease_seconds=lease_seconds or self.lease_seconds,
             app_version=APP_VERSION,
+            **_this_process(),
         )
         return RunContext(self, started)
 
@@ -512,7 +520,7 @@ def _read_only_store(target: str, *, clock: Clock, lock_timeout_seconds: float) 
         if pending:
             version = migrate.schema_version(con)
             if version == 0:
-                raise MigrationError(f"{target} holds no ledger yet; create its tables with `options-helper db init`")
+                raise SchemaMissingError(f"{target} holds no ledger yet; create its tables with `options-helper db init`")
             raise MigrationError(
                 f"{target} is at schema version {version}, this code needs {pending[-1].version}; "
                 "apply the migrations with `options-helper db migrate`"

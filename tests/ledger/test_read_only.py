@@ -16,7 +16,7 @@ import pytest
 
 import ledger
 from ledger.config import Settings
-from ledger.errors import DatabaseNotFoundError, LedgerLockedError, MigrationError, ReadOnlyLedgerError
+from ledger.errors import DatabaseNotFoundError, LedgerLockedError, ReadOnlyLedgerError, SchemaMissingError
 from tests.ledger.children import Child
 
 SESSIONS = ("2025-03-03", "2025-03-04", "2025-03-05")
@@ -90,7 +90,7 @@ def test_a_file_without_the_schema_is_not_migrated(tmp_path: Path) -> None:
     path = tmp_path / "plain.duckdb"
     duckdb.connect(str(path)).close()
     before = _fingerprint(path)
-    with pytest.raises(MigrationError, match="options-helper db init"):
+    with pytest.raises(SchemaMissingError, match="options-helper db init"):  # a MigrationError
         ledger.open(path, read_only=True)
     assert _fingerprint(path) == before
     assert ledger.status(path)["schema_version"] == 0 and ledger.status(path)["pending"]
