@@ -120,7 +120,7 @@ def _read(settings: Settings, fn: Callable[[duckdb.DuckDBPyConnection], Any]) ->
     if not settings.duckdb_path.exists():
         raise DatabaseNotFoundError(f"no database at {settings.duckdb_path}; create one with `options-helper db init` "
                                     "and run `options-helper daily` first")
-    led = ledger.open(settings.duckdb_path, create=False, lock_timeout_seconds=settings.lock_timeout_seconds)
+    led = ledger.Ledger.from_settings(settings, read_only=True)
     with led.reader() as con:
         return fn(con)
 
