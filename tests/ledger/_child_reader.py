@@ -31,6 +31,9 @@ def main() -> int:
     args = parser.parse_args()
     failures = 0
     led = ledger.open(args.path, read_only=True, lock_timeout_seconds=60)
+    from ledger.calendar import TradingCalendar
+
+    TradingCalendar.xnys()  # built once per process, before the clock starts: polls measure the lock, not imports
     followed = 0
     deadline = time.monotonic() + args.duration
     while time.monotonic() < deadline:
