@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import ConflictError, IntegrityError, OptionsHelperError
+from ledger.errors import IntegrityError, MissingUpcasterError, OptionsHelperError, UnknownEventTypeError
 from ledger.events import (
     CHECK_STATUSES,
     ENVELOPE_FIELDS,
@@ -173,7 +173,7 @@ def test_any_stored_payload_is_read_as_its_type_or_refused_by_type(event_type, v
                 "scope_key": "SPY"}
     row = {"event_type": event_type, "schema_version": version, **envelope, "payload": json.dumps(payload)}
     if version < cls.SCHEMA_VERSION:  # no upcaster is registered for any type
-        with pytest.raises(OptionsHelperError, match=f"no upcaster for {event_type} v{version} -> v{version + 1}"):
+        with pytest.raises(MissingUpcasterError, match=f"no upcaster for {event_type} v{version} -> v{version + 1}"):
             from_row(**row)
         return
     names = {f.name for f in attrs.fields(cls)}
@@ -215,7 +215,7 @@ def test_upcasters_apply_in_order_and_a_missing_step_is_a_conflict(monkeypatch_s
                          partition_key=None, scope_key=None, payload=json.dumps(payload))
         assert calls == [1, 2] and event.run_id == "r"
         m.delitem(UPCASTERS, ("run_succeeded", 2))
-        with pytest.raises(ConflictError, match="no upcaster"):
+        with pytest.raises(MissingUpcasterError, match="no upcaster"):
             from_row(event_type="run_succeeded", schema_version=1, event_id="e", run_id="r", asset_key=None,
                      partition_key=None, scope_key=None, payload=json.dumps(payload))
 
@@ -240,7 +240,7 @@ def test_odd_strings_in_args_are_stored_or_refused_cleanly(memory_store, text):
 
 
 def test_unknown_event_type_is_a_conflict():
-    with pytest.raises(ConflictError, match="unknown event type"):
+    with pytest.raises(UnknownEventTypeError, match="unknown event type"):
         from_row(event_type="from_the_future", schema_version=1, event_id="e", run_id=None, asset_key=None,
                  partition_key=None, scope_key=None, payload="{}")
 
