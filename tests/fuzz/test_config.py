@@ -24,7 +24,8 @@ KEYS = {
     "alpaca": ["stock_feed", "options_feed", "env_file", "data_url", "trading_url", "paper", "retry_budget_seconds",
                "requests_per_second"],
     "synthetic": ["seed"],
-    "stages": ["session_close_delay_minutes", "expiry_horizon_days", "moneyness_band", "risk_free_rate"],
+    "stages": ["session_close_delay_minutes", "expiry_horizon_days", "moneyness_band", "risk_free_rate",
+               "flow_max_gap_sessions"],
     "watchlists": ["default", "tech", "x y"],
 }
 TOML_SCALARS = st.one_of(
@@ -98,6 +99,7 @@ RULES: dict[tuple[str | None, str], tuple[Callable[[Any], bool], str, Callable[[
     ("stages", "expiry_horizon_days"): (_count, "expiry_horizon_days", int),
     ("stages", "moneyness_band"): (lambda v: _number(v) and 0 < v <= 1, "moneyness_band", float),
     ("stages", "risk_free_rate"): (lambda v: _number(v) and math.isfinite(v), "risk_free_rate", float),
+    ("stages", "flow_max_gap_sessions"): (lambda v: _count(v) and v >= 1, "flow_max_gap_sessions", int),
 }
 # Environment variables that win over the file: (the file key they hide, the attribute, parse or None).
 ENV_RULES = {
