@@ -33,7 +33,6 @@ _EXPORTS = {
     "RunSucceeded": "ledger.events",
     "StoredEvent": "ledger.events",
     "EventStore": "ledger.store",
-    "InMemoryEventStore": "ledger.store",
     "VerifyReport": "ledger.verify",
     "TradingCalendar": "ledger.calendar",
 }

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from ledger.duckdb_store import DuckDBEventStore
-from ledger.store import InMemoryEventStore
 from tests.ledger.helpers import FixedClock
+from tests.ledger.python_fold import InMemoryEventStore
 
 BACKENDS = ("in_memory", "duckdb_memory", "duckdb_file")
 DUCKDB_BACKENDS = ("duckdb_memory", "duckdb_file")

@@ -29,9 +29,9 @@ from ledger.events import (
     RunSucceeded,
 )
 from ledger.projections import PROJECTION_TABLES
-from ledger.store import InMemoryEventStore
 from tests.ledger import test_migrations
 from tests.ledger.helpers import FixedClock, realistic_run, snapshot
+from tests.ledger.python_fold import InMemoryEventStore
 
 
 def schema(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:

@@ -38,9 +38,9 @@ from ledger.events import (
     RunSucceeded,
 )
 from ledger.projections import PROJECTION_TABLES
-from ledger.store import InMemoryEventStore
 from ledger.verify import verify_file
 from tests.ledger.helpers import STATEFUL, FixedClock, keyed, snapshot
+from tests.ledger.python_fold import InMemoryEventStore
 
 ASSETS = ("candles_daily", "options_snapshot_file", "options_flow")
 DAYS = ("2025-03-04", "2025-03-05", "2025-03-06")

@@ -17,10 +17,11 @@ import pytest
 
 from ledger.duckdb_store import DuckDBEventStore, stored_row_of
 from ledger.events import RunStarted, StoredRow, canonical_json
-from ledger.store import InMemoryEventStore, event_hash
+from ledger.store import event_hash
 from ledger.verify import verify_file
 from tests.ledger.conftest import build_store
 from tests.ledger.helpers import FixedClock, realistic_run, snapshot
+from tests.ledger.python_fold import InMemoryEventStore
 
 N_RUNS = 3
 EVENTS = 12 * N_RUNS

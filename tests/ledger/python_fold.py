@@ -1,16 +1,31 @@
-"""The projections as a Python fold: the in-memory backend, and the model the tests compare the
-SQL fold (``ledger.projections``) against. It mirrors the SQL merge rules one for one.
+"""The projections as a Python fold, and a list-backed store over it: the model the tests compare
+the ledger (``ledger.projections``, SQL) against, written independently of it.
+
+Until tests/ledger/model.py (the independent model) lands, this is the former ``ledger.fold`` and
+``ledger.store.InMemoryEventStore``, kept under tests/ only: production no longer runs it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ledger.events import StoredEvent, StoredRow
+from ledger.errors import ConflictError
+from ledger.events import Event, StoredEvent, StoredRow, to_row
 from ledger.projections import PROJECTION_KEYS, PROJECTION_TABLES
+from ledger.store import (
+    GENESIS_HASH,
+    Clock,
+    RunState,
+    abandon_events,
+    event_hash,
+    expired_runs,
+    resolve_check_links,
+    utc_now,
+    validate_batch,
+)
 
 _RANK = {"run_abandoned": 1, "run_succeeded": 2, "run_failed": 3}
 _STATUS = {0: "started", 1: "abandoned", 2: "success", 3: "failed"}
@@ -211,4 +226,101 @@ def _fold_check(state: ProjectionState, s: StoredEvent, row: StoredRow, p: dict[
     }
 
 
-__all__ = ["ProjectionState", "fold_events"]
+
+class InMemoryEventStore:
+    """A list of events and a Python fold: the reference backend and the model for tests."""
+
+    def __init__(self, *, clock: Clock = utc_now, auto_reap: bool = True) -> None:
+        self._clock = clock
+        self._auto_reap = auto_reap
+        self._log: list[StoredEvent] = []
+        self._rows: list[StoredRow] = []
+        self._ids: dict[str, int] = {}
+        self._state = ProjectionState()
+
+    def _runs(self) -> dict[str, RunState]:
+        return {
+            str(run_id): RunState(rank=r["status_rank"], lease_expires_at=r["lease_expires_at"])
+            for run_id, r in self._state.tables["ingestion_runs"].items()
+        }
+
+    def append(
+        self,
+        events: Sequence[Event],
+        *,
+        expected_last_seq: int | None = None,
+        data_writer: Callable[[Any], None] | None = None,
+    ) -> list[StoredEvent]:
+        if data_writer is not None:
+            raise ConflictError("the in-memory store holds no data tables; use the DuckDB store")
+        head = len(self._log)
+        if expected_last_seq is not None and expected_last_seq != head:
+            raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
+        now = self._clock()
+        runs = self._runs()
+        batch = list(events)
+        if self._auto_reap:
+            alive = {e.run_id for e in batch if e.run_id}  # a run appending now is not abandoned
+            batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
+        validate_batch(batch, runs, ())
+        dup = [e.event_id for e in batch if e.event_id in self._ids]
+        if dup:
+            raise ConflictError(f"duplicate event id {dup[0]}")
+        batch_ids = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
+        batch = resolve_check_links(batch, lambda eid: batch_ids.get(eid) or self._ids.get(eid))
+        stored, rows = self._seal(batch, head, now)
+        self._log.extend(stored)
+        self._rows.extend(rows)
+        self._ids.update({s.event.event_id: s.seq for s in stored})
+        fold_events(self._state, zip(stored, rows, strict=True))
+        return stored
+
+    def _seal(self, batch: list[Event], head: int, now: dt.datetime) -> tuple[list[StoredEvent], list[StoredRow]]:
+        prev = self._log[-1].hash if self._log else GENESIS_HASH
+        stored, rows = [], []
+        for i, event in enumerate(batch):
+            seq = head + i + 1
+            row = to_row(event)
+            h = event_hash(prev, seq, now, row)
+            stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
+            rows.append(row)
+            prev = h
+        return stored, rows
+
+    def last_seq(self) -> int:
+        return len(self._log)
+
+    def read(
+        self, *, since_seq: int = 0, until_seq: int | None = None, run_id: str | None = None, limit: int | None = None
+    ) -> list[StoredEvent]:
+        out = [
+            s for s in self._log
+            if s.seq > since_seq and (until_seq is None or s.seq <= until_seq)
+            and (run_id is None or s.event.run_id == run_id)
+        ]
+        return out[:limit] if limit is not None else out
+
+    def projection(self, table: str, *, as_of_seq: int | None = None) -> list[dict[str, Any]]:
+        state = self._state
+        if as_of_seq is not None and as_of_seq < len(self._log):
+            state = ProjectionState()
+            fold_events(state, zip(self._log[:as_of_seq], self._rows[:as_of_seq], strict=True))
+        return state.rows(table)
+
+    def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
+        runs = self._runs()
+        doomed = expired_runs(runs, now or self._clock())
+        if not doomed:
+            return []
+        saved, self._auto_reap = self._auto_reap, False
+        try:
+            return self.append(abandon_events(doomed, runs))
+        finally:
+            self._auto_reap = saved
+
+    def rebuild(self) -> None:
+        self._state = ProjectionState()
+        fold_events(self._state, zip(self._log, self._rows, strict=True))
+
+
+__all__ = ["InMemoryEventStore", "ProjectionState", "fold_events"]
