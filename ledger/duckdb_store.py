@@ -20,7 +20,7 @@ import duckdb
 from ledger import migrate, projections
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
-from ledger.events import Event, StoredEvent, StoredRow, from_row, to_row
+from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
 from ledger.store import (
     GENESIS_HASH,
     Clock,
@@ -232,7 +232,9 @@ class DuckDBEventStore:
         if data_writer is not None:
             data_writer(con)
         con.from_arrow(_events_table(stored, rows, now)).insert_into("meta.events")
-        projections.fold_batch(con, head, {row.event_type for row in rows})
+        started = {e.run_id for e in batch if isinstance(e, RunStarted)}
+        projections.fold_batch(con, head, {row.event_type for row in rows},
+                               new_runs=all(e.run_id in started for e in batch if e.run_id))
         return stored
 
     def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:

@@ -7,11 +7,10 @@ envelope columns and its parsed payload, ``{field}`` or ``{field TYPE}``) and ho
 combine (its rule):
 
 - ``Key``: part of the table's key.
-- ``First``: the value of the earliest event that has one (a run's start fields).
 - ``Max`` / ``Min``: the greatest / least value (a status rank, a lease, a seq).
-- ``Latest(group)``: taken together with the other columns of its ``Group`` from one winning
-  event, the one that is greatest by the group's ``order`` (table columns; the earliest event on
-  a tie), among the events that pass the group's ``where``.
+- ``From(group)``: taken together with the other columns of its ``Group`` from one winning
+  event: the greatest by the group's ``order`` (table columns; the earliest event on a tie), or
+  the least for an ``earliest`` group, among the events that pass the group's ``where``.
 - ``Derived``: computed from the row's other columns (``{column}``), or a constant.
 - ``Value``: for a table with one row per event (``per_event``), the event's value as it is.
 
@@ -57,11 +56,6 @@ class Key:
 
 
 @attrs.frozen
-class First:
-    expr: str
-
-
-@attrs.frozen
 class Max:
     expr: str
 
@@ -72,7 +66,7 @@ class Min:
 
 
 @attrs.frozen
-class Latest:
+class From:
     expr: str
     group: str
 
@@ -87,17 +81,20 @@ class Value:
     expr: str
 
 
-Rule = Key | First | Max | Min | Latest | Derived | Value
+Rule = Key | Max | Min | From | Derived | Value
 
 
 @attrs.frozen
 class Group:
     """Columns taken together from one winning event: the greatest by ``order`` (table columns, the
-    earliest event on a tie) among the events where ``where`` (over contributions) holds."""
+    earliest event on a tie), or the least if ``earliest``, among the events where ``where`` (over
+    contributions) holds. No ``order``: the latest event (a batch's events all come after the stored
+    ones, so the batch's wins whenever it has one)."""
 
     name: str
-    order: tuple[str, ...]
+    order: tuple[str, ...] = ()
     where: str | None = None
+    earliest: bool = False
 
 
 @attrs.frozen
@@ -138,73 +135,77 @@ def _asset_status(materialized: str) -> str:
 
 RUNS = Projection("ingestion_runs", "runs", (
     ("run_id", Key("run_id")),
-    ("parent_run_id", First("{parent_run_id}")),
-    ("job_name", First("{job_name}")),
-    ("triggered_by", First("{triggered_by}")),
+    ("parent_run_id", From("{parent_run_id}", "start")),
+    ("job_name", From("{job_name}", "start")),
+    ("triggered_by", From("{triggered_by}", "start")),
     ("status", Derived(_STATUS)),
-    ("started_at", First(f"CASE WHEN {_STARTED} THEN recorded_at END")),
+    ("started_at", From("recorded_at", "start")),
     # the terminal event that wins: the highest rank, then the earliest
-    ("ended_at", Latest("recorded_at", "outcome")),
+    ("ended_at", From("recorded_at", "outcome")),
     ("duration_ms", Derived("(epoch_us({ended_at}) - epoch_us({started_at})) // 1000")),
-    ("provider", First("{provider}")),
+    ("provider", From("{provider}", "start")),
     ("storage_backend", Derived("'duckdb'")),
-    ("args_json", First("{args JSON}")),
+    ("args_json", From("{args JSON}", "start")),
     ("git_sha", Derived("NULL")),
-    ("app_version", First("{app_version}")),
-    ("error_type", Latest("CASE event_type WHEN 'run_failed' THEN {error_type} "
+    ("app_version", From("{app_version}", "start")),
+    ("error_type", From("CASE event_type WHEN 'run_failed' THEN {error_type} "
                           "WHEN 'run_abandoned' THEN 'Abandoned' END", "outcome")),
-    ("error_message", Latest("CASE event_type WHEN 'run_failed' THEN {error_message} "
+    ("error_message", From("CASE event_type WHEN 'run_failed' THEN {error_message} "
                              "WHEN 'run_abandoned' THEN {reason} END", "outcome")),
-    ("error_stack_hash", Latest("{stack_hash}", "outcome")),
+    ("error_stack_hash", From("{stack_hash}", "outcome")),
     ("status_rank", Max(_RANK)),
     ("last_heartbeat_at", Max("recorded_at")),
     # run_started and run_heartbeat carry a lease (DuckDB's CAST rounds to the nearest microsecond)
     ("lease_expires_at", Max("recorded_at + to_microseconds(CAST({lease_seconds DOUBLE} * 1000000 AS BIGINT))")),
-    ("partition_key", First(f"CASE WHEN {_STARTED} THEN partition_key END")),
-    ("scope_keys", First("{scope_keys VARCHAR[]}")),
-    ("code_version", First("{code_version}")),
-    ("backfill_id", First("{backfill_id}")),
-    ("error_fingerprint", Latest("{error_fingerprint}", "outcome")),
-    ("first_seq", Min(f"CASE WHEN {_STARTED} THEN seq END")),
+    ("partition_key", From("partition_key", "start")),
+    ("scope_keys", From("{scope_keys VARCHAR[]}", "start")),
+    ("code_version", From("{code_version}", "start")),
+    ("backfill_id", From("{backfill_id}", "start")),
+    ("error_fingerprint", From("{error_fingerprint}", "outcome")),
+    ("first_seq", From(f"CASE WHEN {_STARTED} THEN seq END", "start")),
     ("last_seq", Max("seq")),
-), groups=(Group("outcome", ("status_rank",), where="status_rank > 0"),))
+), groups=(
+    # a run has one start (the store refuses another)
+    Group("start", ("first_seq",), where="first_seq IS NOT NULL", earliest=True),
+    Group("outcome", ("status_rank",), where="status_rank > 0"),
+))
 
 RUN_ASSETS = Projection("ingestion_run_assets", "assets", (
     ("run_id", Key("run_id")),
     ("asset_key", Key("asset_key")),
-    ("asset_kind", Latest("{asset_kind}", "last")),
+    ("asset_kind", From("{asset_kind}", "last")),
     ("partition_key", Key("partition_key")),
-    ("status", Latest(_asset_status("success"), "last")),
-    ("rows_inserted", Latest("{rows BIGINT}", "last")),
+    ("status", From(_asset_status("success"), "last")),
+    ("rows_inserted", From("{rows BIGINT}", "last")),
     ("rows_updated", Derived("NULL")),
     ("rows_deleted", Derived("NULL")),
-    ("bytes_written", Latest("{bytes BIGINT}", "last")),
-    ("min_event_ts", Latest("CAST({min_data_time} AS TIMESTAMPTZ)", "last")),
-    ("max_event_ts", Latest("CAST({max_data_time} AS TIMESTAMPTZ)", "last")),
-    ("extra_json", Latest(
+    ("bytes_written", From("{bytes BIGINT}", "last")),
+    ("min_event_ts", From("CAST({min_data_time} AS TIMESTAMPTZ)", "last")),
+    ("max_event_ts", From("CAST({max_data_time} AS TIMESTAMPTZ)", "last")),
+    ("extra_json", From(
         "CASE event_type WHEN 'asset_failed' THEN json_merge_patch({extra JSON}, "
         "json_object('error_type', {error_type}, 'error', {error_message})) "
         "WHEN 'asset_skipped' THEN json_merge_patch({extra JSON}, json_object('reason', {reason})) "
         "ELSE {extra JSON} END", "last")),
     ("started_at", Derived("NULL")),
-    ("ended_at", Latest("recorded_at", "last")),
+    ("ended_at", From("recorded_at", "last")),
     ("duration_ms", Derived("NULL")),
     ("scope_key", Key("scope_key")),
-    ("code_version", Latest("{code_version}", "last")),
-    ("data_version", Latest("{data_version}", "last")),
-    ("path", Latest("{path}", "last")),
-    ("sha256", Latest("{sha256}", "last")),
-    ("seq", Latest("seq", "last")),
-), groups=(Group("last", ("seq",)),))
+    ("code_version", From("{code_version}", "last")),
+    ("data_version", From("{data_version}", "last")),
+    ("path", From("{path}", "last")),
+    ("sha256", From("{sha256}", "last")),
+    ("seq", From("seq", "last")),
+), groups=(Group("last"),))
 
 WATERMARKS = Projection("asset_watermarks", "assets", (
     ("asset_key", Key("asset_key")),
     ("scope_key", Key("scope_key")),
     # the newest data date wins, then the latest event: a watermark never moves back
-    ("watermark_ts", Latest("CAST({max_data_time} AS TIMESTAMPTZ)", "newest")),
-    ("updated_at", Latest("recorded_at", "newest")),
-    ("last_run_id", Latest("run_id", "newest")),
-    ("seq", Latest("seq", "newest")),
+    ("watermark_ts", From("CAST({max_data_time} AS TIMESTAMPTZ)", "newest")),
+    ("updated_at", From("recorded_at", "newest")),
+    ("last_run_id", From("run_id", "newest")),
+    ("seq", From("seq", "newest")),
 ), groups=(Group("newest", ("watermark_ts", "seq")),),
     where=f"{_MATERIALIZED} AND {{max_data_time}} IS NOT NULL")
 
@@ -230,22 +231,21 @@ PARTITIONS = Projection("partition_status", "assets", (
     ("partition_key", Key("partition_key")),
     ("scope_key", Key("scope_key")),
     # the latest asset event sets the status ...
-    ("status", Latest(_asset_status("materialized"), "latest")),
-    ("run_id", Latest("run_id", "latest")),
-    ("last_seq", Latest("seq", "latest")),
-    ("updated_at", Latest("recorded_at", "latest")),
+    ("status", From(_asset_status("materialized"), "latest")),
+    ("run_id", From("run_id", "latest")),
+    ("last_seq", From("seq", "latest")),
+    ("updated_at", From("recorded_at", "latest")),
     # ... the latest materialization, if any, the rest (a later failure keeps it)
-    ("materialized_seq", Latest(f"CASE WHEN {_MATERIALIZED} THEN seq END", "materialized")),
-    ("materialized_at", Latest("recorded_at", "materialized")),
-    ("materialized_run_id", Latest("run_id", "materialized")),
-    ("code_version", Latest("{code_version}", "materialized")),
-    ("data_version", Latest("{data_version}", "materialized")),
-    ("rows", Latest("{rows BIGINT}", "materialized")),
-    ("bytes", Latest("{bytes BIGINT}", "materialized")),
-    ("path", Latest("{path}", "materialized")),
-    ("sha256", Latest("{sha256}", "materialized")),
-), groups=(Group("latest", ("last_seq",)),
-           Group("materialized", ("materialized_seq",), where="materialized_seq IS NOT NULL")))
+    ("materialized_seq", From(f"CASE WHEN {_MATERIALIZED} THEN seq END", "materialized")),
+    ("materialized_at", From("recorded_at", "materialized")),
+    ("materialized_run_id", From("run_id", "materialized")),
+    ("code_version", From("{code_version}", "materialized")),
+    ("data_version", From("{data_version}", "materialized")),
+    ("rows", From("{rows BIGINT}", "materialized")),
+    ("bytes", From("{bytes BIGINT}", "materialized")),
+    ("path", From("{path}", "materialized")),
+    ("sha256", From("{sha256}", "materialized")),
+), groups=(Group("latest"), Group("materialized", where="materialized_seq IS NOT NULL")))
 
 PROJECTIONS = (RUNS, RUN_ASSETS, WATERMARKS, CHECKS, PARTITIONS)
 PROJECTION_TABLES = tuple(p.table for p in PROJECTIONS)
@@ -293,43 +293,50 @@ def _derived(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
-def _select(proj: Projection, source: str) -> str:
-    """The projection's rows folded from ``source`` (a family relation), columns in table order."""
+def _select(proj: Projection, source: str, *, presence: bool = False) -> str:
+    """The projection's rows folded from ``source`` (a family relation), columns in table order:
+    one aggregate over the events (each contribution written into it), then the groups' columns
+    and the derived ones. ``presence`` adds ``_n_<group>``, the events of each latest-event group
+    with a ``where`` (for a merge: does the batch have a winner)."""
     shape: dict[str, str] = {}  # already in the family's shape
-    contributions = [f"{_fields(rule.expr, shape)} AS {name}" for name, rule in proj.columns
-                     if not isinstance(rule, Derived)]
+    expr = {name: _fields(rule.expr, shape) for name, rule in proj.columns if not isinstance(rule, Derived)}
+
+    def inline(text: str) -> str:  # a condition over contributions, each replaced by its expression
+        return re.sub(r"\b(\w+)\b", lambda m: f"({expr[m.group(1)]})" if m.group(1) in expr else m.group(1), text)
+
     where = f" WHERE {_fields(proj.where, shape)}" if proj.where else ""
-    inner = f"SELECT {', '.join(contributions)}, seq AS _seq FROM ({source}){where}"
-    names = {name: name for name, _ in proj.columns}
+    final: dict[str, str] = {}
     if proj.per_event:
-        final = [f"{_derived(r.template, names)} AS {n}" if isinstance(r, Derived) else n for n, r in proj.columns]
-        return f"SELECT {', '.join(final)} FROM ({inner})"
-    aggregates, unpack = [], []
-    groups = {g.name: g for g in proj.groups}
-    members: dict[str, list[str]] = {g: [] for g in groups}
+        final = {name: expr[name] for name in expr}
+        body = f"({source}){where}"
+    else:
+        aggregates = [f"{expr[k]} AS {k}" for k in proj.key]
+        members: dict[str, list[str]] = {g.name: [] for g in proj.groups}
+        for name, rule in proj.columns:
+            if isinstance(rule, Key):
+                final[name] = name
+            elif isinstance(rule, Max | Min):
+                aggregates.append(f"{type(rule).__name__.lower()}({expr[name]}) AS {name}")
+                final[name] = name
+            elif isinstance(rule, From):
+                members[rule.group].append(name)
+                final[name] = f"_g_{rule.group}.{name}"
+        for g in proj.groups:
+            packed = ", ".join(f"'{c}': {expr[c]}" for c in members[g.name])
+            order = ("{" + ", ".join([*(f"'{c}': {expr[c]}" for c in g.order), f"'_seq': {'' if g.earliest else '-'}seq"])
+                     + "}") if g.order else "seq"
+            only = f" FILTER (WHERE {inline(g.where)})" if g.where else ""
+            pick = "arg_min_null" if g.earliest else "arg_max_null"
+            aggregates.append(f"{pick}({{{packed}}}, {order}){only} AS _g_{g.name}")
+            if presence and g.where and not g.order:
+                aggregates.append(f"count(*){only} AS _n_{g.name}")
+                final[f"_n_{g.name}"] = f"_n_{g.name}"
+        body = f"(SELECT {', '.join(aggregates)} FROM ({source}){where} GROUP BY {', '.join(expr[k] for k in proj.key)})"
     for name, rule in proj.columns:
-        if isinstance(rule, Key):
-            aggregates.append(name)
-            unpack.append(name)
-        elif isinstance(rule, Max | Min):
-            aggregates.append(f"{type(rule).__name__.lower()}({name}) AS {name}")
-            unpack.append(name)
-        elif isinstance(rule, First):
-            aggregates.append(f"arg_min({name}, _seq) AS {name}")  # arg_min skips a NULL value
-            unpack.append(name)
-        elif isinstance(rule, Latest):
-            members[rule.group].append(name)
-            unpack.append(f"_g_{rule.group}.{name} AS {name}")
-    for g in groups.values():
-        packed = ", ".join(f"'{c}': {c}" for c in members[g.name])
-        order = ", ".join([*(f"'{c}': {c}" for c in g.order), "'_seq': -_seq"])
-        where = f" FILTER (WHERE {g.where})" if g.where else ""
-        aggregates.append(f"arg_max_null({{{packed}}}, {{{order}}}){where} AS _g_{g.name}")
-    grouped = (f"SELECT {', '.join(unpack)} FROM (SELECT {', '.join(aggregates)} FROM ({inner}) "
-               f"GROUP BY {', '.join(proj.key)})")
-    final = [f"{_derived(rule.template, names)} AS {name}" if isinstance(rule, Derived) else name
-             for name, rule in proj.columns]
-    return f"SELECT {', '.join(final)} FROM ({grouped})"
+        if isinstance(rule, Derived):
+            final[name] = _derived(rule.template, final)
+    names = [n for n, _ in proj.columns] + [n for n in final if n.startswith("_n_")]
+    return f"SELECT {', '.join(f'{final[n]} AS {n}' for n in names)} FROM {body}"
 
 
 def _merged(proj: Projection) -> dict[str, str]:
@@ -343,13 +350,16 @@ def _merged(proj: Projection) -> dict[str, str]:
             out[name] = f"greatest(t.{name}, s.{name})"
         elif isinstance(rule, Min):
             out[name] = f"least(t.{name}, s.{name})"
-        elif isinstance(rule, First):
-            out[name] = f"coalesce(t.{name}, s.{name})"
-        elif isinstance(rule, Latest):
-            order = groups[rule.group].order
-            first = order[0]
-            beats = (f"s.{first} > t.{first}" if len(order) == 1 else
-                     f"({', '.join(f's.{c}' for c in order)}) > ({', '.join(f't.{c}' for c in order)})")
+        elif isinstance(rule, From) and not groups[rule.group].order:
+            assert not groups[rule.group].earliest, "an earliest-event group needs an order to merge on"
+            # the latest event: the batch's, if it has one
+            has = f"s._n_{rule.group} > 0" if groups[rule.group].where else None
+            out[name] = f"CASE WHEN {has} THEN s.{name} ELSE t.{name} END" if has else f"s.{name}"
+        elif isinstance(rule, From):
+            group = groups[rule.group]
+            order, first, than = group.order, group.order[0], "<" if group.earliest else ">"
+            beats = (f"s.{first} {than} t.{first}" if len(order) == 1 else
+                     f"({', '.join(f's.{c}' for c in order)}) {than} ({', '.join(f't.{c}' for c in order)})")
             out[name] = f"CASE WHEN s.{first} IS NOT NULL AND (t.{first} IS NULL OR {beats}) THEN s.{name} ELSE t.{name} END"
     for name, rule in proj.columns:
         if isinstance(rule, Derived):
@@ -365,18 +375,18 @@ def fold_statement(table: str, events: str) -> str:
 
 
 @functools.cache
-def batch_statement(table: str) -> str:
-    """The statement that folds the batch (events with ``seq > ?``, the head before it) into the
-    stored rows of ``table``."""
+def batch_statement(table: str, *, fresh: bool = False) -> str:
+    """The statement that folds the batch (events with ``seq > $head``, the head before it) into
+    the stored rows of ``table``; ``fresh``: none of its rows can exist yet (an ``INSERT``)."""
     proj = _projection(table)
     source = family_select(proj.family, "meta.events", " AND seq > $head")
     columns = [name for name, _ in proj.columns]
-    if proj.per_event:
+    if proj.per_event or fresh:
         return f"INSERT INTO meta.{table} ({', '.join(columns)}) {_select(proj, source)}"
     merged = _merged(proj)
     on = " AND ".join(f"t.{k} = s.{k}" for k in proj.key)
     update = ", ".join(f"{c} = {merged[c]}" for c in columns if c not in proj.key)
-    return (f"MERGE INTO meta.{table} t USING ({_select(proj, source)}) s ON {on} "
+    return (f"MERGE INTO meta.{table} t USING ({_select(proj, source, presence=True)}) s ON {on} "
             f"WHEN MATCHED THEN UPDATE SET {update} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})")
 
@@ -389,13 +399,18 @@ def _projection(table: str) -> Projection:
 
 
 # -- running them ---------------------------------------------------------------------------------
-def fold_batch(con: duckdb.DuckDBPyConnection, head: int, event_types: Iterable[str]) -> None:
+def fold_batch(
+    con: duckdb.DuckDBPyConnection, head: int, event_types: Iterable[str], *, new_runs: bool = False
+) -> None:
     """Fold the events after seq ``head`` (the batch, inserted in this transaction) into the stored
-    projections: one statement per table the batch's ``event_types`` touch."""
+    projections: one statement per table the batch's ``event_types`` touch. ``new_runs``: every
+    run of the batch starts in it, so rows keyed on its run ids are inserted, not merged (the same
+    rows: nothing is stored to merge with)."""
     families = {FAMILY_OF[t] for t in event_types if t in FAMILY_OF}
     for proj in PROJECTIONS:
         if proj.family in families:
-            con.execute(batch_statement(proj.table), {"head": head})
+            fresh = new_runs and "run_id" in proj.key
+            con.execute(batch_statement(proj.table, fresh=fresh), {"head": head})
 
 
 def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta") -> None:
@@ -489,10 +504,9 @@ __all__ = [
     "PROJECTION_KEYS",
     "PROJECTION_TABLES",
     "Derived",
-    "First",
     "Group",
     "Key",
-    "Latest",
+    "From",
     "Max",
     "Min",
     "Projection",
