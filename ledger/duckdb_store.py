@@ -233,8 +233,7 @@ class DuckDBEventStore:
             data_writer(con)
         con.from_arrow(_events_table(stored, rows, now)).insert_into("meta.events")
         started = {e.run_id for e in batch if isinstance(e, RunStarted)}
-        projections.fold_batch(con, head, {row.event_type for row in rows},
-                               new_runs=all(e.run_id in started for e in batch if e.run_id))
+        projections.fold_batch(con, head, rows, new_runs=all(e.run_id in started for e in batch if e.run_id))
         return stored
 
     def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:

@@ -40,13 +40,13 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from contextlib import suppress
 
 import attrs
 import duckdb
 
-from ledger.events import RUN_EVENT_STATUS, STATUS_RANK
+from ledger.events import RUN_EVENT_STATUS, STATUS_RANK, StoredRow
 
 
 # -- the rules ------------------------------------------------------------------------------------
@@ -293,11 +293,12 @@ def _derived(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
-def _select(proj: Projection, source: str, *, presence: bool = False) -> str:
+def _select(proj: Projection, source: str, *, presence: bool = False, single: bool = False) -> str:
     """The projection's rows folded from ``source`` (a family relation), columns in table order:
     one aggregate over the events (each contribution written into it), then the groups' columns
     and the derived ones. ``presence`` adds ``_n_<group>``, the events of each latest-event group
-    with a ``where`` (for a merge: does the batch have a winner)."""
+    with a ``where`` (for a merge: does the batch have a winner). ``single``: no two events of
+    ``source`` share a key, so each rule's value is its one event's contribution (no grouping)."""
     shape: dict[str, str] = {}  # already in the family's shape
     expr = {name: _fields(rule.expr, shape) for name, rule in proj.columns if not isinstance(rule, Derived)}
 
@@ -308,6 +309,17 @@ def _select(proj: Projection, source: str, *, presence: bool = False) -> str:
     final: dict[str, str] = {}
     if proj.per_event:
         final = {name: expr[name] for name in expr}
+        body = f"({source}){where}"
+    elif single:
+        groups = {g.name: g for g in proj.groups}
+        for name, rule in proj.columns:
+            if isinstance(rule, From) and groups[rule.group].where:
+                final[name] = f"CASE WHEN {inline(groups[rule.group].where)} THEN {expr[name]} END"
+            elif not isinstance(rule, Derived):
+                final[name] = expr[name]
+        for g in proj.groups:
+            if presence and g.where and not g.order:
+                final[f"_n_{g.name}"] = f"CAST({inline(g.where)} AS INTEGER)"
         body = f"({source}){where}"
     else:
         aggregates = [f"{expr[k]} AS {k}" for k in proj.key]
@@ -375,18 +387,19 @@ def fold_statement(table: str, events: str) -> str:
 
 
 @functools.cache
-def batch_statement(table: str, *, fresh: bool = False) -> str:
+def batch_statement(table: str, *, fresh: bool = False, single: bool = False) -> str:
     """The statement that folds the batch (events with ``seq > $head``, the head before it) into
-    the stored rows of ``table``; ``fresh``: none of its rows can exist yet (an ``INSERT``)."""
+    the stored rows of ``table``; ``fresh``: none of its rows can exist yet (an ``INSERT``);
+    ``single``: no two events of the batch share a key (no grouping)."""
     proj = _projection(table)
     source = family_select(proj.family, "meta.events", " AND seq > $head")
     columns = [name for name, _ in proj.columns]
     if proj.per_event or fresh:
-        return f"INSERT INTO meta.{table} ({', '.join(columns)}) {_select(proj, source)}"
+        return f"INSERT INTO meta.{table} ({', '.join(columns)}) {_select(proj, source, single=single)}"
     merged = _merged(proj)
     on = " AND ".join(f"t.{k} = s.{k}" for k in proj.key)
     update = ", ".join(f"{c} = {merged[c]}" for c in columns if c not in proj.key)
-    return (f"MERGE INTO meta.{table} t USING ({_select(proj, source, presence=True)}) s ON {on} "
+    return (f"MERGE INTO meta.{table} t USING ({_select(proj, source, presence=True, single=single)}) s ON {on} "
             f"WHEN MATCHED THEN UPDATE SET {update} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})")
 
@@ -399,18 +412,29 @@ def _projection(table: str) -> Projection:
 
 
 # -- running them ---------------------------------------------------------------------------------
-def fold_batch(
-    con: duckdb.DuckDBPyConnection, head: int, event_types: Iterable[str], *, new_runs: bool = False
-) -> None:
-    """Fold the events after seq ``head`` (the batch, inserted in this transaction) into the stored
-    projections: one statement per table the batch's ``event_types`` touch. ``new_runs``: every
-    run of the batch starts in it, so rows keyed on its run ids are inserted, not merged (the same
-    rows: nothing is stored to merge with)."""
-    families = {FAMILY_OF[t] for t in event_types if t in FAMILY_OF}
+def fold_batch(con: duckdb.DuckDBPyConnection, head: int, rows: Sequence[StoredRow], *, new_runs: bool = False) -> None:
+    """Fold the batch ``rows`` (inserted in this transaction after seq ``head``) into the stored
+    projections: one statement per table the batch touches. ``new_runs``: every run of the batch
+    starts in it, so rows keyed on its run ids are inserted, not merged (nothing is stored to merge
+    with). A table whose key no two events of the batch share is folded without grouping (each
+    rule over one event is that event's contribution)."""
+    by_family: dict[str, list[StoredRow]] = {}
+    for row in rows:
+        if row.event_type in FAMILY_OF:
+            by_family.setdefault(FAMILY_OF[row.event_type], []).append(row)
     for proj in PROJECTIONS:
-        if proj.family in families:
+        events = by_family.get(proj.family)
+        if events:
             fresh = new_runs and "run_id" in proj.key
-            con.execute(batch_statement(proj.table, fresh=fresh), {"head": head})
+            single = not proj.per_event and _distinct_keys(proj, events)
+            con.execute(batch_statement(proj.table, fresh=fresh, single=single), {"head": head})
+
+
+def _distinct_keys(proj: Projection, rows: Sequence[StoredRow]) -> bool:
+    """No two of ``rows`` share the projection's key (its keys are envelope columns)."""
+    fields = [rule.expr for _, rule in proj.columns if isinstance(rule, Key)]
+    keys = {tuple(getattr(row, f) for f in fields) for row in rows}
+    return len(keys) == len(rows)
 
 
 def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta") -> None:
