@@ -313,8 +313,9 @@ def _select(proj: Projection, source: str, *, presence: bool = False, single: bo
     elif single:
         groups = {g.name: g for g in proj.groups}
         for name, rule in proj.columns:
-            if isinstance(rule, From) and groups[rule.group].where:
-                final[name] = f"CASE WHEN {inline(groups[rule.group].where)} THEN {expr[name]} END"
+            only = groups[rule.group].where if isinstance(rule, From) else None
+            if only:
+                final[name] = f"CASE WHEN {inline(only)} THEN {expr[name]} END"
             elif not isinstance(rule, Derived):
                 final[name] = expr[name]
         for g in proj.groups:
@@ -528,9 +529,9 @@ __all__ = [
     "PROJECTION_KEYS",
     "PROJECTION_TABLES",
     "Derived",
+    "From",
     "Group",
     "Key",
-    "From",
     "Max",
     "Min",
     "Projection",
