@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -21,6 +22,7 @@ from ledger import migrate, projections
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
+from ledger.redact import known_secret_values, redact_event
 from ledger.store import (
     GENESIS_HASH,
     Clock,
@@ -221,6 +223,9 @@ class DuckDBEventStore:
                   if getattr(e, "materialization_id", None) and e.materialization_id not in batch_seq]  # type: ignore[attr-defined]
         known = _seqs_of(con, wanted)
         batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
+        # The ledger's boundary: no secret is hashed or stored, whichever code built the event.
+        secrets = known_secret_values(os.environ)
+        batch = [redact_event(event, secrets) for event in batch]
         rows = [to_row(event) for event in batch]
         hashes = chain(prev, head + 1, now, rows)
         stored = [StoredEvent(seq=head + i, recorded_at=now, prev_hash=p, hash=h, event=event)

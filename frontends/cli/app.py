@@ -197,15 +197,15 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        if isinstance(e, OptionsHelperError):
-            typer.secho(f"error: {e}", fg="red", err=True)
-            return e.exit_code
-        # a bug: say so, and how to see more
         import os
 
         from ledger.redact import known_secret_values, redact_text
 
-        message = redact_text(str(e), known_secret_values(os.environ))
+        message = redact_text(str(e), known_secret_values(os.environ))  # whoever raised it
+        if isinstance(e, OptionsHelperError):
+            typer.secho(f"error: {message}", fg="red", err=True)
+            return e.exit_code
+        # a bug: say so, and how to see more
         typer.secho(f"internal error: {type(e).__name__}: {message} (rerun with --debug for the traceback)",
                     fg="red", err=True)
         return EXIT_BUG
