@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger import projections
 from ledger.duckdb_store import DuckDBEventStore
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import (
@@ -275,3 +276,27 @@ def test_a_file_and_memory_give_the_same_log_and_projections(tmp_path: Path) -> 
         # (reaping makes new RunAbandoned events, whose ids, hence hashes, differ from store to store)
         results.append(([(s.seq, s.event_type, s.event.run_id) for s in store.read()], snapshot(store)))
     assert results[0] == results[1]
+
+
+def test_a_new_projection_column_is_one_migration_and_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                                 clock: FixedClock) -> None:
+    """The worked example of docs/ledger.md: appends and a rebuild both follow the one new line."""
+    line = ("asset_kind", projections.From("{asset_kind}", "latest"))
+    extended = attrs.evolve(projections.PARTITIONS, columns=(*projections.PARTITIONS.columns, line))
+    monkeypatch.setattr(projections, "PROJECTIONS", tuple(
+        extended if p.table == "partition_status" else p for p in projections.PROJECTIONS))
+    for cached in (projections.batch_statement, projections._shapes):
+        cached.cache_clear()
+    try:
+        store = DuckDBEventStore(":memory:", clock=clock)
+        store._memory_con.execute(  # type: ignore[union-attr]
+            "ALTER TABLE meta.partition_status ADD COLUMN asset_kind VARCHAR")  # the migration
+        fill(store, clock, [*mixed_batches(), [RunStarted(run_id="k", job_name="j"), AssetMaterialized(
+            run_id="k", asset_key="a", partition_key="2025-03-05", scope_key="S", asset_kind="file")]])
+        appended = store.projection("partition_status")
+        assert {r["asset_kind"] for r in appended} == {"table", "file"}
+        store.rebuild()
+        assert store.projection("partition_status") == appended
+    finally:
+        for cached in (projections.batch_statement, projections._shapes):
+            cached.cache_clear()
