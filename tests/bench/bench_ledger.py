@@ -87,20 +87,23 @@ import ledger
 from tests.ledger.helpers import realistic_run
 led = ledger.open(Path(sys.argv[1]))
 times = []
+cpu = time.process_time()
 for _ in range(int(sys.argv[2])):
     t = time.perf_counter()
     with led.run("ingest_candles", triggered_by="cli", scope_keys=["AAPL"]) as run:
         run.complete(realistic_run(run.run_id)[1:-1])  # the materializations and checks, bound to this run
     times.append(time.perf_counter() - t)
-print(json.dumps(times))
+print(json.dumps([times, time.process_time() - cpu]))
 """
 
 
-def _latency_subprocess(code_root: Path, path: Path, n_runs: int) -> list[float]:
+def _latency_subprocess(code_root: Path, path: Path, n_runs: int) -> tuple[list[float], float]:
+    """Each run's wall seconds, and the CPU seconds of them all (steadier on a loaded machine)."""
     env = {**os.environ, "PYTHONPATH": str(code_root)}
     out = subprocess.run([sys.executable, "-c", _LATENCY_LOOP, str(path), str(n_runs)], cwd=code_root, env=env,
                          check=True, capture_output=True, text=True)
-    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+    times, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    return list(times), float(cpu)
 
 
 def _percentiles(times: list[float]) -> dict[str, float]:
@@ -190,22 +193,27 @@ def bench_run_latency(tmp: Path, n_runs: int, rounds: int = 4) -> dict[str, Any]
     per_round = max(1, n_runs // rounds)
     new_times: list[float] = []
     old_times: list[float] = []
+    cpu = {"new": 0.0, "old": 0.0}
     old_root = tmp / "baseline-src"
     have_old = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old_root), BASELINE],
                               capture_output=True).returncode == 0
     try:
         for _ in range(rounds):
-            new_times += _latency_subprocess(ROOT, tmp / "latency-new.duckdb", per_round)
+            times, seconds = _latency_subprocess(ROOT, tmp / "latency-new.duckdb", per_round)
+            new_times, cpu["new"] = new_times + times, cpu["new"] + seconds
             if have_old:
-                old_times += _latency_subprocess(old_root, tmp / "latency-old.duckdb", per_round)
+                times, seconds = _latency_subprocess(old_root, tmp / "latency-old.duckdb", per_round)
+                old_times, cpu["old"] = old_times + times, cpu["old"] + seconds
     finally:
         if have_old:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_root)],
                            capture_output=True)
-    out: dict[str, Any] = {**_percentiles(new_times), "baseline_commit": BASELINE}
+    out: dict[str, Any] = {**_percentiles(new_times), "baseline_commit": BASELINE,
+                           "cpu_ms_per_run": 1000 * cpu["new"] / len(new_times)}
     if old_times:
-        old = _percentiles(old_times)
+        old = {**_percentiles(old_times), "cpu_ms_per_run": 1000 * cpu["old"] / len(old_times)}
         out["baseline"] = old
+        out["ratio_cpu"] = out["cpu_ms_per_run"] / old["cpu_ms_per_run"]
         out["ratio_p50"] = out["p50_ms"] / old["p50_ms"]
         out["ratio_p99"] = out["p99_ms"] / old["p99_ms"]
     out["floor"] = bench_floor(tmp, n_runs)
@@ -355,6 +363,8 @@ def _print(r: dict[str, Any]) -> None:
                 rows.append((f"(b) baseline {lat['baseline_commit']} {q}", f"{base[f'{q}_ms']:.1f} ms", ""))
             rows += [(f"(b) recorded run, ledger {q}", f"{floor['ledger'][f'{q}_ms']:.1f} ms", ""),
                      (f"(b) bare DuckDB floor, same statements {q}", f"{floor['floor'][f'{q}_ms']:.1f} ms", "")]
+        rows.append(("(b) CPU per run (process time)", f"{lat['cpu_ms_per_run']:.1f} ms",
+                     f"baseline {base['cpu_ms_per_run']:.1f} ms ({lat['ratio_cpu']:.2f}x)" if base else ""))
     if "rebuild" in r:
         reb = r["rebuild"]
         rows += [(f"(c) rebuild of {reb['events']:,} events", f"{reb['rebuild_s']:.2f} s",
