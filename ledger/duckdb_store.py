@@ -1,7 +1,13 @@
 """The DuckDB event store: the log, the projections and the data, in one transaction per append.
 
 A file-backed store opens the file read-write only for the length of a commit (and read-only per
-query), so other processes can write and read between commits. ``:memory:`` keeps one connection.
+query), so other processes can write and read between commits. ``:memory:`` keeps one connection
+and runs the same code.
+
+An append reads the head and the state of the runs it continues (one statement), checks the
+batch, masks secrets in its payloads, chains its hashes, moves the checkpoint row, runs the
+stage's data writer, inserts the events and folds them into the projections with the statements
+``ledger.projections`` generates from its one definition; all in one transaction.
 """
 
 from __future__ import annotations
@@ -329,8 +335,8 @@ class DuckDBEventStore:
                     cur = self._memory_con.cursor()
                     try:
                         events = cur.sql(
-                            "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events "
-                            f"WHERE seq <= {int(seq)}"
+                            "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events WHERE seq <= ?",
+                            params=[int(seq)],
                         ).to_arrow_table()
                     finally:
                         cur.close()
