@@ -18,13 +18,13 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ledger import migrate, projections
+from ledger import liveness, migrate, projections
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
@@ -35,11 +35,12 @@ from ledger.store import (
     RunState,
     abandon_events,
     chain,
-    expired_runs,
     resolve_check_links,
+    to_reap,
     utc_now,
     validate_batch,
 )
+from ledger.transaction import transaction
 
 JSON_COLUMNS = {"args_json", "extra_json", "metrics_json"}
 _EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_at", "run_id", "asset_key",
@@ -157,7 +158,7 @@ class DuckDBEventStore:
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             with self._connection(read_only=False) as con:
-                migrate.migrate(con)
+                migrate.migrate(con, path=self.path)
             _MIGRATED[self.path] = _file_id(self.path)
 
     def _pending_migrations(self) -> bool:
@@ -182,24 +183,8 @@ class DuckDBEventStore:
         expected_last_seq: int | None = None,
         data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> list[StoredEvent]:
-        with self._connection(read_only=False) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                stored = self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
-                con.execute("COMMIT")
-            except BaseException as e:
-                _rollback(con)
-                if isinstance(e, duckdb.ConstraintException):
-                    raise ConflictError(f"append rejected by the database: {str(e).splitlines()[0]}") from e
-                # Logical conflicts are refused before anything is written (validate_batch), so a
-                # failed COMMIT is a failed write: a full disk, a read-only file, an I/O error.
-                if isinstance(e, duckdb.IOException | duckdb.TransactionException):
-                    raise LedgerError(
-                        f"could not commit to {self.path}: {str(e).splitlines()[0]}; nothing of this batch was "
-                        "written. Free disk space or fix the file's permissions, then rerun"
-                    ) from e
-                raise
-        return stored
+        with self._connection(read_only=False) as con, transaction(con, self.path, doing="append"):
+            return self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
 
     def _append_in(
         self,
@@ -214,13 +199,13 @@ class DuckDBEventStore:
         """One append's read, checks and writes, inside the caller's transaction."""
         now = now or self._clock()
         run_ids = sorted({e.run_id for e in batch if e.run_id})
-        head, prev, runs = _read_state(con, run_ids, expired_before=now if reap else None)
+        gone = _gone_runs(con, batch, run_ids) if reap else {}
+        head, prev, runs = _read_state(con, sorted({*run_ids, *gone}), expired_before=now if reap else None)
         if expected_last_seq is not None and expected_last_seq != head:
             raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
         if reap:
             # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
-            alive = set(run_ids)
-            batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
+            batch = abandon_events(to_reap(runs, now, gone, alive=run_ids), runs, gone) + batch
         validate_batch(batch, runs)
         if not batch:
             return []
@@ -252,31 +237,20 @@ class DuckDBEventStore:
         return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
 
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
-        """Mark runs whose lease expired without a terminal event as abandoned."""
-        with self._connection(read_only=False) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                stored = self._append_in(con, [], None, None, reap=True, now=now)
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
-        return stored
+        """Mark open runs as abandoned: those whose lease expired, and those whose process is gone from
+        this host (``ledger.liveness``)."""
+        with self._connection(read_only=False) as con, transaction(con, self.path, doing="reap"):
+            return self._append_in(con, [], None, None, reap=True, now=now)
 
     def rebuild(self) -> int:
         """Drop every projection's rows and fold the whole log again, in one transaction."""
         with self._connection(read_only=False) as con:
             con.execute("RESET threads")  # a rebuild is one big fold: every core helps
             try:
-                con.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(con, self.path, doing="rebuild", folding_the_log=True):
                     projections.clear(con)
                     projections.fold(con, "meta.events")
                     n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
-                    con.execute("COMMIT")
-                except BaseException:
-                    _rollback(con)
-                    raise
             finally:
                 con.execute("SET threads = 1")  # what connect() set for writers
         return n
@@ -358,6 +332,15 @@ class DuckDBEventStore:
             yield mem
 
 
+def _gone_runs(con: duckdb.DuckDBPyConnection, batch: list[Event], run_ids: list[str]) -> dict[str, str]:
+    """Open runs whose process is gone from this host (``ledger.liveness``), looked for when a run
+    starts and on ``reap()`` (an empty batch): not on every append, which keeps appends to the
+    reads they need."""
+    if batch and not any(isinstance(e, RunStarted) for e in batch):
+        return {}
+    return liveness.gone_runs(con, keep=run_ids)
+
+
 # Files this process has checked (or brought) up to the code's schema, by (device, inode), so that
 # opening the same ledger again does not cost another connection.
 _MIGRATED: dict[str, tuple[int, int] | None] = {}
@@ -369,13 +352,6 @@ def _file_id(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back if a transaction is still open. After a failed COMMIT (a full disk, say) DuckDB
-    has already rolled back, and a second ROLLBACK would hide the original error."""
-    with suppress(duckdb.Error):
-        con.execute("ROLLBACK")
 
 
 def _utc(value: Any) -> dt.datetime | None:
