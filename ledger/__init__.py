@@ -38,7 +38,6 @@ _EXPORTS = {
     "RunSucceeded": "ledger.events",
     "StoredEvent": "ledger.events",
     "EventStore": "ledger.store",
-    "InMemoryEventStore": "ledger.store",
     "VerifyReport": "ledger.verify",
     "TradingCalendar": "ledger.calendar",
     # every error class, so that callers catch them from here (ledger.errors lists them)
