@@ -22,7 +22,7 @@ from ledger import errors
 
 LEDGER_API = [
     "APP_VERSION", "AlpacaSettings", "AssetFailed", "AssetMaterialized", "AssetSkipped", "BackfillFinished",
-    "BackfillPlanned", "CheckEvaluated", "DuckDBEventStore", "Event", "EventStore", "GapPlan", "GapRange", "InMemoryEventStore", "Ledger", "PlanStep",
+    "BackfillPlanned", "CheckEvaluated", "DuckDBEventStore", "Event", "EventStore", "GapPlan", "GapRange", "Ledger", "PlanStep",
     "RunAbandoned", "RunContext", "RunFailed", "RunHeartbeat", "RunStarted", "RunSucceeded", "Settings",
     "StoredEvent", "TradingCalendar", "VerifyReport", "get_duckdb_path", "load_settings", "open",
 ]
