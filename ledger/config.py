@@ -93,6 +93,7 @@ class AlpacaSettings:
     paper: bool = True
     retry_budget_seconds: float = 30.0
     requests_per_second: float = 3.0
+    requests_per_minute: float = 200.0
 
 
 @attrs.frozen(kw_only=True)
@@ -194,6 +195,7 @@ def load_settings(
         paper=bool(alpaca_cfg.get("paper", True)),
         retry_budget_seconds=_float(alpaca_cfg, "retry_budget_seconds", 30.0),
         requests_per_second=_float(alpaca_cfg, "requests_per_second", 3.0),
+        requests_per_minute=_float(alpaca_cfg, "requests_per_minute", 200.0),
     )
     lock_env = env.get("OPTIONS_HELPER_LOCK_TIMEOUT")
     try:

@@ -18,7 +18,7 @@ KEYS = {
     None: ["duckdb_path", "data_root", "provider", "x"],
     "ledger": ["lock_timeout_seconds", "lease_seconds", "x"],
     "alpaca": ["stock_feed", "options_feed", "env_file", "data_url", "trading_url", "paper", "retry_budget_seconds",
-               "requests_per_second"],
+               "requests_per_second", "requests_per_minute"],
     "synthetic": ["seed"],
     "stages": ["session_close_delay_minutes", "expiry_horizon_days", "moneyness_band", "risk_free_rate"],
     "watchlists": ["default", "tech", "x y"],
