@@ -15,12 +15,13 @@ _CONSOLES: dict[str, Any] = {}
 
 def __getattr__(name: str) -> Any:
     # ``out`` (stdout) and ``err`` (stderr) Rich consoles, created on first use: importing rich
-    # costs ~150 ms, which `options-helper --help` should not pay.
+    # costs ~150 ms, which `options-helper --help` should not pay. No automatic highlighting of
+    # numbers and paths: its regexes cost ~15 ms to compile in every command that prints.
     if name in ("out", "err"):
         if name not in _CONSOLES:
             from rich.console import Console
 
-            _CONSOLES[name] = Console(stderr=name == "err", soft_wrap=True)
+            _CONSOLES[name] = Console(stderr=name == "err", soft_wrap=True, highlight=False)
         return _CONSOLES[name]
     raise AttributeError(name)
 
