@@ -52,7 +52,7 @@ def render(start: dt.date, end: dt.date) -> str:
     closed = [d for d in closed if d.weekday() < 5 and d not in by_day]
     early = [(d, c.astimezone(tz).time()) for d, c in sessions if c.astimezone(tz).time() != REGULAR_CLOSE]
     lines = [
-        f"# XNYS trading sessions, written by `python -m ledger.data.generate_xnys_sessions` from",
+        "# XNYS trading sessions, written by `python -m ledger.data.generate_xnys_sessions` from",
         f"# exchange-calendars {metadata.version('exchange-calendars')}. Do not edit: regenerate "
         "(tests/ledger/test_calendar.py checks it).",
         "# The sessions are the weekdays from `start` to `end` except the `closed` ones; each closes at",
