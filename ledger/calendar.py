@@ -20,16 +20,11 @@ import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ledger.errors import NotASessionError, UsageError
 
-if TYPE_CHECKING:
-    import numpy as np
-
 CALENDAR_NAME = "XNYS"
 SESSIONS_FILE = Path(__file__).with_name("data") / "xnys_sessions.txt"
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 class TradingCalendar:
@@ -115,12 +110,6 @@ class TradingCalendar:
     def sessions_in_range(self, start: dt.date, end: dt.date) -> list[dt.date]:
         """Every session in [start, end]; the bounds need not be sessions."""
         return [dt.date.fromordinal(o) for o in self._slice(start, end)]
-
-    def session_array(self, start: dt.date, end: dt.date) -> np.ndarray:
-        """The sessions in [start, end] as a ``numpy.datetime64[D]`` array (imports numpy)."""
-        import numpy as np
-
-        return (np.array(self._slice(start, end), dtype=np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
 
     def last_sessions(self, count: int, end: dt.date) -> list[dt.date]:
         """The ``count`` sessions ending at ``end`` (inclusive when ``end`` is a session)."""

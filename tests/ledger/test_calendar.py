@@ -63,9 +63,6 @@ def test_navigation() -> None:
                                                           dt.date(2026, 11, 27)]
     assert CAL.sessions_behind(dt.date(2026, 11, 24), dt.date(2026, 11, 30)) == 3
     assert CAL.sessions_behind(dt.date(2026, 11, 30), dt.date(2026, 11, 30)) == 0
-    days = CAL.session_array(dt.date(2026, 11, 20), dt.date(2026, 12, 1))
-    assert [str(d) for d in days] == [d.isoformat() for d in CAL.sessions_in_range(dt.date(2026, 11, 20),
-                                                                                   dt.date(2026, 12, 1))]
 
 
 def test_closes_are_16_00_new_york_in_utc_and_13_00_on_early_closes() -> None:
