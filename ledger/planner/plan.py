@@ -8,9 +8,12 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import numpy as np
 
+# the submodules themselves, not the package (whose __init__ imports this module)
+import ledger.planner.grid as grid
+import ledger.planner.ranges as ranges
+import ledger.planner.reads as reads
 from ledger.calendar import CALENDAR_NAME, TradingCalendar
 from ledger.errors import UsageError
-from ledger.planner import grid, ranges, reads
 from ledger.planner.graph import ancestors, check_graph, lookback_assets
 from ledger.planner.model import REASONS, GapPlan, PlannerAsset
 
@@ -68,7 +71,7 @@ def plan_gaps(
     versions = {a.key: a.code_version for a in graph} | dict(code_versions or {})
 
     analysed = ancestors(graph, report)
-    window = calendar.session_array(start, end).astype("datetime64[D]")
+    window = np.array(calendar.sessions_in_range(start, end), dtype="datetime64[D]")
     if not len(window):
         raise UsageError(f"no {CALENDAR_NAME} sessions between {start} and {end}")
     sub = [by_key[k] for k in analysed]
