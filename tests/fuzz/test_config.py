@@ -94,6 +94,7 @@ RULES: dict[tuple[str | None, str], tuple[Callable[[Any], bool], str, Callable[[
     ("alpaca", "paper"): (lambda v: isinstance(v, bool), "alpaca.paper", bool),
     ("alpaca", "retry_budget_seconds"): (_positive, "alpaca.retry_budget_seconds", float),
     ("alpaca", "requests_per_second"): (_positive, "alpaca.requests_per_second", float),
+    ("alpaca", "requests_per_minute"): (_positive, "alpaca.requests_per_minute", float),
     ("synthetic", "seed"): (_count, "synthetic_seed", int),
     ("stages", "session_close_delay_minutes"): (_count, "session_close_delay_minutes", int),
     ("stages", "expiry_horizon_days"): (_count, "expiry_horizon_days", int),
