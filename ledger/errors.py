@@ -20,6 +20,9 @@
     │       ├── UnsupportedDatasetError          e.g. a past session's chain from a live-only source
     │       └── MalformedResponseError
     ├── StageError                               a stage could not produce its partition
+    ├── PortfolioError (ValueError)              a portfolio.json that cannot be used (nothing is written)
+    │   ├── PortfolioNotFoundError (FileNotFoundError)   the named portfolio file does not exist
+    │   └── InvalidPortfolioError                a bad field: names the position and the field
     └── MissingExtraError (ImportError)          an optional extra is not installed
 
 ``TransientError`` is a mixin marking errors that a retry may cure. Messages say what to do next.
@@ -114,6 +117,28 @@ class StageError(OptionsHelperError):
     exit_code = 9
 
 
+# -- the portfolio file (stages.portfolio) ----------------------------------------------------------
+class PortfolioError(OptionsHelperError, ValueError):
+    """A portfolio file that cannot be used. Nothing is written when one is raised."""
+
+    exit_code = 12
+
+
+class PortfolioNotFoundError(PortfolioError, FileNotFoundError):
+    """``--portfolio``, ``OPTIONS_HELPER_PORTFOLIO`` or the config file names a missing file."""
+
+
+class InvalidPortfolioError(PortfolioError):
+    """A portfolio file with a bad field; ``position`` and ``field`` say where (None: the top level)."""
+
+    def __init__(self, message: str, *, path: str | None = None, position: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.position = position
+        self.field = field
+
+
 class MissingExtraError(OptionsHelperError, ImportError):
     exit_code = 10
 
@@ -132,6 +157,7 @@ __all__ = [
     "CorruptDatabaseError",
     "DatabaseNotFoundError",
     "IntegrityError",
+    "InvalidPortfolioError",
     "LedgerError",
     "LedgerLockedError",
     "MalformedResponseError",
@@ -139,6 +165,8 @@ __all__ = [
     "MissingExtraError",
     "NotASessionError",
     "OptionsHelperError",
+    "PortfolioError",
+    "PortfolioNotFoundError",
     "ProviderError",
     "StageError",
     "SymbolNotFoundError",

@@ -1,0 +1,83 @@
+"""Where the portfolio's quotes come from: the stored chain snapshots, never a live quote.
+
+``snapshot_refs`` asks the data tables (``options_snapshot_files``, through ``stages.datastore``)
+which Parquet files hold the session's chain of each underlying, and, for legs that expired
+before the session, the last snapshot on or before their expiry. ``read_quotes`` then reads just
+the columns and expiries the legs need from those files (no database connection held).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from stages import datastore
+from stages.portfolio.model import Portfolio
+from stages.portfolio.valuation import QUOTE_COLUMNS, needed_expiries
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotRefs:
+    """The snapshot files to read: ``session`` (the session's, per symbol) and ``expired`` (the
+    last on or before an expired leg's expiry); ``needed`` the expiries per symbol."""
+
+    as_of: dt.date
+    session: tuple[dict[str, Any], ...]
+    expired: tuple[dict[str, Any], ...]
+    needed: dict[str, set[dt.date]]
+
+    @property
+    def missing_symbols(self) -> tuple[str, ...]:
+        have = {r["symbol"] for r in self.session}
+        return tuple(s for s in self.needed if s not in have)
+
+
+def snapshot_refs(con: Any, portfolio: Portfolio, as_of: dt.date) -> SnapshotRefs:
+    """The file rows the valuation of ``portfolio`` on ``as_of`` reads (one short read)."""
+    needed = needed_expiries(portfolio)
+    session = datastore.snapshot_files(con, needed, [as_of]) if needed else []
+    past = [(symbol, expiry) for symbol, expiries in needed.items() for expiry in expiries if expiry < as_of]
+    expired = datastore.latest_snapshot_files(con, past) if past else []
+    return SnapshotRefs(as_of=as_of, session=tuple(session), expired=tuple(expired), needed=needed)
+
+
+def latest_session(con: Any, portfolio: Portfolio) -> dt.date | None:
+    """The newest session with a stored snapshot of any of the portfolio's underlyings."""
+    sessions = datastore.snapshot_sessions(con, portfolio.symbols) if portfolio.symbols else []
+    return sessions[0] if sessions else None
+
+
+def _read(data_root: Path, row: dict[str, Any], expiries: set[dt.date]) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    from stages.jobs import _files
+
+    path = _files.resolve(data_root, row["path"], run_id=row["run_id"], size=int(row["bytes"]))
+    table = pq.read_table(path, columns=list(QUOTE_COLUMNS), filters=[("expiry", "in", sorted(expiries))])
+    return table.to_pandas()
+
+
+def read_quotes(data_root: str | Path, refs: SnapshotRefs) -> pd.DataFrame:
+    """The snapshot rows of the legs' expiries from every referenced file, as one frame."""
+    root = Path(data_root)
+    frames = []
+    for row in refs.session:
+        frames.append(_read(root, row, refs.needed[row["symbol"]]))
+    for row in refs.expired:
+        frames.append(_read(root, row, {row["wanted"]}))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in QUOTE_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+def session_spots(refs: SnapshotRefs) -> dict[str, float]:
+    """Each underlying's spot recorded with its snapshot of the session."""
+    return {r["symbol"]: float(r["spot"]) for r in refs.session if r.get("spot") is not None}
+
+
+__all__ = ["SnapshotRefs", "latest_session", "read_quotes", "session_spots", "snapshot_refs"]
