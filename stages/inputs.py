@@ -34,7 +34,10 @@ def check_session(as_of: dt.date, settings: Settings, now: dt.datetime, calendar
 
 
 def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, watchlist: str | None = None) -> tuple[str, ...]:
-    """Upper-cased, de-duplicated, validated tickers; None means the watchlist (default: ``default``)."""
+    """Upper-cased, de-duplicated, validated tickers. None means the universe: the ``default``
+    watchlist followed by the configured portfolio's underlyings (``stages.portfolio``); an
+    explicit ``watchlist`` or ``symbols`` narrows it to just those. A portfolio file that cannot
+    be read raises its ``PortfolioError``: nothing runs on a half-known universe."""
     from ledger.config import DEFAULT_WATCHLIST_NAME
     from stages.occ import require_ticker
 
@@ -42,8 +45,12 @@ def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, 
         raise UsageError("give symbols or a watchlist, not both")
     if isinstance(symbols, str):
         symbols = symbols.split(",")
-    if symbols is None:
-        chosen: Sequence[str] = settings.watchlist(watchlist or DEFAULT_WATCHLIST_NAME)
+    if symbols is None and watchlist is None:
+        from stages.portfolio import universe_symbols
+
+        chosen: Sequence[str] = (*settings.watchlist(DEFAULT_WATCHLIST_NAME), *universe_symbols(settings))
+    elif symbols is None:
+        chosen = settings.watchlist(watchlist or DEFAULT_WATCHLIST_NAME)
     else:
         chosen = symbols
     out: list[str] = []

@@ -50,15 +50,20 @@ def report_for(loaded: LoadedPortfolio | None, reader: Any, *, as_of: dt.date | 
 def show(settings: Settings, *, as_of: dt.date | None = None, loaded: LoadedPortfolio | None = None) -> PortfolioReport:
     """``portfolio show``: the configured (or given) portfolio valued from the stored snapshots,
     reading the ledger's data tables with short read-only connections."""
-    import ledger
+    from pathlib import Path
+
+    from ledger.connection import connect
+    from ledger.errors import DatabaseNotFoundError
 
     chosen = loaded if loaded is not None else from_settings(settings)
     if chosen is None:
         return report_for(None, None, as_of=as_of, data_root=settings.data_root, rate=settings.risk_free_rate)
-    led = ledger.open(settings.duckdb_path, create=False, lock_timeout_seconds=settings.lock_timeout_seconds)
+    if not Path(settings.duckdb_path).exists():
+        raise DatabaseNotFoundError(f"no database at {settings.duckdb_path}; run the pipeline first "
+                                    "(`options-helper daily`), or point --duckdb-path at the ledger")
 
-    def reader(fn: Any) -> Any:
-        with led.reader() as con:
+    def reader(fn: Any) -> Any:  # read-only, per call: never migrates or writes
+        with connect(settings.duckdb_path, read_only=True, timeout_seconds=settings.lock_timeout_seconds) as con:
             return fn(con)
 
     return report_for(chosen, reader, as_of=as_of, data_root=settings.data_root, rate=settings.risk_free_rate)

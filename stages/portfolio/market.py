@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from stages import datastore
 from stages.portfolio.model import Portfolio
@@ -51,28 +52,26 @@ def latest_session(con: Any, portfolio: Portfolio) -> dt.date | None:
     return sessions[0] if sessions else None
 
 
-def _read(data_root: Path, row: dict[str, Any], expiries: set[dt.date]) -> pd.DataFrame:
+def _read(data_root: Path, row: dict[str, Any], expiries: set[dt.date]) -> pa.Table:
     import pyarrow.parquet as pq
 
     from stages.jobs import _files
 
     path = _files.resolve(data_root, row["path"], run_id=row["run_id"], size=int(row["bytes"]))
-    table = pq.read_table(path, columns=list(QUOTE_COLUMNS), filters=[("expiry", "in", sorted(expiries))])
-    return table.to_pandas()
+    table = pq.read_table(path, columns=list(QUOTE_COLUMNS))
+    return table.filter(pc.is_in(table["expiry"], pa.array(sorted(expiries), pa.date32())))
 
 
-def read_quotes(data_root: str | Path, refs: SnapshotRefs) -> pd.DataFrame:
-    """The snapshot rows of the legs' expiries from every referenced file, as one frame."""
+def read_quotes(data_root: str | Path, refs: SnapshotRefs) -> pa.Table:
+    """The snapshot rows of the legs' expiries from every referenced file, as one Arrow table."""
     root = Path(data_root)
-    frames = []
-    for row in refs.session:
-        frames.append(_read(root, row, refs.needed[row["symbol"]]))
-    for row in refs.expired:
-        frames.append(_read(root, row, {row["wanted"]}))
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in QUOTE_COLUMNS})
-    return pd.concat(frames, ignore_index=True)
+    tables = [_read(root, row, refs.needed[row["symbol"]]) for row in refs.session]
+    tables += [_read(root, row, {row["wanted"]}) for row in refs.expired]
+    if not tables:
+        from stages.analytics.snapshot import SNAPSHOT_SCHEMA
+
+        return SNAPSHOT_SCHEMA.empty_table().select(list(QUOTE_COLUMNS))
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def session_spots(refs: SnapshotRefs) -> dict[str, float]:

@@ -79,13 +79,15 @@ def stressable(legs: pd.DataFrame) -> np.ndarray:
 def scenario_pnl(legs: pd.DataFrame, scenarios: tuple[Scenario, ...], rate: float) -> tuple[np.ndarray, float, int]:
     """(P&L per scenario, gross base value, legs repriced) over the repriceable legs."""
     use = stressable(legs)
-    part = legs[use]
-    spot = part["spot"].to_numpy(dtype=float)
-    strike = part["strike"].to_numpy(dtype=float)
-    dte = part["dte"].to_numpy(dtype=float)
-    iv = part["implied_volatility"].to_numpy(dtype=float)
-    call = (part["option_type"] == "call").to_numpy()
-    qty = part["signed"].to_numpy(dtype=float) * MULTIPLIER
+    if not len(legs):
+        return np.zeros(len(scenarios)), 0.0, 0
+
+    def col(name: str) -> np.ndarray:
+        return legs[name].to_numpy(dtype=float)[use]
+
+    spot, strike, dte, iv = col("spot"), col("strike"), col("dte"), col("implied_volatility")
+    call = legs["option_type"].to_numpy(dtype=object)[use] == "call"
+    qty = col("signed") * MULTIPLIER
     base = option_prices(spot, strike, dte, rate, iv, call)
     s = np.array([sc.spot_pct for sc in scenarios], dtype=float)[:, None]
     v = np.array([sc.vol_points for sc in scenarios], dtype=float)[:, None] / 100.0

@@ -102,94 +102,131 @@ def mark_prices(bid: np.ndarray, ask: np.ndarray, last: np.ndarray) -> tuple[np.
     return mark, source
 
 
-def leg_table(portfolio: Portfolio) -> pd.DataFrame:
-    """One row per leg of every position, in file order."""
-    rows = []
-    for p_index, position in enumerate(portfolio.positions):
-        for l_index, leg in enumerate(position.legs):
-            rows.append((p_index, l_index, position.id, position.symbol, leg.side, leg.option_type, leg.expiry,
-                         float(leg.strike), int(leg.contracts), int(leg.signed_contracts), leg.ratio))
-    columns = ["position", "leg", "id", "symbol", "side", "option_type", "expiry", "strike", "contracts", "signed",
-               "ratio"]
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["expiry"] = pd.to_datetime(frame["expiry"]).astype("datetime64[s]") if len(frame) else frame["expiry"]
-    frame["strike_milli"] = np.rint(frame["strike"].to_numpy(dtype=float) * 1000).astype(np.int64)
-    return frame
+def leg_table(portfolio: Portfolio) -> dict[str, np.ndarray]:
+    """One entry per leg of every position, in file order, as numpy columns."""
+    rows = [(p_index, l_index, position.id, position.symbol, leg.side, leg.option_type, leg.expiry, float(leg.strike),
+             int(leg.contracts), int(leg.signed_contracts), leg.ratio)
+            for p_index, position in enumerate(portfolio.positions) for l_index, leg in enumerate(position.legs)]
+    names = ("position", "leg", "id", "symbol", "side", "option_type", "expiry", "strike", "contracts", "signed", "ratio")
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    out: dict[str, np.ndarray] = {}
+    for name, values in zip(names, cols, strict=True):
+        if name in ("position", "leg", "contracts", "signed"):
+            out[name] = np.asarray(values, dtype=np.int64)
+        elif name == "strike":
+            out[name] = np.asarray(values, dtype=float)
+        elif name == "expiry":
+            out[name] = np.asarray(values, dtype="datetime64[D]")
+        else:
+            out[name] = np.asarray(values, dtype=object)
+    out["strike_milli"] = np.rint(out["strike"] * 1000).astype(np.int64)
+    return out
 
 
-def _quote_frame(quotes: pd.DataFrame) -> pd.DataFrame:
-    q = quotes.copy()
+def _quote_columns(quotes: Any) -> dict[str, np.ndarray]:
+    """Snapshot rows (an Arrow table or a DataFrame) as numpy columns (absent ones are NaN)."""
+    import pyarrow as pa
+
+    n = quotes.num_rows if isinstance(quotes, pa.Table) else len(quotes)
+    names = quotes.column_names if isinstance(quotes, pa.Table) else list(quotes.columns)
+    out: dict[str, np.ndarray] = {}
     for column in QUOTE_COLUMNS:
-        if column not in q:
-            q[column] = np.nan
-    q = q.rename(columns={"underlying": "symbol", "as_of": "quote_as_of"})
-    q["symbol"] = q["symbol"].astype(str).str.upper()
-    q["option_type"] = q["option_type"].astype(str).str.lower()
-    q["expiry"] = pd.to_datetime(q["expiry"]).astype("datetime64[s]")
-    q["quote_as_of"] = pd.to_datetime(q["quote_as_of"]).astype("datetime64[s]")
-    q["strike_milli"] = np.rint(pd.to_numeric(q["strike"], errors="coerce").to_numpy(dtype=float) * 1000).astype(np.int64)
-    # One row per contract: the newest snapshot that has it.
-    q = q.sort_values("quote_as_of", kind="mergesort").drop_duplicates(
-        ["symbol", "expiry", "option_type", "strike_milli"], keep="last")
-    keep = ["symbol", "expiry", "option_type", "strike_milli", "contract_symbol", "bid", "ask", "last",
-            "implied_volatility", *GREEKS, "spot", "quote_as_of"]
-    return q[keep]
+        if column not in names:
+            out[column] = np.full(n, np.nan)
+            continue
+        values = quotes[column]
+        if isinstance(values, pa.ChunkedArray):
+            if column in ("expiry", "as_of"):
+                out[column] = values.to_numpy().astype("datetime64[D]") if n else np.zeros(0, "datetime64[D]")
+            elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+                out[column] = values.to_numpy(zero_copy_only=False).astype(object)
+            else:
+                out[column] = values.to_numpy(zero_copy_only=False).astype(float)
+        elif column in ("expiry", "as_of"):
+            out[column] = pd.to_datetime(values).to_numpy().astype("datetime64[D]")
+        elif column in ("contract_symbol", "underlying", "option_type"):
+            out[column] = values.to_numpy(dtype=object)
+        else:
+            out[column] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return out
 
 
-def value_legs(legs: pd.DataFrame, quotes: pd.DataFrame, *, as_of: dt.date, rate: float,
+def _match(legs: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
+    """For each leg, the index of its contract's row in ``q`` (the newest snapshot's), else -1."""
+    strike_milli = np.rint(q["strike"] * 1000)
+    order = np.argsort(q["as_of"], kind="stable")  # later rows win in the dict below
+    index: dict[tuple[Any, ...], int] = {}
+    underlying, expiry, kind = q["underlying"], q["expiry"].astype(np.int64), q["option_type"]
+    for i in order.tolist():
+        index[(str(underlying[i]).upper(), int(expiry[i]), str(kind[i]).lower(), int(strike_milli[i]))] = i
+    keys = zip(legs["symbol"].tolist(), legs["expiry"].astype(np.int64).tolist(), legs["option_type"].tolist(),
+               legs["strike_milli"].tolist(), strict=True)
+    return np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+
+
+def value_legs(legs: Mapping[str, np.ndarray], quotes: Any, *, as_of: dt.date, rate: float,
                spots: Mapping[str, float]) -> pd.DataFrame:
-    """``legs`` (``leg_table``) joined to ``quotes`` (snapshot rows), with marks, Greeks and status."""
-    frame = legs.merge(_quote_frame(quotes), how="left", on=["symbol", "expiry", "option_type", "strike_milli"],
-                       sort=False, indicator=True)
-    found = (frame.pop("_merge") == "both").to_numpy()
-    session = np.datetime64(as_of, "D")
-    dte = (frame["expiry"].to_numpy(dtype="datetime64[D]") - session).astype(np.int64)
+    """``legs`` (``leg_table``) matched to ``quotes`` (snapshot rows), with marks, Greeks and status."""
+    q = _quote_columns(quotes)
+    at = _match(legs, q)
+    found = at >= 0
+    safe = np.where(found, at, 0)
+    n = len(at)
+
+    def pick(name: str) -> np.ndarray:
+        column = q[name]
+        if not len(column):
+            return np.full(n, np.nan)
+        values = column[safe]
+        if values.dtype.kind == "f":
+            return np.where(found, values, np.nan)
+        return np.where(found, values, None)
+
+    out: dict[str, Any] = dict(legs)
+    dte = (legs["expiry"] - np.datetime64(as_of, "D")).astype(np.int64)
     expired = dte < 0
-    bid, ask, last = (pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in ("bid", "ask", "last"))
+    bid, ask, last = pick("bid"), pick("ask"), pick("last")
     mark, source = mark_prices(bid, ask, last)
     priced = found & np.isfinite(mark)
-    spot_now = frame["symbol"].map(lambda s: spots.get(s, np.nan)).to_numpy(dtype=float)
-    quote_spot = pd.to_numeric(frame["spot"], errors="coerce").to_numpy(dtype=float)
+    spot_now = np.array([spots.get(sym, np.nan) for sym in legs["symbol"].tolist()], dtype=float)
+    quote_spot = pick("spot")
     spot = np.where(expired | ~np.isfinite(spot_now), quote_spot, spot_now)
-    iv = pd.to_numeric(frame["implied_volatility"], errors="coerce").to_numpy(dtype=float)
-    iv = np.where(iv > 1e-4, iv, np.nan)
+    iv = pick("implied_volatility")
+    with np.errstate(invalid="ignore"):
+        iv = np.where(iv > 1e-4, iv, np.nan)
     live = dte > 0
     t = np.where(live, dte, 1).astype(float) / 365.0
-    is_call = (frame["option_type"] == "call").to_numpy()
-    model = bs_greeks(np.where(np.isfinite(spot), spot, 1.0), frame["strike"].to_numpy(dtype=float), t, rate,
+    is_call = legs["option_type"] == "call"
+    model = bs_greeks(np.where(np.isfinite(spot), spot, 1.0), legs["strike"], t, rate,
                       np.where(np.isfinite(iv), iv, 0.3), is_call)
     can_model = live & np.isfinite(iv) & np.isfinite(spot)
-    greek_source = np.full(len(frame), "", dtype=object)
     for name in GREEKS:
-        given = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        given = pick(name)
         from_chain = np.isfinite(given)
         value = np.where(from_chain, given, np.where(can_model, model[name], np.nan))
         # Expired and expiring legs carry no risk forward; missing ones are unknown.
-        frame[name] = np.where(found & live, value, np.where(found, 0.0, np.nan))
+        out[name] = np.where(found & live, value, np.where(found, 0.0, np.nan))
         if name == "delta":
-            greek_source = np.where(~(found & live), "", np.where(from_chain, "chain",
-                                                                    np.where(can_model, "black_scholes", "")))
-    frame["greeks_source"] = greek_source
-    frame["dte"] = dte
-    frame["spot"] = spot
-    frame["implied_volatility"] = iv
-    frame["mark"] = np.where(priced, mark, np.nan)
-    frame["mark_source"] = np.where(priced, source, "")
-    frame["found"] = found
-    frame["priced"] = priced
-    frame["expired"] = expired
-    frame["status"] = np.where(~found, MISSING, np.where(~priced, UNPRICED, np.where(expired, EXPIRED, OK)))
-    scale = frame["signed"].to_numpy(dtype=float) * MULTIPLIER
-    frame["value"] = scale * frame["mark"].to_numpy(dtype=float)
-    frame["delta_shares"] = scale * frame["delta"].to_numpy(dtype=float)
-    frame["gamma_shares"] = scale * frame["gamma"].to_numpy(dtype=float)
-    frame["theta_per_day"] = scale * frame["theta"].to_numpy(dtype=float)
-    frame["vega_per_vol_point"] = scale * frame["vega"].to_numpy(dtype=float) / 100.0
-    frame["delta_dollars"] = frame["delta_shares"] * frame["spot"]
-    two_sided = (bid > 0) & (ask > 0)
-    frame["spread"] = np.where(found & two_sided, ask - bid, np.nan)
-    frame["mid"] = np.where(found & two_sided, 0.5 * (bid + ask), np.nan)
-    return frame
+            out["greeks_source"] = np.where(~(found & live), "", np.where(
+                from_chain, "chain", np.where(can_model, "black_scholes", "")))
+    out.update(contract_symbol=pick("contract_symbol"), quote_as_of=np.where(
+        found, q["as_of"][safe] if len(q["as_of"]) else np.datetime64("NaT"), np.datetime64("NaT")),
+        bid=bid, ask=ask, last=last, dte=dte, spot=spot, implied_volatility=iv,
+        mark=np.where(priced, mark, np.nan), mark_source=np.where(priced, source, ""), found=found, priced=priced,
+        expired=expired,
+        status=np.where(~found, MISSING, np.where(~priced, UNPRICED, np.where(expired, EXPIRED, OK))))
+    scale = legs["signed"].astype(float) * MULTIPLIER
+    out["value"] = scale * out["mark"]
+    out["delta_shares"] = scale * out["delta"]
+    out["gamma_shares"] = scale * out["gamma"]
+    out["theta_per_day"] = scale * out["theta"]
+    out["vega_per_vol_point"] = scale * out["vega"] / 100.0
+    out["delta_dollars"] = out["delta_shares"] * spot
+    with np.errstate(invalid="ignore"):
+        two_sided = (bid > 0) & (ask > 0)
+    out["spread"] = np.where(found & two_sided, ask - bid, np.nan)
+    out["mid"] = np.where(found & two_sided, 0.5 * (bid + ask), np.nan)
+    return pd.DataFrame(out)
 
 
 def _opt(value: Any) -> float | None:
@@ -204,11 +241,15 @@ def _clean(value: Any) -> Any:
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else value.astype("datetime64[D]").item().isoformat()
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, dt.datetime):
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -232,88 +273,91 @@ def _sum(values: np.ndarray) -> float | None:
     return float(values.sum()) if len(values) and np.isfinite(values).all() else None
 
 
-def value_portfolio(portfolio: Portfolio, quotes: pd.DataFrame, *, as_of: dt.date, rate: float,
+def value_portfolio(portfolio: Portfolio, quotes: Any, *, as_of: dt.date, rate: float,
                     spots: Mapping[str, float] | None = None) -> PortfolioValuation:
-    """Value every position from ``quotes`` (snapshot rows: the session's, plus for legs that
-    expired before it the last snapshot on or before their expiry). ``spots`` are the session's
-    spot per underlying (default: the snapshot rows' ``spot`` of the session)."""
+    """Value every position from ``quotes`` (snapshot rows, an Arrow table or a DataFrame: the
+    session's, plus for legs that expired before it the last snapshot on or before their expiry).
+    ``spots`` are the session's spot per underlying (default: the session's snapshot rows' spot)."""
     legs = leg_table(portfolio)
     if spots is None:
-        q = quotes[pd.to_datetime(quotes["as_of"]).dt.date == as_of] if len(quotes) else quotes
-        spots = {str(s).upper(): float(v) for s, v in zip(q.get("underlying", []), q.get("spot", []), strict=False)}
+        q = _quote_columns(quotes)
+        today = q["as_of"] == np.datetime64(as_of, "D")
+        spots = {str(sym).upper(): float(v) for sym, v in zip(q["underlying"][today], q["spot"][today], strict=True)}
     frame = value_legs(legs, quotes, as_of=as_of, rate=rate, spots=spots)
+    columns = {name: frame[name].to_numpy() for name in frame.columns}
     positions = []
-    records = frame.to_dict("records")
     start = 0
-    for p_index, position in enumerate(portfolio.positions):
+    for position in portfolio.positions:
         n = len(position.legs)
-        rows = records[start:start + n]
-        part = frame.iloc[start:start + n]
+        part = {name: values[start:start + n] for name, values in columns.items()}
         start += n
-        assert all(r["position"] == p_index for r in rows)
-        positions.append(_position_value(position, rows, part, spots))
+        positions.append(_position_value(position, part, spots))
     valuation = PortfolioValuation(as_of=as_of, rate=rate, positions=tuple(positions), legs=frame)
     return attrs.evolve(valuation, exposure=exposure(valuation))
 
 
-def _position_value(position: Any, rows: list[dict[str, Any]], part: pd.DataFrame,
-                    spots: Mapping[str, float]) -> PositionValue:
-    statuses = [r["status"] for r in rows]
+def _position_value(position: Any, part: Mapping[str, np.ndarray], spots: Mapping[str, float]) -> PositionValue:
+    statuses = part["status"].tolist()
     missing = tuple(position.legs[i].describe() for i, s in enumerate(statuses) if s in (MISSING, UNPRICED))
-    all_expired = all(r["expired"] for r in rows)
+    all_expired = bool(part["expired"].all())
     status = (MISSING if MISSING in statuses else UNPRICED if UNPRICED in statuses
               else EXPIRED if all_expired else OK)
     valued = not missing
-    value = float(part["value"].sum()) if valued else None
+    value = float(part["value"].astype(float).sum()) if valued else None
     cost = position.cost
     pnl = value - cost if value is not None and cost is not None else None
     pnl_pct = pnl / abs(cost) if pnl is not None and cost else None
     if position.kind == "single":
-        mark = _opt(rows[0]["mark"])
+        mark = _opt(part["mark"][0])
         contracts: int | None = position.contracts
     else:
         unit = math.gcd(*(leg.contracts for leg in position.legs))
         mark = value / (MULTIPLIER * unit) if value is not None else None
         contracts = None
-    weights = part["contracts"].to_numpy(dtype=float)
-    mids = (weights * part["mid"].to_numpy(dtype=float)).sum()
-    spread = (weights * part["spread"].to_numpy(dtype=float)).sum()
-    spread_pct = float(spread / mids) if np.isfinite(spread) and np.isfinite(mids) and mids > 0 else None
-    dte = min(int(d) for d in part["dte"])
+    weights = part["contracts"].astype(float)
+    mids = float((weights * part["mid"].astype(float)).sum())
+    spread = float((weights * part["spread"].astype(float)).sum())
+    spread_pct = spread / mids if math.isfinite(spread) and math.isfinite(mids) and mids > 0 else None
     spot = spots.get(position.symbol)
-    greeks = {name: _sum(part[name].to_numpy(dtype=float)) if valued else None
+    greeks = {name: _sum(part[name].astype(float)) if valued else None
               for name in ("delta_shares", "delta_dollars", "gamma_shares", "theta_per_day", "vega_per_vol_point")}
-    marks_as_of = tuple(sorted({r["quote_as_of"].date() for r in rows if isinstance(r.get("quote_as_of"), pd.Timestamp)}))
-    legs = tuple({k: _clean(r.get(k)) for k in _LEG_FIELDS} for r in rows)
+    quoted = part["quote_as_of"].astype("datetime64[D]")
+    marks_as_of = tuple(sorted({d.item() for d in quoted if not np.isnat(d)}))
+    legs = tuple({k: _clean(part[k][i]) for k in _LEG_FIELDS} for i in range(len(statuses)))
     return PositionValue(
         id=position.id, symbol=position.symbol, kind=position.kind, description=_describe(position), status=status,
-        spot=_opt(spot), dte=dte, expiry=min(leg.expiry for leg in position.legs), contracts=contracts,
-        cost=_opt(cost), cost_basis=getattr(position, "cost_basis", None), net_debit=getattr(position, "net_debit", None),
-        mark=_opt(mark), value=_opt(value), pnl=_opt(pnl), pnl_pct=_opt(pnl_pct), spread_pct=spread_pct,
-        missing_legs=missing, expired=all_expired, marks_as_of=marks_as_of, legs=legs, **greeks,
+        spot=_opt(spot), dte=int(part["dte"].min()), expiry=min(leg.expiry for leg in position.legs),
+        contracts=contracts, cost=_opt(cost), cost_basis=getattr(position, "cost_basis", None),
+        net_debit=getattr(position, "net_debit", None), mark=_opt(mark), value=_opt(value), pnl=_opt(pnl),
+        pnl_pct=_opt(pnl_pct), spread_pct=spread_pct, missing_legs=missing, expired=all_expired,
+        marks_as_of=marks_as_of, legs=legs, **greeks,
     )
 
 
 def exposure(valuation: PortfolioValuation) -> dict[str, Any]:
-    """Portfolio totals over the legs with a known value: delta in shares and dollars, gamma in
+    """Portfolio totals over the legs with a known price: delta in shares and dollars, gamma in
     shares per $1 and as dollar delta per 1 % move, theta in $ per day, vega in $ per vol point;
     per underlying too. Legs that are missing or unpriced are counted, not guessed."""
     legs = valuation.legs
-    usable = legs[legs["priced"].to_numpy(dtype=bool)] if len(legs) else legs
+    names = ("delta_shares", "delta_dollars", "gamma_shares", "theta_per_day", "vega_per_vol_point", "value")
+    totals = dict.fromkeys((*names, "gamma_dollars_1pct"), 0.0)
     by_symbol = []
-    names = ("delta_shares", "delta_dollars", "gamma_shares", "theta_per_day", "vega_per_vol_point")
-    totals = dict.fromkeys((*names, "gamma_dollars_1pct", "value"), 0.0)
-    for symbol, group in usable.groupby("symbol", sort=True) if len(usable) else []:
-        spot = _opt(group["spot"].iloc[0])
-        row: dict[str, Any] = {"symbol": symbol, "spot": spot}
-        for name in names:
-            row[name] = float(np.nansum(group[name].to_numpy(dtype=float)))
-        row["gamma_dollars_1pct"] = row["gamma_shares"] * (spot or 0.0) ** 2 * 0.01
-        row["value"] = float(np.nansum(group["value"].to_numpy(dtype=float)))
-        for key in totals:
-            totals[key] += row[key]
-        by_symbol.append(row)
-    statuses = legs["status"].to_numpy() if len(legs) else np.array([])
+    if len(legs):
+        usable = legs["priced"].to_numpy(dtype=bool)
+        symbols = legs["symbol"].to_numpy(dtype=object)
+        spot = legs["spot"].to_numpy(dtype=float)
+        data = {name: legs[name].to_numpy(dtype=float) for name in names}
+        for symbol in sorted(set(symbols[usable].tolist())):
+            rows = usable & (symbols == symbol)
+            s = _opt(spot[rows][0])
+            row: dict[str, Any] = {"symbol": symbol, "spot": s}
+            for name in names:
+                row[name] = float(np.nansum(data[name][rows]))
+            row["gamma_dollars_1pct"] = row["gamma_shares"] * (s or 0.0) ** 2 * 0.01
+            for key in totals:
+                totals[key] += row[key]
+            by_symbol.append(row)
+    statuses = legs["status"].to_numpy(dtype=object) if len(legs) else np.array([], dtype=object)
     return _clean({
         **totals,
         "positions": len(valuation.positions),
