@@ -45,7 +45,7 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "Report missing, failed, stale and unrecoverable cells (asset x session x symbol) and the\n"
      "commands that fix them, upstream first. Weekends and XNYS holidays are never gaps."),
     ("portal", "frontends.cli.portal_cmd", "register",
-     "Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol."),
+     "Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol, Portfolio."),
     ("db", "frontends.cli.db_cmd", "db_app", "Create, migrate, verify, rebuild and reap the ledger database."),
     ("runs", "frontends.cli.ledger_cmd", "runs_app", "List runs, or show one run's timeline."),
     ("provider", "frontends.cli.provider_cmd", "provider_app", "Check the market data provider."),

@@ -46,10 +46,15 @@ def snapshot_refs(con: Any, portfolio: Portfolio, as_of: dt.date) -> SnapshotRef
     return SnapshotRefs(as_of=as_of, session=tuple(session), expired=tuple(expired), needed=needed)
 
 
+def sessions(con: Any, portfolio: Portfolio) -> list[dt.date]:
+    """The sessions with a stored snapshot of any of the portfolio's underlyings, newest first."""
+    return datastore.snapshot_sessions(con, portfolio.symbols) if portfolio.symbols else []
+
+
 def latest_session(con: Any, portfolio: Portfolio) -> dt.date | None:
     """The newest session with a stored snapshot of any of the portfolio's underlyings."""
-    sessions = datastore.snapshot_sessions(con, portfolio.symbols) if portfolio.symbols else []
-    return sessions[0] if sessions else None
+    found = sessions(con, portfolio)
+    return found[0] if found else None
 
 
 def _read(data_root: Path, row: dict[str, Any], expiries: set[dt.date]) -> pa.Table:
@@ -79,4 +84,4 @@ def session_spots(refs: SnapshotRefs) -> dict[str, float]:
     return {r["symbol"]: float(r["spot"]) for r in refs.session if r.get("spot") is not None}
 
 
-__all__ = ["SnapshotRefs", "latest_session", "read_quotes", "session_spots", "snapshot_refs"]
+__all__ = ["SnapshotRefs", "latest_session", "read_quotes", "session_spots", "sessions", "snapshot_refs"]
