@@ -33,9 +33,12 @@ def _pct(value: Any, digits: int = 1, signed: bool = False) -> str:
     return f"{v * 100:+.{digits}f}%" if signed else f"{v * 100:.{digits}f}%"
 
 
-def _money(value: Any) -> str:
+def _money(value: Any, signed: bool = False) -> str:
     v = opt_float(value)
-    return _DASH if v is None else f"{'-' if v < 0 else ''}${abs(v):,.0f}"
+    if v is None:
+        return _DASH
+    sign = "-" if v < 0 else "+" if signed and v > 0 else ""
+    return f"{sign}${abs(v):,.0f}"
 
 
 def _md(text: Any) -> str:
@@ -61,7 +64,7 @@ POSITION_COLUMNS = ("ID", "Symbol", "Position", "DTE", "Mark", "Cost", "Value", 
 
 def position_cells(p: Mapping[str, Any]) -> tuple[str, ...]:
     return (str(p.get("id")), str(p.get("symbol")), str(p.get("description")), _num(p.get("dte"), 0),
-            _num(p.get("mark")), _money(p.get("cost")), _money(p.get("value")), _money(p.get("pnl")),
+            _num(p.get("mark")), _money(p.get("cost")), _money(p.get("value")), _money(p.get("pnl"), signed=True),
             _pct(p.get("pnl_pct"), signed=True), _pct(p.get("spread_pct")), _signed(p.get("delta_shares"), 1),
             _signed(p.get("theta_per_day")), _signed(p.get("vega_per_vol_point")), status_label(p))
 
@@ -108,7 +111,7 @@ def markdown(report: Mapping[str, Any]) -> list[str]:
     if stress:
         lines += ["**Stress** (full Black-Scholes repricing of every leg):", "", "| Scenario | P&L | P&L % |",
                   "|---|---:|---:|"]
-        lines += [f"| {_md(s['name'])} | {_money(s.get('pnl'))} | {_pct(s.get('pnl_pct'), signed=True)} |" for s in stress]
+        lines += [f"| {_md(s['name'])} | {_money(s.get('pnl'), signed=True)} | {_pct(s.get('pnl_pct'), signed=True)} |" for s in stress]
         left_out = stress[0].get("legs_left_out") or 0
         lines.append("")
         if left_out:
@@ -143,7 +146,7 @@ def html_section(report: Mapping[str, Any]) -> str:
         parts.append(f"<p>{_e(exposure_line(exposure).replace('**', ''))}</p>")
     stress = report.get("stress") or []
     if stress:
-        rows = "".join(f"<tr><td>{_e(s['name'])}</td><td>{_e(_money(s.get('pnl')))}</td>"
+        rows = "".join(f"<tr><td>{_e(s['name'])}</td><td>{_e(_money(s.get('pnl'), signed=True))}</td>"
                        f"<td>{_e(_pct(s.get('pnl_pct'), signed=True))}</td></tr>" for s in stress)
         parts.append("<h3>Stress (full Black-Scholes repricing)</h3>"
                      f'<table class="stress"><thead><tr><th>Scenario</th><th>P&amp;L</th><th>P&amp;L %</th></tr></thead>'
