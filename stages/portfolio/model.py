@@ -182,7 +182,8 @@ class Portfolio:
         for index, raw in enumerate(raw_positions):
             position = r.position(raw, index)
             if position.id in seen:
-                raise r.error(position.id, "id", f"duplicates position #{seen[position.id] + 1}'s id; ids must be unique")
+                raise r.error(f"{position.id!r} (#{index + 1})", "id",
+                              f"duplicates position #{seen[position.id] + 1}'s id; ids must be unique")
             seen[position.id] = index
             positions.append(position)
         return cls(base_currency=currency.strip().upper(), cash=cash, risk_profile=profile, positions=tuple(positions))
