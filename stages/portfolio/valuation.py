@@ -77,7 +77,9 @@ class PositionValue:
     legs: tuple[Mapping[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(attrs.asdict(self, recurse=False))
+        fields = attrs.asdict(self, recurse=False)
+        legs = fields.pop("legs")  # already JSON-ready (see value_portfolio)
+        return {**_clean(fields), "legs": [dict(leg) for leg in legs]}
 
 
 @attrs.frozen(kw_only=True)
@@ -152,16 +154,23 @@ def _quote_columns(quotes: Any) -> dict[str, np.ndarray]:
 
 
 def _match(legs: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
-    """For each leg, the index of its contract's row in ``q`` (the newest snapshot's), else -1."""
-    strike_milli = np.rint(q["strike"] * 1000)
-    order = np.argsort(q["as_of"], kind="stable")  # later rows win in the dict below
-    index: dict[tuple[Any, ...], int] = {}
-    underlying, expiry, kind = q["underlying"], q["expiry"].astype(np.int64), q["option_type"]
-    for i in order.tolist():
-        index[(str(underlying[i]).upper(), int(expiry[i]), str(kind[i]).lower(), int(strike_milli[i]))] = i
-    keys = zip(legs["symbol"].tolist(), legs["expiry"].astype(np.int64).tolist(), legs["option_type"].tolist(),
-               legs["strike_milli"].tolist(), strict=True)
-    return np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+    """For each leg, the index of its contract's row in ``q`` (the newest snapshot's), else -1.
+
+    Keys are (underlying, expiry, option type, strike in thousandths) as the snapshot contract
+    writes them (upper-case tickers, ``call``/``put``)."""
+    if not len(q["strike"]):
+        return np.full(len(legs["strike"]), -1, dtype=np.int64)
+    order = np.argsort(q["as_of"].astype("datetime64[D]"), kind="stable")  # newest last
+
+    def key(symbol: np.ndarray, expiry: np.ndarray, kind: np.ndarray, strike: np.ndarray) -> pd.MultiIndex:
+        return pd.MultiIndex.from_arrays([symbol.astype(object), expiry.astype("datetime64[D]").astype(np.int64),
+                                          kind.astype(object), np.rint(strike * 1000).astype(np.int64)])
+
+    quotes = key(q["underlying"][order], q["expiry"][order], q["option_type"][order], q["strike"][order])
+    keep = ~quotes.duplicated(keep="last")
+    rows, quotes = order[keep], quotes[keep]
+    at = quotes.get_indexer(key(legs["symbol"], legs["expiry"], legs["option_type"], legs["strike"]))
+    return np.where(at >= 0, rows[at], -1).astype(np.int64)
 
 
 def value_legs(legs: Mapping[str, np.ndarray], quotes: Any, *, as_of: dt.date, rate: float,
@@ -273,6 +282,18 @@ def _sum(values: np.ndarray) -> float | None:
     return float(values.sum()) if len(values) and np.isfinite(values).all() else None
 
 
+def _as_python(values: np.ndarray) -> list[Any]:
+    """A column as JSON-ready Python values: NaN and NaT as None, dates as ISO strings."""
+    if values.dtype.kind == "M":
+        text = np.datetime_as_string(values.astype("datetime64[D]"))
+        return [None if t == "NaT" else t for t in text.tolist()]
+    if values.dtype.kind == "f":
+        return [None if v != v or v in (math.inf, -math.inf) else v for v in values.tolist()]
+    if values.dtype.kind == "O":
+        return [None if isinstance(v, float) and v != v else _clean(v) for v in values.tolist()]
+    return values.tolist()
+
+
 def value_portfolio(portfolio: Portfolio, quotes: Any, *, as_of: dt.date, rate: float,
                     spots: Mapping[str, float] | None = None) -> PortfolioValuation:
     """Value every position from ``quotes`` (snapshot rows, an Arrow table or a DataFrame: the
@@ -285,18 +306,21 @@ def value_portfolio(portfolio: Portfolio, quotes: Any, *, as_of: dt.date, rate: 
         spots = {str(sym).upper(): float(v) for sym, v in zip(q["underlying"][today], q["spot"][today], strict=True)}
     frame = value_legs(legs, quotes, as_of=as_of, rate=rate, spots=spots)
     columns = {name: frame[name].to_numpy() for name in frame.columns}
+    records = {name: _as_python(columns[name]) for name in _LEG_FIELDS}
     positions = []
     start = 0
     for position in portfolio.positions:
         n = len(position.legs)
         part = {name: values[start:start + n] for name, values in columns.items()}
+        legs_out = tuple({name: records[name][i] for name in _LEG_FIELDS} for i in range(start, start + n))
         start += n
-        positions.append(_position_value(position, part, spots))
+        positions.append(_position_value(position, part, spots, legs_out))
     valuation = PortfolioValuation(as_of=as_of, rate=rate, positions=tuple(positions), legs=frame)
     return attrs.evolve(valuation, exposure=exposure(valuation))
 
 
-def _position_value(position: Any, part: Mapping[str, np.ndarray], spots: Mapping[str, float]) -> PositionValue:
+def _position_value(position: Any, part: Mapping[str, np.ndarray], spots: Mapping[str, float],
+                    legs: tuple[Mapping[str, Any], ...]) -> PositionValue:
     statuses = part["status"].tolist()
     missing = tuple(position.legs[i].describe() for i, s in enumerate(statuses) if s in (MISSING, UNPRICED))
     all_expired = bool(part["expired"].all())
@@ -323,7 +347,6 @@ def _position_value(position: Any, part: Mapping[str, np.ndarray], spots: Mappin
               for name in ("delta_shares", "delta_dollars", "gamma_shares", "theta_per_day", "vega_per_vol_point")}
     quoted = part["quote_as_of"].astype("datetime64[D]")
     marks_as_of = tuple(sorted({d.item() for d in quoted if not np.isnat(d)}))
-    legs = tuple({k: _clean(part[k][i]) for k in _LEG_FIELDS} for i in range(len(statuses)))
     return PositionValue(
         id=position.id, symbol=position.symbol, kind=position.kind, description=_describe(position), status=status,
         spot=_opt(spot), dte=int(part["dte"].min()), expiry=min(leg.expiry for leg in position.legs),
