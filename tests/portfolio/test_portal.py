@@ -53,7 +53,7 @@ def test_the_page_shows_the_positions_exposure_and_stress(env: Any) -> None:
     positions = _positions(at)
     assert list(positions["id"]) == ["nov-call", "dec-call", "aapl-put-spread", "ghost"]
     statuses = dict(zip(positions["id"], positions["status"], strict=True))
-    assert statuses["dec-call"] == "ok" and statuses["ghost"] == "failed" and statuses["nov-call"] == "abandoned"
+    assert statuses["dec-call"] == "ok" and statuses["ghost"] == "missing" and statuses["nov-call"] == "expired"
     assert {m.label for m in at.metric} >= {"Delta (shares)", "Theta ($/day)", "Vega ($/vol pt)"}
     stress = at.dataframe[-1].value
     assert "worst combined" in " ".join(stress["name"])

@@ -19,6 +19,26 @@ from frontends.portal import db, ui
 POSITION_COLUMNS = ["id", "symbol", "description", "status", "dte", "mark", "cost", "value", "pnl", "pnl_pct",
                     "spread_pct", "delta_shares", "delta_dollars", "gamma_shares", "theta_per_day",
                     "vega_per_vol_point", "missing_legs", "marks_as_of"]
+STATUS_TONES = {"ok": "#e8f5e9", "missing": "#ffebee", "unpriced": "#ffebee", "expired": "#eceff1"}
+PERCENT_COLUMNS = ("pnl_pct", "spread_pct", "spot_pct")
+
+
+def _column_config() -> dict[str, Any]:
+    n = st.column_config.NumberColumn
+    money = {c: n(c, format="$%,.0f") for c in ("cost", "value", "pnl", "delta_dollars", "theta_per_day",
+                                                  "vega_per_vol_point", "gamma_dollars_1pct")}
+    pct = {c: n(c.replace("_pct", " %"), format="%.1f%%") for c in PERCENT_COLUMNS}
+    return {**money, **pct, "mark": n("mark", format="%.2f"), "delta_shares": n("delta_shares", format="%+.1f"),
+            "gamma_shares": n("gamma_shares", format="%.2f"), "spot": n("spot", format="%.2f")}
+
+
+def _display(frame: pd.DataFrame) -> pd.DataFrame:
+    """Percent columns as percents (the report keeps fractions)."""
+    out = frame.copy()
+    for column in PERCENT_COLUMNS:
+        if column in out:
+            out[column] = pd.to_numeric(out[column], errors="coerce") * 100
+    return out
 
 
 def _reader(path: str) -> Any:
@@ -88,10 +108,10 @@ def body() -> None:
     if len(positions):
         for column in ("missing_legs", "marks_as_of"):
             positions[column] = positions[column].map(lambda v: ", ".join(v) if v else "")
-        shown = positions[[c for c in POSITION_COLUMNS if c in positions.columns]]
-        st.dataframe(ui.tinted(shown.replace({"status": {"ok": "ok", "missing": "failed", "unpriced": "failed",
-                                                          "expired": "abandoned"}}), "status"),
-                     hide_index=True, width="stretch")
+        shown = _display(positions[[c for c in POSITION_COLUMNS if c in positions.columns]])
+        styled = shown.style.map(lambda v: f"background-color: {STATUS_TONES[v]}" if v in STATUS_TONES else "",
+                                 subset=["status"])
+        st.dataframe(styled, hide_index=True, width="stretch", column_config=_column_config())
     else:
         st.info("The portfolio has no positions.")
     for note in report["notes"]:
@@ -105,13 +125,14 @@ def body() -> None:
     c[3].metric("Theta ($/day)", _money(exposure.get("theta_per_day")))
     c[4].metric("Vega ($/vol pt)", _money(exposure.get("vega_per_vol_point")))
     if exposure.get("by_symbol"):
-        st.dataframe(pd.DataFrame(exposure["by_symbol"]), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(exposure["by_symbol"]), hide_index=True, width="stretch",
+                     column_config=_column_config())
 
     st.subheader("Stress (full Black-Scholes repricing)")
     stress = pd.DataFrame(report["stress"])
     if len(stress):
-        st.dataframe(stress[["name", "pnl", "pnl_pct", "spot_pct", "vol_points", "days", "legs_repriced",
-                             "legs_left_out"]], hide_index=True, width="stretch")
+        st.dataframe(_display(stress[["name", "pnl", "pnl_pct", "spot_pct", "vol_points", "days", "legs_repriced",
+                                      "legs_left_out"]]), hide_index=True, width="stretch", column_config=_column_config())
 
 
 ui.guarded(body)
