@@ -259,8 +259,8 @@ def load_settings(
 __all__ = [
     "DEFAULT_DUCKDB_PATH",
     "DEFAULT_PORTFOLIO_FILE",
-    "PORTFOLIO_ENV",
     "DEFAULT_WATCHLIST",
+    "PORTFOLIO_ENV",
     "AlpacaSettings",
     "Settings",
     "get_duckdb_path",

@@ -189,7 +189,9 @@ def value_legs(legs: Mapping[str, np.ndarray], quotes: Any, *, as_of: dt.date, r
         values = column[safe]
         if values.dtype.kind == "f":
             return np.where(found, values, np.nan)
-        return np.where(found, values, None)
+        out = values.astype(object)
+        out[~found] = None
+        return out
 
     out: dict[str, Any] = dict(legs)
     dte = (legs["expiry"] - np.datetime64(as_of, "D")).astype(np.int64)

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 import stages
-from tests.portal.test_browser import ARTIFACTS, CHROMIUM_FLAGS, _cli, _free_port, _settled, _stop, _wait_healthy
+from tests.portal.test_browser import (
+    ARTIFACTS,
+    CHROMIUM_FLAGS,
+    _cli,
+    _free_port,
+    _settled,
+    _stop,
+    _wait_healthy,
+)
 from tests.portfolio.conftest import NOW, SESSIONS
 
 pytestmark = pytest.mark.browser

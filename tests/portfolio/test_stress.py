@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 
@@ -10,7 +11,7 @@ import pytest
 
 from stages.portfolio.stress import stress
 from stages.portfolio.valuation import value_portfolio
-from tests.portfolio.quotes import SESSION, SPOT, frame, multi, portfolio, row, single
+from tests.portfolio.quotes import E1, SESSION, SPOT, frame, multi, portfolio, row, single
 
 RATE = 0.04
 
@@ -45,10 +46,6 @@ def reference_pnl(spot_pct: float, vol_points: float, days: int) -> float:
 
 
 def _valuation():
-    from tests.portfolio.quotes import E1
-
-    import datetime as dt
-
     near = SESSION + dt.timedelta(days=5)
     chain = [row("call", 100, bid=3.4, ask=3.6, iv=0.25), row("put", 95, bid=1.8, ask=2.0, iv=0.30),
              row("put", 90, bid=0.7, ask=0.9, iv=0.33), row("call", 110, bid=0.9, ask=1.1, iv=0.22),
@@ -60,7 +57,7 @@ def _valuation():
                   single("near-put", "put", 100, 1, 1.0, expiry=near),
                   single("no-iv", "call", 130, 1, 0.1),
                   single("ghost", "call", 140, 1, 0.1))
-    assert E1 > near
+    assert near < E1
     return value_portfolio(p, frame(chain), as_of=SESSION, rate=RATE)
 
 
