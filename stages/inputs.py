@@ -33,6 +33,15 @@ def check_session(as_of: dt.date, settings: Settings, now: dt.datetime, calendar
     return as_of
 
 
+def universe(settings: Settings) -> tuple[str, ...]:
+    """The default symbols of every stage: the ``default`` watchlist followed by the configured
+    portfolio's underlyings (``stages.portfolio``), de-duplicated in that order."""
+    from ledger.config import DEFAULT_WATCHLIST_NAME
+    from stages.portfolio import universe_symbols
+
+    return tuple(dict.fromkeys((*settings.watchlist(DEFAULT_WATCHLIST_NAME), *universe_symbols(settings))))
+
+
 def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, watchlist: str | None = None) -> tuple[str, ...]:
     """Upper-cased, de-duplicated, validated tickers. None means the universe: the ``default``
     watchlist followed by the configured portfolio's underlyings (``stages.portfolio``); an
@@ -46,9 +55,7 @@ def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, 
     if isinstance(symbols, str):
         symbols = symbols.split(",")
     if symbols is None and watchlist is None:
-        from stages.portfolio import universe_symbols
-
-        chosen: Sequence[str] = (*settings.watchlist(DEFAULT_WATCHLIST_NAME), *universe_symbols(settings))
+        chosen: Sequence[str] = universe(settings)
     elif symbols is None:
         chosen = settings.watchlist(watchlist or DEFAULT_WATCHLIST_NAME)
     else:
@@ -63,4 +70,4 @@ def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, 
     return tuple(out)
 
 
-__all__ = ["check_session", "default_session", "resolve_symbols"]
+__all__ = ["check_session", "default_session", "resolve_symbols", "universe"]

@@ -48,6 +48,10 @@ def test_the_universe_is_the_watchlist_and_the_portfolio_underlyings(state: Any)
     assert stages.resolve_symbols(None, evolve(state, portfolio=None)) == ("SPY",)
     assert stages.resolve_symbols("IWM", state) == ("IWM",)  # --symbols narrows
     assert stages.resolve_symbols(None, state, watchlist="default") == ("SPY",)  # so does --watchlist
+    # the gap planner's default universe is the same
+    from stages.planning import resolve_symbols as planned
+
+    assert planned(state, None) == (["AAPL", "SPY"], False)
 
 
 def test_a_run_records_which_portfolio_it_used(state: Any) -> None:
