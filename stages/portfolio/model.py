@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,8 @@ RISK_PROFILE_FIELDS: Mapping[str, str] = {
     "min_volume": "int",
 }
 TOLERANCES = ("low", "medium", "high")
+# YYYY-MM-DD, or that date at midnight (``2026-12-18T00:00:00``, which the older tool's pydantic accepted).
+_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})(?:T00:00(?::00(?:\.0+)?)?Z?)?\s*$")
 
 
 @attrs.frozen(kw_only=True)
@@ -239,10 +242,11 @@ class _Reader:
     def date(self, value: Any, position: str, field: str, *, optional: bool = False) -> dt.date | None:
         if value is None and optional:
             return None
-        if isinstance(value, str):
+        match = _DATE.match(value) if isinstance(value, str) else None
+        if match:
             try:
-                return dt.date.fromisoformat(value.strip()[:10]) if _iso_day(value) else dt.date.fromisoformat(value)
-            except ValueError:
+                return dt.date.fromisoformat(match.group(1))
+            except ValueError:  # 2026-02-30
                 pass
         raise self.error(position, field, f"must be a date YYYY-MM-DD, got {value!r}")
 
@@ -346,12 +350,6 @@ class _Reader:
             net_debit=None if net_debit is None else self.number(net_debit, name, "net_debit"),
             opened_at=self.date(raw.get("opened_at"), name, "opened_at", optional=True),
         )
-
-
-def _iso_day(text: str) -> bool:
-    """A date, or a datetime at midnight written as ``YYYY-MM-DDT00:00:00`` (what pydantic accepted)."""
-    t = text.strip()
-    return len(t) > 10 and t[10] == "T" and t[11:].rstrip("Z") in ("00:00:00", "00:00", "00:00:00.000")
 
 
 __all__ = ["LONG", "MULTIPLIER", "OPTION_TYPES", "RISK_PROFILE_FIELDS", "SHORT", "SIDES", "Leg", "MultiLegPosition",

@@ -79,6 +79,7 @@ BAD = {
                                    "not a known field"),
     "duplicate id": ({"positions": [_single(), _single(strike=460.0)]}, "'p1' (#2)", "id", "duplicates position #1"),
     "unparseable expiry": ({"positions": [_single(expiry="12/18/2026")]}, "'p1' (#1)", "expiry", "YYYY-MM-DD"),
+    "compact date": ({"positions": [_single(expiry="20261218")]}, "'p1' (#1)", "expiry", "YYYY-MM-DD"),
     "impossible date": ({"positions": [_single(expiry="2026-02-30")]}, "'p1' (#1)", "expiry", "YYYY-MM-DD"),
     "unparseable opened_at": ({"positions": [_single(opened_at="yesterday")]}, "'p1' (#1)", "opened_at", "YYYY-MM-DD"),
     "zero strike": ({"positions": [_single(strike=0)]}, "'p1' (#1)", "strike", "greater than 0"),
