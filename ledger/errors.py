@@ -20,7 +20,7 @@
     │       ├── UnsupportedDatasetError          e.g. a past session's chain from a live-only source
     │       └── MalformedResponseError
     ├── StageError                               a stage could not produce its partition
-    ├── PortfolioError (ValueError)              a portfolio.json that cannot be used (nothing is written)
+    ├── PortfolioError (ValueError)              a portfolio.json that cannot be used (exit 13; nothing is written)
     │   ├── PortfolioNotFoundError (FileNotFoundError)   the named portfolio file does not exist
     │   └── InvalidPortfolioError                a bad field: names the position and the field
     └── MissingExtraError (ImportError)          an optional extra is not installed
@@ -121,7 +121,7 @@ class StageError(OptionsHelperError):
 class PortfolioError(OptionsHelperError, ValueError):
     """A portfolio file that cannot be used. Nothing is written when one is raised."""
 
-    exit_code = 12
+    exit_code = 13
 
 
 class PortfolioNotFoundError(PortfolioError, FileNotFoundError):

@@ -2,7 +2,7 @@
 
 The portfolio file is found by ``--portfolio PATH`` > ``OPTIONS_HELPER_PORTFOLIO`` >
 ``portfolio = "..."`` in options-helper.toml > ``./portfolio.json`` (see docs/portfolio.md).
-A bad file exits with code 12 and one line naming the position and the field.
+A bad file exits with code 13 and one line naming the position and the field.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def validate(
                                                show_default=False)] = None,
     json: Json = False,
 ) -> None:
-    """Check a portfolio file: exit 0 when it is valid, else 12 with the position and field at fault.
+    """Check a portfolio file: exit 0 when it is valid, else 13 with the position and field at fault.
 
     Example: options-helper portfolio validate examples/portfolio.json
     """

@@ -39,7 +39,7 @@ stdout as tables, messages and progress bars to stderr (progress only when stder
 | 9 | a stage or job failed (see `options-helper runs show RUN_ID`) |
 | 10 | an optional extra is not installed (the message gives the `pip install` command) |
 | 11 | `gaps --check` found cells to fix |
-| 12 | the portfolio file cannot be used (missing, not JSON, or a bad field: the message names the position and field) |
+| 13 | the portfolio file cannot be used (missing, not JSON, or a bad field: the message names the position and field) |
 | 130 | interrupted |
 """
 

@@ -1,5 +1,5 @@
 """The portfolio file: the older tool's format read unchanged, and every bad file refused with a
-message naming the position and field, exit code 12, and nothing written."""
+message naming the position and field, exit code 13, and nothing written."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from stages.portfolio import load_portfolio
 from stages.portfolio.model import MultiLegPosition, Portfolio, SingleLegPosition
 
 OLDER = Path(__file__).with_name("fixtures") / "older_tool_portfolio.json"
-EXIT_PORTFOLIO = 12
+EXIT_PORTFOLIO = 13
 
 
 def test_the_older_tools_file_is_read_byte_for_byte() -> None:
