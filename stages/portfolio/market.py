@@ -33,8 +33,10 @@ class SnapshotRefs:
 
     @property
     def missing_symbols(self) -> tuple[str, ...]:
+        """Underlyings with legs still live on the session but no snapshot of it."""
         have = {r["symbol"] for r in self.session}
-        return tuple(s for s in self.needed if s not in have)
+        return tuple(s for s, expiries in self.needed.items()
+                     if s not in have and any(e >= self.as_of for e in expiries))
 
 
 def snapshot_refs(con: Any, portfolio: Portfolio, as_of: dt.date) -> SnapshotRefs:

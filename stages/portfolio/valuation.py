@@ -221,7 +221,7 @@ def value_legs(legs: Mapping[str, np.ndarray], quotes: Any, *, as_of: dt.date, r
             out["greeks_source"] = np.where(~(found & live), "", np.where(
                 from_chain, "chain", np.where(can_model, "black_scholes", "")))
     out.update(contract_symbol=pick("contract_symbol"), quote_as_of=np.where(
-        found, q["as_of"][safe] if len(q["as_of"]) else np.datetime64("NaT"), np.datetime64("NaT")),
+        found, q["as_of"][safe] if len(q["as_of"]) else np.datetime64("NaT", "D"), np.datetime64("NaT", "D")),
         bid=bid, ask=ask, last=last, dte=dte, spot=spot, implied_volatility=iv,
         mark=np.where(priced, mark, np.nan), mark_source=np.where(priced, source, ""), found=found, priced=priced,
         expired=expired,

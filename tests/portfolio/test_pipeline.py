@@ -182,3 +182,16 @@ def test_the_example_is_what_the_demo_uses() -> None:
     text = "# b\n\n## Portfolio\n\nrows\n\n| Symbol | Spot |\n## SPY (x)\n"
     assert demo.portfolio_section(text) == "## Portfolio\n\nrows"
     assert os.path.basename(demo.EXAMPLE_PORTFOLIO) == "portfolio.json"
+
+
+def test_an_underlying_without_a_snapshot_is_reported_missing(state: Any, tmp_path: Path) -> None:
+    doc = {"positions": [{"id": "iwm", "symbol": "IWM", "option_type": "put", "expiry": DEC.isoformat(),
+                          "strike": 200.0, "contracts": 1, "cost_basis": 3.0}]}
+    path = tmp_path / "iwm.json"
+    path.write_text(json.dumps(doc))
+    report = portfolio.show(evolve(state, portfolio=path), as_of=LAST).to_dict()
+    (iwm,) = report["positions"]
+    assert iwm["status"] == "missing" and iwm["value"] is None
+    assert report["notes"] == [f"no snapshot of IWM for {LAST}: its legs are reported missing; run "
+                               f"`options-helper snapshot-options --as-of {LAST} --symbols IWM`"]
+    assert all(s["pnl"] is None and s["legs_left_out"] == 1 for s in report["stress"])

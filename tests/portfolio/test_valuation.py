@@ -195,3 +195,11 @@ def test_dte_is_calendar_days_to_the_nearest_leg() -> None:
     (p,) = value(single("c", "call", 100, 1, 1.0)).positions
     assert p.dte == (E1 - SESSION).days == 49
     assert p.expiry == E1 and isinstance(p.expiry, dt.date)
+
+
+def test_an_empty_portfolio_values_to_nothing() -> None:
+    from stages.portfolio.stress import stress
+
+    v = value_portfolio(portfolio(), frame(CHAIN), as_of=SESSION, rate=0.04)
+    assert v.positions == () and v.exposure["positions"] == 0 and v.exposure["delta_shares"] == 0.0
+    assert all(s["pnl"] is None for s in stress(v.legs, 0.04))
