@@ -19,7 +19,7 @@ a briefing built from synthetic data says so whichever provider is configured no
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pyarrow as pa
@@ -29,6 +29,9 @@ from stages import datastore
 from stages.jobs import _files
 from stages.jobs.base import JobContext, PartitionResult
 from stages.registry import BUILD_DASHBOARD, DASHBOARD_VIEWS
+
+if TYPE_CHECKING:
+    from stages.portfolio.report import PortfolioReport
 
 BRIEFING_DIR = "reports/briefing"
 DASHBOARD_DIR = "reports/dashboard"
@@ -67,11 +70,11 @@ class BriefingInputs:
     failed_checks: list[dict[str, Any]]
     providers: list[str | None]
     previous_closes: dict[str, float]
-    portfolio: Any = None  # the session's PortfolioReport (stages.portfolio)
+    portfolio: PortfolioReport | None = None  # the configured portfolio valued on the session
 
 
 # -- the portfolio (stages.portfolio): valued from the session's own snapshots --------------------
-def gather_portfolio(ctx: JobContext) -> Any:
+def gather_portfolio(ctx: JobContext) -> PortfolioReport:
     """The configured portfolio valued on the session (a ``PortfolioReport``; none: says so)."""
     from stages import portfolio
 
@@ -80,8 +83,8 @@ def gather_portfolio(ctx: JobContext) -> Any:
                                 rate=ctx.settings.risk_free_rate)
 
 
-def _portfolio_extra(report: Any) -> dict[str, Any]:
-    if report is None or not report.present:
+def _portfolio_extra(report: PortfolioReport | None) -> dict[str, Any]:
+    if report is None or report.loaded is None:
         return {}
     return {"portfolio": report.loaded.lineage()}
 
@@ -151,7 +154,7 @@ class DashboardInputs:
     flow: pa.Table
     health: dict[str, Any]
     providers: list[str | None]
-    portfolio: Any = None  # the session's PortfolioReport (stages.portfolio)
+    portfolio: PortfolioReport | None = None  # the configured portfolio valued on the session
 
 
 def gather_dashboard(ctx: JobContext) -> DashboardInputs:
