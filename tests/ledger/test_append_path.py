@@ -42,6 +42,7 @@ from ledger.store import GENESIS_HASH, InMemoryEventStore, chain, event_hash
 from ledger.verify import verify_file
 from tests.fuzz.test_event_payloads import ALL_EVENTS
 from tests.ledger.helpers import PURE, FixedClock, log_tail, realistic_run, snapshot
+from tests.ledger.model import ModelLedger, replay
 from tests.ledger.test_rebuild import fill, mixed_batches
 
 
@@ -149,13 +150,9 @@ def test_json_columns_hold_the_text_a_rebuild_writes(tmp_path: Path) -> None:
 
 
 # -- the session cache ----------------------------------------------------------------------------
-def _model_of(store: DuckDBEventStore) -> InMemoryEventStore:
-    """The reference fold of ``store``'s log, batch boundaries aside (the merge rules commute)."""
-    model = InMemoryEventStore(auto_reap=False)
-    for stored in store.read():
-        model._clock = lambda s=stored: s.recorded_at  # type: ignore[misc]
-        model.append([stored.event])
-    return model
+def _model_of(store: DuckDBEventStore) -> ModelLedger:
+    """The model's fold of ``store``'s own log."""
+    return replay(store.read())
 
 
 def _assert_sound(store: DuckDBEventStore) -> None:
