@@ -7,37 +7,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
+from frontends.cli.options import AsOf, DbPath, Json, Resume, Symbols, Watchlist
 from stages.registry import (
     BUILD_BRIEFING,
     BUILD_DASHBOARD,
     COMPUTE_DERIVED,
-    COMPUTE_FLOW,
     INGEST_CANDLES,
     INGEST_OPTIONS_BARS,
     SNAPSHOT_OPTIONS,
 )
 
-AsOf = Annotated[str | None, typer.Option("--as-of", help="Session YYYY-MM-DD (default: the latest completed XNYS session).", show_default=False)]
-Symbols = Annotated[str | None, typer.Option("--symbols", help="Comma-separated tickers, e.g. SPY,AAPL.", show_default=False)]
-Watchlist = Annotated[str | None, typer.Option("--watchlist", help="A watchlist from options-helper.toml (default: the built-in 'default').", show_default=False)]
-Resume = Annotated[bool, typer.Option("--resume", help="Skip symbols already materialized for the session by this code version.")]
-DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document (the result) on stdout.")]
-
 ingest_app = typer.Typer(no_args_is_help=True)
 
 
 def _session(text: str | None, s: Any) -> dt.date:
-    from ledger.calendar import parse_date
-    from stages.inputs import default_session
+    from stages.inputs import parse_as_of
 
-    return parse_date(text) if text else default_session(s)
+    return parse_as_of(text, s)
 
 
 def _progress_callback(bar: Any) -> Callable[[str, int, int], None]:
@@ -69,11 +61,8 @@ def _finish(result: Any, *, json: bool) -> None:
     if json:
         render.print_json(result.to_dict())
     if not result.ok:
-        if not json:
-            typer.secho(f"error: {result.error}" if hasattr(result, "error") else
-                        "error: " + "; ".join(f"{r.job}: {r.error}" for r in result.results if not r.ok),
-                        fg="red", err=True)
-        raise typer.Exit(StageError.exit_code)
+        raise StageError(result.error if hasattr(result, "error") else
+                         "; ".join(f"{r.job}: {r.error}" for r in result.results if not r.ok))
 
 
 def _run(ctx: typer.Context, job: str, *, as_of: str | None, symbols: str | None, watchlist: str | None,
@@ -116,8 +105,6 @@ _DOCS = {
                          "Example: options-helper ingest options-bars --as-of 2026-11-25 --watchlist default",
     SNAPSHOT_OPTIONS: "Snapshot full option chains to Parquet (one file per symbol and session).\n\n"
                       "Example: options-helper snapshot-options --as-of 2026-11-25 --symbols SPY --json",
-    COMPUTE_FLOW: "Compute open-interest and volume flow from the previous session's snapshot.\n\n"
-                  "Example: options-helper flow --as-of 2026-11-25",
     COMPUTE_DERIVED: "Compute derived metrics (put/call, walls, ATM IV, expected move, skew, RV, IV rank).\n\n"
                      "Example: options-helper derived --as-of 2026-11-25 --symbols SPY",
     BUILD_BRIEFING: "Write the session's briefing: data/reports/briefing/YYYY-MM-DD.md and .json.\n\n"
@@ -165,7 +152,7 @@ def daily(
 
 
 def register(app: typer.Typer) -> None:
-    for job, name in ((SNAPSHOT_OPTIONS, "snapshot-options"), (COMPUTE_FLOW, "flow"), (COMPUTE_DERIVED, "derived"),
+    for job, name in ((SNAPSHOT_OPTIONS, "snapshot-options"), (COMPUTE_DERIVED, "derived"),
                       (BUILD_BRIEFING, "briefing"), (BUILD_DASHBOARD, "dashboard")):
         app.command(name)(_job_command(job, _DOCS[job]))
     app.command("daily")(daily)

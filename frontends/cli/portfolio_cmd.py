@@ -14,12 +14,11 @@ import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
+from frontends.cli.options import AsOfStored, DbPath, Json
 
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 PortfolioPath = Annotated[str | None, typer.Option(
     "--portfolio", help="The portfolio file (default: $OPTIONS_HELPER_PORTFOLIO, options-helper.toml, ./portfolio.json).",
     show_default=False)]
-DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
 
 portfolio_app = typer.Typer(no_args_is_help=True)
 
@@ -64,8 +63,7 @@ def validate(
 @portfolio_app.command("show")
 def show(
     ctx: typer.Context,
-    as_of: Annotated[str, typer.Option("--as-of", help="A session YYYY-MM-DD, or 'latest' (the newest session with "
-                                                       "stored snapshots of the portfolio's underlyings).")] = "latest",
+    as_of: AsOfStored = "latest",
     portfolio: PortfolioPath = None,
     duckdb_path: DbPath = None,
     json: Json = False,

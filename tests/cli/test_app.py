@@ -38,7 +38,7 @@ def test_a_command_is_built_on_first_use_only() -> None:
     assert root.get_command(ctx, "daily") is not None
     # a module is converted once: its other commands come with it
     assert [name for name, *_ in COMMANDS if root.commands.built(name)] == [  # type: ignore[attr-defined]
-        "snapshot-options", "flow", "derived", "briefing", "dashboard", "daily"]
+        "snapshot-options", "derived", "briefing", "dashboard", "daily"]  # flow has its own module
     assert root.get_command(ctx, "no-such-command") is None
     # read as a mapping, the commands are all there (building every one)
     assert {c.name for c in root.commands.values()} == {name for name, *_ in COMMANDS}
@@ -55,7 +55,8 @@ def test_the_root_help_imports_no_command_module(args: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = set(done.stdout.split("\n")[-2].split())
     ours = sorted(m for m in loaded if m.split(".")[0] in ("frontends", "ledger", "stages"))
-    assert ours == ["frontends", "frontends.cli", "frontends.cli.app"]
+    # ledger.errors (which imports nothing) names the exit code of the usage error that no arguments are
+    assert [m for m in ours if m not in ("ledger", "ledger.errors")] == ["frontends", "frontends.cli", "frontends.cli.app"]
     assert not loaded & {"attr", "attrs", "json", "rich"}
     shown = done.stdout + done.stderr  # no arguments: the help goes to stderr
     assert "Commands:" in shown and "backfill" in shown

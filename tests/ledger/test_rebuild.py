@@ -21,6 +21,7 @@ import pytest
 
 from ledger import migrate
 from ledger.duckdb_store import DuckDBEventStore
+from ledger.errors import IntegrityError
 from ledger.events import (
     AssetFailed,
     AssetMaterialized,
@@ -250,8 +251,9 @@ def test_a_failed_rebuild_leaves_the_projections_and_the_schema_as_they_were(fil
                     "(SELECT max(seq) FROM meta.events WHERE event_type = 'asset_materialized')")
     finally:
         con.close()
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(IntegrityError, match="db verify") as refused:
         filled.rebuild()
+    assert isinstance(refused.value.__cause__, duckdb.ConstraintException)
     assert snapshot(filled) == before
     with filled.reader() as con:
         assert schema(con) == expected
