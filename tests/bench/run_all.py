@@ -25,7 +25,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-BENCHES = ("ledger", "providers", "requests", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "cli")
+BENCHES = ("ledger", "providers", "requests", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "cli",
+           "portfolio")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
 INTERACTIVE_COMMANDS = (("health", "health"), ("runs", "runs"), ("gaps", "gaps"), ("events", "events"),
                         ("db_status", "db status"))
@@ -222,6 +223,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("`flow --window 5` for 50 symbols from stored rows < 1 s (grouped by contract, the heaviest)",
                  "not measured" if view_w is None else f"{_fmt_s(view_w)} wall / {_fmt_s(view_c)} CPU",
                  _verdict_wall_cpu(view_w, view_c, 1.0, True), "flow.view_median_s"))
+
+    # portfolio
+    show_w, show_c = _num(g("portfolio.show_median_s")), _num(g("portfolio.show_cpu_median_s"))
+    rows.append(("`portfolio show` for 200 positions (600 legs) across 50 underlyings < 0.5 s",
+                 "not measured" if show_w is None else f"{_fmt_s(show_w)} wall / {_fmt_s(show_c)} CPU "
+                 f"(per-leg baseline x{_num(g('portfolio.show_speedup')):,.0f}; fresh CLI process "
+                 f"{_fmt_s(_num(g('portfolio.cli_wall_median_s')))})",
+                 _verdict_wall_cpu(show_w, show_c, 0.5), "portfolio.show_median_s"))
+    st_w, st_c = _num(g("portfolio.stress_median_s")), _num(g("portfolio.stress_cpu_median_s"))
+    rows.append(("Portfolio stress table for those positions < 50 ms",
+                 "not measured" if st_w is None else f"{_fmt_s(st_w)} wall / {_fmt_s(st_c)} CPU "
+                 f"(scalar baseline x{_num(g('portfolio.stress_speedup')):,.0f})",
+                 _verdict_wall_cpu(st_w, st_c, 0.05), "portfolio.stress_median_s"))
 
     # planner
     cells = _num(g("planner.cells_expected"))
