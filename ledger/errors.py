@@ -38,6 +38,9 @@
     ├── StageError                                9  a stage or job could not produce its partition
     ├── MissingExtraError (ImportError)          10  an optional extra is not installed
     ├── GapsFoundError                           11  `gaps --check` found cells to fix
+    ├── PortfolioError (ValueError)              13  a portfolio.json that cannot be used (nothing is written)
+    │   ├── PortfolioNotFoundError (FileNotFoundError)   the named portfolio file does not exist
+    │   └── InvalidPortfolioError                    a bad field: names the position and the field
     └── Interrupted                             130  Ctrl-C
 
 ``TransientError`` is a mixin marking errors that a retry may cure. Messages say what to do next.
@@ -199,6 +202,28 @@ class StageError(OptionsHelperError):
     exit_code = 9
 
 
+# -- the portfolio file (stages.portfolio) ----------------------------------------------------------
+class PortfolioError(OptionsHelperError, ValueError):
+    """A portfolio file that cannot be used. Nothing is written when one is raised."""
+
+    exit_code = 13
+
+
+class PortfolioNotFoundError(PortfolioError, FileNotFoundError):
+    """``--portfolio``, ``OPTIONS_HELPER_PORTFOLIO`` or the config file names a missing file."""
+
+
+class InvalidPortfolioError(PortfolioError):
+    """A portfolio file with a bad field; ``position`` and ``field`` say where (None: the top level)."""
+
+    def __init__(self, message: str, *, path: str | None = None, position: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.position = position
+        self.field = field
+
+
 class MissingExtraError(OptionsHelperError, ImportError):
     exit_code = 10
 
@@ -238,6 +263,7 @@ EXIT_CODES: dict[int, str] = {
     10: "an optional extra is not installed (the message gives the `pip install` command)",
     11: "`gaps --check` found cells to fix",
     12: "the file system refused the database: permission denied, a directory, a read-only file system, disk full",
+    13: "the portfolio file cannot be used (missing, not JSON, or a bad field: the message names the position and field)",
     130: "interrupted",
 }
 
@@ -259,6 +285,7 @@ __all__ = [
     "IntegrityError",
     "Interrupted",
     "InvalidEventError",
+    "InvalidPortfolioError",
     "InvalidUnicodeError",
     "LedgerError",
     "LedgerLockedError",
@@ -270,6 +297,8 @@ __all__ = [
     "NotASessionError",
     "OptionsHelperError",
     "PayloadNotJSONError",
+    "PortfolioError",
+    "PortfolioNotFoundError",
     "ProviderError",
     "ReadOnlyLedgerError",
     "SchemaMissingError",

@@ -25,8 +25,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-BENCHES = ("ledger", "providers", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "cli")
+BENCHES = ("ledger", "providers", "requests", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "cli",
+           "portfolio")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
+INTERACTIVE_COMMANDS = (("health", "health"), ("runs", "runs"), ("gaps", "gaps"), ("events", "events"),
+                        ("db_status", "db status"))
 
 
 def versions() -> dict[str, str]:
@@ -154,6 +157,15 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("`options-helper --help` median < 0.3 s",
                  _fmt_s(help_s) + (f" (bare `python -c pass`: {_fmt_s(bare)})" if bare is not None else ""),
                  _verdict(_below(help_s, 0.3)), "cli.options_helper_help_median_s"))
+    # the interactive commands on the `make demo` database, as installed (with a bytecode cache)
+    for name, label in INTERACTIVE_COMMANDS:
+        wall = _num(g(f"cli.interactive_with_bytecode_cache.{name}.median_s"))
+        cpu = _num(g(f"cli.interactive_with_bytecode_cache.{name}.median_cpu_s"))
+        cold = _num(g(f"cli.interactive.{name}.median_s"))
+        rows.append((f"`options-helper {label}` on the demo database: median < 0.3 s",
+                     "not measured" if wall is None else
+                     f"{_fmt_s(wall)} wall / {_fmt_s(cpu)} CPU (without a bytecode cache: {_fmt_s(cold)})",
+                     _verdict_wall_cpu(wall, cpu, 0.3), f"cli.interactive_with_bytecode_cache.{name}"))
 
     # providers
     chain_w, chain_c = _num(g("providers.chain_median_wall_s")), _num(g("providers.chain_median_cpu_s"))
@@ -168,6 +180,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  "not measured" if bars_w is None else
                  f"{_fmt_s(bars_w)} wall / {_fmt_s(bars_c)} CPU ({n_sym:,.0f} symbols x {n_days:,.0f} sessions)",
                  _verdict_wall_cpu(bars_w, bars_c, 2.0, (n_sym or 0) >= 500), "providers.bars_cold_wall_s"))
+
+    # Alpaca request budget (issue 17)
+    per_b, per_a = _num(g("requests.before.per_symbol")), _num(g("requests.after.per_symbol"))
+    n_req = _num(g("requests.symbols"))
+    rows.append(("Alpaca: requests per symbol of a daily at most half of before (fake server, Alpaca's page limits)",
+                 "not measured" if per_a is None or per_b is None else
+                 f"{per_a:.2f} vs {per_b:.2f} per symbol (x{per_a / per_b:.2f}, {n_req:,.0f} symbols, rows identical: "
+                 f"{g('requests.rows_identical')})",
+                 _verdict(None if per_a is None or per_b is None else per_a <= per_b / 2), "requests.ratio"))
+    mins, mins_b = _num(g("requests.projected_500.after_minutes_steady")), _num(g("requests.projected_500.before_minutes"))
+    rows.append(("Alpaca: a 500-symbol daily fits 200 requests/minute in under 15 minutes",
+                 "not measured" if mins is None else f"{mins:.1f} min (before: {mins_b:.1f} min)",
+                 _verdict(_below(mins, 15.0)), "requests.projected_500"))
 
     # pipeline
     day_s, share = _num(g("pipeline.steady_state.seconds")), _num(g("pipeline.steady_state.ledger_share"))
@@ -198,6 +223,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("`flow --window 5` for 50 symbols from stored rows < 1 s (grouped by contract, the heaviest)",
                  "not measured" if view_w is None else f"{_fmt_s(view_w)} wall / {_fmt_s(view_c)} CPU",
                  _verdict_wall_cpu(view_w, view_c, 1.0, True), "flow.view_median_s"))
+
+    # portfolio
+    show_w, show_c = _num(g("portfolio.show_median_s")), _num(g("portfolio.show_cpu_median_s"))
+    rows.append(("`portfolio show` for 200 positions (600 legs) across 50 underlyings < 0.5 s",
+                 "not measured" if show_w is None else f"{_fmt_s(show_w)} wall / {_fmt_s(show_c)} CPU "
+                 f"(per-leg baseline x{_num(g('portfolio.show_speedup')):,.0f}; fresh CLI process "
+                 f"{_fmt_s(_num(g('portfolio.cli_wall_median_s')))})",
+                 _verdict_wall_cpu(show_w, show_c, 0.5), "portfolio.show_median_s"))
+    st_w, st_c = _num(g("portfolio.stress_median_s")), _num(g("portfolio.stress_cpu_median_s"))
+    rows.append(("Portfolio stress table for those positions < 50 ms",
+                 "not measured" if st_w is None else f"{_fmt_s(st_w)} wall / {_fmt_s(st_c)} CPU "
+                 f"(scalar baseline x{_num(g('portfolio.stress_speedup')):,.0f})",
+                 _verdict_wall_cpu(st_w, st_c, 0.05), "portfolio.stress_median_s"))
 
     # planner
     cells = _num(g("planner.cells_expected"))
@@ -280,6 +318,8 @@ def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: 
         "\"n/a\": the figure was not measured at the target's size (quick mode, or the bench failed).",
         "The sections below are every figure each benchmark returned.",
         "",
+        *INTERACTIVE_NOTE,
+        "",
         "## Machine and versions",
         "",
         "| what | value |",
@@ -292,6 +332,25 @@ def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: 
         for k, v in _rows("", figures):
             lines.append("| " + k + " | " + v.replace("|", "\\|") + " |")
     return "\n".join(lines) + "\n"
+
+
+INTERACTIVE_NOTE = (
+    "## Interactive commands",
+    "",
+    "`tests/bench/bench_cli.py` times `health`, `runs`, `gaps`, `events` and `db status` as separate processes",
+    "on the `make demo` database (built in a temporary directory when the checkout has none), commands taking",
+    "turns run by run, each with its ratio to `options-helper --help` in the same run (`cli.interactive*`).",
+    "The target is judged with a bytecode cache (what an installation has; this sandbox sets",
+    "`PYTHONDONTWRITEBYTECODE`, so without one every start compiles this repository's modules: `cli.interactive`).",
+    "What they cost, and what was taken out: the XNYS calendar is read from `ledger/data/xnys_sessions.txt`",
+    "(generated from exchange-calendars, checked equal to it by `tests/ledger/test_calendar.py`) instead of",
+    "importing exchange-calendars and pandas and building the calendar (~0.5 s of CPU); `gaps` imports neither",
+    "pandas (pyarrow imports it on its first conversion from or to Python or numpy, so the planner's wide read",
+    "builds its dictionary tables in SQL and views its integer results through their Arrow buffers) nor scipy",
+    "(imported where a price or a random normal is first computed). What remains is the start-up every command",
+    "with options pays: Python, typer (which validates options with pydantic), rich, DuckDB and the ledger's",
+    "modules. `python -m tests.bench.bench_cli --against DIR` compares with another checkout, alternating.",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
