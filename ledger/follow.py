@@ -119,6 +119,17 @@ def run_starts(source: object, run_ids: Iterable[str], known: Sequence[StoredEve
     return out
 
 
+def run_events(source: object, run_id: str, *, until: int | None = None) -> list[StoredEvent]:
+    """Every event of one run (up to seq ``until``), in order: for a follower that meets a run's
+    end without having seen its start (the start lies before its cursor)."""
+    events = getattr(source, "events", None)
+    if callable(events):
+        found = [s for s in events(run_id=run_id) if until is None or s.seq <= until]
+    else:
+        found = source.read(run_id=run_id, until_seq=until)  # type: ignore[attr-defined]
+    return list(found)
+
+
 def open_follower(path: str | os.PathLike[str]) -> DuckDBEventStore:
     """The ledger at ``path`` for a follower: read-only use, never created; no reaping."""
     if not Path(path).exists():
@@ -135,4 +146,4 @@ def _read_run(source: object, run_id: str) -> StoredEvent | None:
     return found[0] if found else None
 
 
-__all__ = ["DEFAULT_BATCH", "EventSource", "Page", "follow", "open_follower", "read_page", "run_starts"]
+__all__ = ["DEFAULT_BATCH", "EventSource", "Page", "follow", "open_follower", "read_page", "run_events", "run_starts"]
