@@ -123,12 +123,12 @@ def export(
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
     """Send the OpenLineage events of the ledger events after the cursor; see the module doc."""
+    if (url is None) == (file is None):
+        raise UsageError("give exactly one of --url URL or --file PATH")
+    client_cls = _client()  # first: without the extra, say so before anything else
     from frontends.lineage.events import DEFAULT_NAMESPACE, TERMINAL, Where, end_event, start_event
     from ledger.follow import follow, open_follower, run_events
 
-    if (url is None) == (file is None):
-        raise UsageError("give exactly one of --url URL or --file PATH")
-    client_cls = _client()
     namespace = namespace or DEFAULT_NAMESPACE
     database = Path(database).resolve()
     file = Path(file).resolve() if file is not None else None

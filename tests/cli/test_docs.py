@@ -39,6 +39,7 @@ stdout as tables, messages and progress bars to stderr (progress only when stder
 | 9 | a stage or job failed (see `options-helper runs show RUN_ID`) |
 | 10 | an optional extra is not installed (the message gives the `pip install` command) |
 | 11 | `gaps --check` found cells to fix |
+| 12 | `lineage export` could not send an event (the endpoint refused it or was unreachable; rerun to continue) |
 | 130 | interrupted |
 """
 

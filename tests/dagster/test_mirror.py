@@ -256,7 +256,7 @@ def test_a_page_cut_inside_a_commit_resumes_at_that_commit(long_history, tmp_pat
     from frontends.dagster.defs.mirror import mirror_tick
     from ledger.follow import open_follower
 
-    path, runs = long_history
+    path, _ = long_history
     source = open_follower(path)
     # A page of 300 events: the first commit (202) whole, the second cut: left for the next page.
     first = mirror_tick(source, 0, data_root=tmp_path, has_partition=lambda _: True, limit=300)

@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("openlineage.client")
 
-import duckdb  # noqa: E402
+import duckdb
 
-from frontends.cli.app import main  # noqa: E402
-from stages import registry  # noqa: E402
+from frontends.cli.app import main
+from stages import registry
 
 pytestmark = pytest.mark.lineage
 

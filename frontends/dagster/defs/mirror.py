@@ -130,7 +130,7 @@ def _check_evaluations(asset_key: str, partition: str, checks: Sequence[CheckEva
     ]
     # The assets' own aggregation, so a mirrored check reads like one Dagster evaluated.
     return [
-        dg.AssetCheckEvaluation(asset_key=dg.AssetKey(asset_key), check_name=r.check_name, passed=r.passed,
+        dg.AssetCheckEvaluation(asset_key=dg.AssetKey(asset_key), check_name=str(r.check_name), passed=r.passed,
                                 metadata={**r.metadata, "mirrored_from": "the options-helper ledger"},
                                 severity=r.severity, description=r.description, partition=partition)
         for r in check_results(asset_key, results)
