@@ -48,8 +48,8 @@ class Page:
 
     ``events`` are in ``seq`` order, at most the batch asked for; ``cursor`` is the seq to resume
     after (the last event's, or ``since`` when the page is empty); ``more`` says the page was full
-    (there may be more to read now). ``head`` is the log's last seq when it was read past the end
-    (empty pages only), else None.
+    (there may be more to read now). ``head`` is the log's last seq for an empty page (caught up,
+    or behind), else None.
     """
 
     since: int
@@ -78,17 +78,20 @@ def _read(source: object, since: int, limit: int | None) -> list[StoredEvent]:
 def read_page(source: EventSource, since: int = 0, batch: int = DEFAULT_BATCH) -> Page:
     """The events after ``since`` (at most ``batch``), typed, in seq order.
 
-    Costs one read-only query; an empty page costs a second one (the log's head), so a follower
-    that is caught up learns whether its cursor is still inside this log.
+    Reads the log's head first, so a follower that is caught up costs one small query and learns
+    whether its cursor is still inside this log (``Page.behind``); then at most ``batch`` events.
     """
     if since < 0:
         raise UsageError(f"a cursor is a seq >= 0, got {since}")
     if batch < 1:
         raise UsageError(f"the batch size must be at least 1, got {batch}")
+    # The head first (one small read of the checkpoint row): a follower that is caught up, the
+    # common case of a poll, costs one connection and no scan of the log.
+    head = source.last_seq()
+    if head <= since:
+        return Page(since=since, events=(), more=False, head=head)
     events = _read(source, since, batch)
-    if events:
-        return Page(since=since, events=tuple(events), more=len(events) >= batch)
-    return Page(since=since, events=(), more=False, head=source.last_seq())
+    return Page(since=since, events=tuple(events), more=len(events) >= batch)
 
 
 def follow(source: EventSource, since: int = 0, batch: int = DEFAULT_BATCH) -> Iterator[Page]:
