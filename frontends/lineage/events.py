@@ -164,7 +164,9 @@ def _output(spec: registry.AssetSpec | None, where: Where, mats: Sequence[AssetM
     if final:
         files = [m for m in mats if m.path]
         output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-            rowCount=sum(int(m.rows or 0) for m in mats), size=sum(int(m.bytes or 0) for m in mats),
+            rowCount=sum(int(m.rows or 0) for m in mats),
+            # Table assets record no byte size: say nothing rather than 0.
+            size=sum(int(m.bytes) for m in mats if m.bytes is not None) if any(m.bytes is not None for m in mats) else None,
             fileCount=len(files) if spec.kind == "file" else None, producer=PRODUCER)
         if checks:
             facets["dataQualityAssertions"] = _assertions(checks)
