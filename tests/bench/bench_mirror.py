@@ -44,8 +44,8 @@ def seed(path: Path, runs: int, *, first_session: int = 0, scopes: int = 100) ->
     from ledger.ids import new_uuid7
     from stages import registry
 
-    cal = TradingCalendar.xnys()
-    sessions = cal.sessions_in_range(dt.date(2025, 1, 2), cal.last_session)
+    # Past sessions inside the Dagster partitions (2025-01-02 on): the mirror reports nothing else.
+    sessions = TradingCalendar.xnys().sessions_in_range(dt.date(2025, 1, 2), dt.date(2026, 11, 25))
     store = DuckDBEventStore(path, auto_reap=False)
     with store.session():
         for i in range(runs):
@@ -95,12 +95,14 @@ def run(quick: bool = False) -> dict[str, Any]:
             with duckdb.connect(str(path), read_only=True) as con:
                 raw_wall.append(_timed(lambda: con.execute(
                     "SELECT * FROM meta.events WHERE seq > ? ORDER BY seq LIMIT ?", [cursor, TICK]).fetchall())[0])
-        assert result is not None
+        assert result is not None and result.asset_events, "the tick mirrored nothing: check the seeded sessions"
         mats = [e for e in result.asset_events if isinstance(e, dg.AssetMaterialization)]
         checks = [e for e in result.asset_events if isinstance(e, dg.AssetCheckEvaluation)]
-        idle_ledger, idle_sensor = [], []
+        idle_ledger, idle_ledger_cpu, idle_sensor = [], [], []
         for _ in range(repeats * 3):
-            idle_ledger.append(_timed(lambda: read_page(source, head, TICK))[0])
+            w, c, _ = _timed(lambda: read_page(source, head, TICK))
+            idle_ledger.append(w)
+            idle_ledger_cpu.append(c)
             w, _, idle = _timed(lambda: sensor_tick(head))
             idle_sensor.append(w)
             assert idle.asset_events == []
@@ -117,6 +119,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "baseline_raw_fetch_s": round(med(raw_wall), 4),
         "ratio_tick_over_raw_fetch": round(med(tick_wall) / med(raw_wall), 2),
         "idle_ledger_ms": round(med(idle_ledger) * 1000, 2),
+        "idle_ledger_cpu_ms": round(med(idle_ledger_cpu) * 1000, 2),
         "idle_sensor_ms": round(med(idle_sensor) * 1000, 2),
         "targets": {"tick_5000_under_1s": med(tick_wall) < 1.0, "idle_ledger_under_50ms": med(idle_ledger) < 0.050},
     }
@@ -124,7 +127,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     print(f"  tick over {figures['tick_5000']['events_handled']:,} new events: {med(tick_wall) * 1000:,.1f} ms wall, "
           f"{med(tick_cpu) * 1000:,.1f} ms CPU ({len(mats)} materializations, {len(checks)} check evaluations); "
           f"ledger read {med(ledger_wall) * 1000:,.1f} ms; raw fetch baseline {med(raw_wall) * 1000:,.1f} ms")
-    print(f"  idle tick: ledger {med(idle_ledger) * 1000:,.2f} ms, whole sensor {med(idle_sensor) * 1000:,.2f} ms")
+    print(f"  idle tick: ledger {med(idle_ledger) * 1000:,.2f} ms wall ({med(idle_ledger_cpu) * 1000:,.2f} ms CPU), "
+          f"whole sensor {med(idle_sensor) * 1000:,.2f} ms")
     return figures
 
 

@@ -96,6 +96,20 @@ def test_each_partition_is_recorded_once_by_whoever_ran_it(world) -> None:
                 assert meta["triggered_by"].value == "cli"
 
 
+def test_check_evaluations_are_stored_per_session_once(world) -> None:
+    from stages.analytics.checks import checks_for
+
+    instance = world["instance"]
+    for key in (registry.CANDLES_DAILY, registry.DASHBOARD_VIEWS):
+        for check in checks_for(key):
+            history = instance.event_log_storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(dg.AssetKey(key), check.name), limit=50)
+            partitions = sorted(r.event.asset_check_evaluation.partition for r in history)
+            # Every session once: three mirrored from the CLI, one from Dagster's own run.
+            assert partitions == sorted(ledger_materialized(world["db"], key)), (key, check.name)
+            assert all(r.event.asset_check_evaluation.passed for r in history)
+
+
 def test_the_mirror_caught_up_and_a_further_tick_reports_nothing(world) -> None:
     from frontends.dagster.defs.resources import LedgerResource
     from frontends.dagster.defs.sensors import ledger_mirror
