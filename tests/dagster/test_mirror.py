@@ -82,6 +82,7 @@ def test_a_cli_daily_becomes_one_materialization_per_asset_with_the_ledgers_meta
         [(job, trigger)] = query(db, "select job_name, triggered_by from meta.ingestion_runs where run_id = ?", run_id)
         assert job == registry.job_for_asset(key).name and meta["job"].value == job
         assert trigger == meta["triggered_by"].value == "cli"
+        assert m.tags["dagster/code_version"] == registry.job_for_asset(key).code_version
         cells = query(db, "select scope_key, rows_inserted, coalesce(bytes_written, 0) from meta.ingestion_run_assets "
                           "where run_id = ? and status = 'success' order by scope_key", run_id)
         assert meta["rows"].value == sum(r for _, r, _ in cells) == meta["dagster/row_count"].value

@@ -35,6 +35,7 @@ from stages import registry
 
 PAGE_EVENTS = 5000
 DAGSTER_TRIGGER = "dagster"
+CODE_VERSION_TAG = "dagster/code_version"
 
 
 @attrs.frozen(kw_only=True)
@@ -165,10 +166,14 @@ def translate(events: Sequence[StoredEvent], starts: dict[str, RunStarted], *, d
         if asset_key not in registry.ASSET_KEYS or not has_partition(partition):
             continue
         spec = registry.asset(asset_key)
+        code_version = mats[0].event.code_version  # type: ignore[attr-defined]
         out.append(dg.AssetMaterialization(
             asset_key=asset_key, partition=partition,
             description=f"materialized outside Dagster ({starts[run_id].triggered_by}), ledger run {run_id}",
             metadata=materialization_metadata(spec, starts[run_id], mats, data_root),
+            # As on a materialization by the asset itself: Dagster compares it with the asset's
+            # code version to tell whether the partition is stale.
+            tags={CODE_VERSION_TAG: code_version} if code_version else None,
         ))
         n_mats += 1
         evaluations = _check_evaluations(asset_key, partition, checks.get((run_id, asset_key, partition), []))
