@@ -191,8 +191,8 @@ def mirror_tick(source: Any, cursor: int, *, data_root: Path, has_partition: Cal
             asset_events=(), cursor=cursor, behind=True,
             message=(f"{where} ends at seq {page.head}, before this sensor's cursor (seq {cursor}): it is a different "
                      "or restored file, so nothing was mirrored. If that is intended, reset the cursor "
-                     "(Dagster UI: Automation -> ledger_mirror -> Reset cursor, or `dagster sensor cursor ledger_mirror "
-                     "--delete -m frontends.dagster.defs`) and it mirrors this file from its first event."),
+                     "(`dagster sensor cursor ledger_mirror --delete -m frontends.dagster.defs`, or edit it on the "
+                     "sensor's page in the UI) and it mirrors this file from its first event."),
         )
     if not page.events:
         return MirrorTick(asset_events=(), cursor=cursor, message=f"no new ledger events after seq {cursor}")
