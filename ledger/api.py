@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from ledger import queries
+from ledger import liveness, queries
 from ledger.duckdb_store import DuckDBEventStore
 from ledger.errors import DatabaseNotFoundError, UnknownRunError
 from ledger.events import (
@@ -42,6 +42,12 @@ from ledger.store import Clock, utc_now
 from ledger.verify import VerifyReport, verify_file
 
 APP_VERSION = "0.1.0"
+
+
+def _this_process() -> dict[str, Any]:
+    """The host, pid and process start of this process, for ``RunStarted`` (ledger.liveness)."""
+    process = liveness.current()
+    return {"host": process.host, "pid": process.pid, "pid_start": process.pid_start}
 
 
 class Ledger:
@@ -93,6 +99,7 @@ class Ledger:
             backfill_id=backfill_id,
             lease_seconds=lease_seconds or self.lease_seconds,
             app_version=APP_VERSION,
+            **_this_process(),
         )
         return RunContext(self, started)
 

@@ -11,13 +11,13 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ledger import incremental, migrate, projections
+from ledger import incremental, liveness, migrate, projections
 from ledger.append_session import (
     SessionCache,
     StaleCache,
@@ -35,11 +35,12 @@ from ledger.store import (
     RunState,
     abandon_events,
     chain,
-    expired_runs,
     resolve_check_links,
+    to_reap,
     utc_now,
     validate_batch,
 )
+from ledger.transaction import transaction
 
 JSON_COLUMNS = {"args_json", "extra_json", "metrics_json"}
 _EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_at", "run_id", "asset_key",
@@ -114,7 +115,7 @@ class DuckDBEventStore:
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             with self._connection(read_only=False) as con:
-                migrate.migrate(con)
+                migrate.migrate(con, path=self.path)
             _MIGRATED[self.path] = _file_id(self.path)
 
     def _pending_migrations(self) -> bool:
@@ -160,24 +161,8 @@ class DuckDBEventStore:
         expected_last_seq: int | None = None,
         data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> list[StoredEvent]:
-        with self._connection(read_only=False) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                stored = self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
-                con.execute("COMMIT")
-            except BaseException as e:
-                _rollback(con)
-                if isinstance(e, duckdb.ConstraintException):
-                    raise ConflictError(f"append rejected by the database: {str(e).splitlines()[0]}") from e
-                # Logical conflicts are refused before anything is written (validate_batch), so a
-                # failed COMMIT is a failed write: a full disk, a read-only file, an I/O error.
-                if isinstance(e, duckdb.IOException | duckdb.TransactionException):
-                    raise LedgerError(
-                        f"could not commit to {self.path}: {str(e).splitlines()[0]}; nothing of this batch was "
-                        "written. Free disk space or fix the file's permissions, then rerun"
-                    ) from e
-                raise
-        return stored
+        with self._connection(read_only=False) as con, transaction(con, self.path, doing="append"):
+            return self._append_in(con, list(events), expected_last_seq, data_writer, reap=self._auto_reap)
 
     def _append_in(
         self,
@@ -225,13 +210,14 @@ class DuckDBEventStore:
         """One append's reads (none with a valid ``cache``), checks and writes; ``fill`` is a cache
         to load with the state read here."""
         run_ids = sorted({e.run_id for e in batch if e.run_id})
+        gone = _gone_runs(con, batch, run_ids) if reap else {}
         if cache is not None:
             head, prev, runs_rows = cache.head, cache.head_hash, cache.open_runs
         else:
-            head, prev, runs_rows = read_state(con, run_ids, now=now,
+            head, prev, runs_rows = read_state(con, [*run_ids, *gone], now=now,
                                                open_runs="all" if fill is not None else "expired" if reap else None)
         batch = self._check_batch(batch, expected_last_seq, reap, now, head, runs_rows, run_ids,
-                                  cached=cache is not None)
+                                  cached=cache is not None, gone=gone)
         if not batch:
             if cache is not None:
                 check_head(con, head, prev)  # "nothing to reap" is the stored state's answer too
@@ -278,6 +264,7 @@ class DuckDBEventStore:
         run_ids: list[str],
         *,
         cached: bool,
+        gone: dict[str, str],
     ) -> list[Event]:
         """The batch to write (expired runs' abandonment first), or ``ConflictError``; with a cached
         state, ``StaleCache`` instead: a conflict is judged on the stored state."""
@@ -292,8 +279,7 @@ class DuckDBEventStore:
                     for r, v in runs_rows.items()}
             if reap:
                 # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
-                alive = set(run_ids)
-                batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
+                batch = abandon_events(to_reap(runs, now, gone, alive=run_ids), runs, gone) + batch
             validate_batch(batch, runs)
         except ConflictError:
             if cached:
@@ -319,31 +305,20 @@ class DuckDBEventStore:
         return {e: int(s) for e, s in rows}
 
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
-        """Mark runs whose lease expired without a terminal event as abandoned."""
-        with self._connection(read_only=False) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                stored = self._append_in(con, [], None, None, reap=True, now=now)
-                con.execute("COMMIT")
-            except BaseException:
-                _rollback(con)
-                raise
-        return stored
+        """Mark open runs as abandoned: those whose lease expired, and those whose process is gone from
+        this host (``ledger.liveness``)."""
+        with self._connection(read_only=False) as con, transaction(con, self.path, doing="reap"):
+            return self._append_in(con, [], None, None, reap=True, now=now)
 
     def rebuild(self) -> int:
         """Drop every projection's rows and fold the whole log again, in one transaction."""
         with self._connection(read_only=False) as con:
             con.execute("RESET threads")  # a rebuild is one big fold: every core helps
             try:
-                con.execute("BEGIN TRANSACTION")
-                try:
+                with transaction(con, self.path, doing="rebuild", folding_the_log=True):
                     projections.clear(con)
                     projections.fold(con, "meta.events")
                     n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
-                    con.execute("COMMIT")
-                except BaseException:
-                    _rollback(con)
-                    raise
             finally:
                 con.execute("SET threads = 1")  # what connect() set for writers
         return n
@@ -425,6 +400,15 @@ class DuckDBEventStore:
             yield mem
 
 
+def _gone_runs(con: duckdb.DuckDBPyConnection, batch: list[Event], run_ids: list[str]) -> dict[str, str]:
+    """Open runs whose process is gone from this host (``ledger.liveness``), looked for when a run
+    starts and on ``reap()`` (an empty batch): not on every append, which keeps appends to the
+    reads they need."""
+    if batch and not any(isinstance(e, RunStarted) for e in batch):
+        return {}
+    return liveness.gone_runs(con, keep=run_ids)
+
+
 # Files this process has checked (or brought) up to the code's schema, by (device, inode), so that
 # opening the same ledger again does not cost another connection.
 _MIGRATED: dict[str, tuple[int, int] | None] = {}
@@ -436,13 +420,6 @@ def _file_id(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back if a transaction is still open. After a failed COMMIT (a full disk, say) DuckDB
-    has already rolled back, and a second ROLLBACK would hide the original error."""
-    with suppress(duckdb.Error):
-        con.execute("ROLLBACK")
 
 
 def _utc(value: Any) -> dt.datetime | None:

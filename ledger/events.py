@@ -17,7 +17,13 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ledger.errors import ConflictError, IntegrityError
+from ledger.errors import (
+    IntegrityError,
+    InvalidUnicodeError,
+    MissingUpcasterError,
+    PayloadNotJSONError,
+    UnknownEventTypeError,
+)
 from ledger.ids import new_uuid7
 
 RUN_STATUSES = ("started", "abandoned", "success", "failed")
@@ -65,6 +71,12 @@ class RunStarted(Event):
     backfill_id: str | None = None
     lease_seconds: float = 300.0
     app_version: str | None = None
+    # Where the run's process lives, so that a run whose process is gone from this host is abandoned
+    # at once instead of at the end of its lease (ledger.liveness). Events written before these
+    # fields existed read back with None: their runs keep the lease rule alone.
+    host: str | None = None
+    pid: int | None = None
+    pid_start: int | None = None  # the process's start time in clock ticks after boot (/proc/PID/stat)
 
 
 @attrs.frozen(kw_only=True)
@@ -304,8 +316,15 @@ def to_row(event: Event) -> StoredRow:
     # enough: attrs.asdict's recursion costs more than the rest of an append's Python work.
     try:
         payload = payload_json(event)
+    except InvalidUnicodeError:
+        bad = next((a.name for a in attrs.fields(type(event)) if _has_surrogates(getattr(event, a.name))), "?")
+        raise InvalidUnicodeError(
+            f"{event.EVENT_TYPE} field {bad!r} is not valid Unicode (undecodable bytes?); pass UTF-8 text"
+        ) from None
     except (TypeError, ValueError) as e:
-        raise ConflictError(f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}") from e
+        raise PayloadNotJSONError(
+            f"{event.EVENT_TYPE} payload is not JSON-serialisable: {e}; give its fields strings, numbers, lists or dicts"
+        ) from e
     run_id = getattr(event, "run_id", None)
     asset_key = getattr(event, "asset_key", None)
     partition_key = getattr(event, "partition_key", None)
@@ -322,6 +341,14 @@ def to_row(event: Event) -> StoredRow:
     )
 
 
+def _has_surrogates(value: Any) -> bool:
+    try:
+        canonical_json(value)
+    except (TypeError, ValueError, RecursionError):
+        return True
+    return False
+
+
 def _utf8(value: Any) -> Any:
     """``value`` unchanged if it is storable UTF-8; lone surrogates (what Python makes of
     undecodable bytes in argv or file names) are refused rather than silently altered."""
@@ -329,7 +356,7 @@ def _utf8(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ConflictError(
+            raise InvalidUnicodeError(
                 f"{value[:40]!r} is not valid Unicode (undecodable bytes?); pass UTF-8 text"
             ) from None
     return value
@@ -348,7 +375,9 @@ def from_row(
 ) -> Event:
     cls = EVENT_TYPES.get(event_type)
     if cls is None:
-        raise ConflictError(f"unknown event type {event_type!r}; is this database newer than the code?")
+        raise UnknownEventTypeError(
+            f"unknown event type {event_type!r}; is this database newer than the code? Upgrade options-helper"
+        )
     try:
         data = dict(json.loads(payload) if isinstance(payload, str) else payload)
     except (TypeError, ValueError) as e:
@@ -357,7 +386,10 @@ def from_row(
     while version < cls.SCHEMA_VERSION:
         step = UPCASTERS.get((event_type, version))
         if step is None:
-            raise ConflictError(f"no upcaster for {event_type} v{version} -> v{version + 1}")
+            raise MissingUpcasterError(
+                f"no upcaster for {event_type} v{version} -> v{version + 1}; this options-helper cannot read "
+                "that event: upgrade it, or register the upcaster with @upcaster"
+            )
         data = step(data)
         version += 1
     envelope = {"event_id": event_id, "run_id": run_id, "asset_key": asset_key,

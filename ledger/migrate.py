@@ -15,6 +15,7 @@ import attrs
 import duckdb
 
 from ledger.errors import MigrationError
+from ledger.transaction import transaction
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -96,23 +97,31 @@ def check(con: duckdb.DuckDBPyConnection, known: list[Migration] | None = None) 
     return [m for m in known if m.version not in done]
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
-    """Apply every pending migration, each in its own transaction. Returns what was applied."""
+def migrate(con: duckdb.DuckDBPyConnection, *, path: str | None = None) -> list[Migration]:
+    """Apply every pending migration, each in its own transaction (``ledger.transaction``: a full
+    disk or a read-only file is a ``StorageError``, a failing migration a ``MigrationError``).
+    ``path`` names the file in messages. Returns what was applied."""
     con.execute(BOOTSTRAP)
     pending = check(con)
     for m in pending:
-        con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(m.sql)
-            con.execute(
-                "INSERT INTO meta.schema_migrations (version, name, sha256) VALUES (?, ?, ?)",
-                [m.version, m.name, m.sha256],
-            )
-            con.execute("COMMIT")
+            with transaction(con, path or _database_of(con), doing=f"migration {m.path.name}"):
+                con.execute(m.sql)
+                con.execute(
+                    "INSERT INTO meta.schema_migrations (version, name, sha256) VALUES (?, ?, ?)",
+                    [m.version, m.name, m.sha256],
+                )
         except duckdb.Error as e:
-            con.execute("ROLLBACK")
-            raise MigrationError(f"migration {m.path.name} failed: {e}") from e
+            # Not a file-system failure (those are StorageError): the migration's SQL itself failed.
+            raise MigrationError(f"migration {m.path.name} failed: {str(e).splitlines()[0]}; nothing of it was "
+                                 "applied. Restore the file as released, or report this") from e
     return pending
+
+
+def _database_of(con: duckdb.DuckDBPyConnection) -> str:
+    """The file behind ``con``'s default catalog, for messages (``:memory:`` for none)."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return str(row[0]) if row and row[0] else ":memory:"
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -8,7 +8,8 @@ Rules every backend keeps (the contract suite in tests/ledger checks them on eac
   matching the log's head.
 - ``CheckEvaluated.materialization_seq`` is resolved from ``materialization_id`` at append time.
 - Runs whose lease expired without a terminal event are marked abandoned by the next append
-  (``auto_reap``) or by ``reap()``.
+  (``auto_reap``) or by ``reap()``. The DuckDB store also abandons, when a run starts and on
+  ``reap()``, open runs whose process is gone from this host (``ledger.liveness``), lease or not.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any, Protocol
 
@@ -163,10 +164,23 @@ def expired_runs(runs: dict[str, RunState], now: dt.datetime) -> list[str]:
     )
 
 
-def abandon_events(run_ids: Iterable[str], runs: dict[str, RunState]) -> list[Event]:
+def abandon_events(
+    run_ids: Iterable[str], runs: dict[str, RunState], reasons: Mapping[str, str] | None = None
+) -> list[Event]:
+    """``RunAbandoned`` for each run; ``reasons`` says why where it is not the lease (a gone process)."""
+    reasons = reasons or {}
     return [
-        RunAbandoned(run_id=r, lease_expired_at=_iso(runs[r].lease_expires_at)) for r in run_ids
+        RunAbandoned(run_id=r, lease_expired_at=_iso(runs[r].lease_expires_at), reason=reasons[r]) if r in reasons
+        else RunAbandoned(run_id=r, lease_expired_at=_iso(runs[r].lease_expires_at)) for r in run_ids
     ]
+
+
+def to_reap(runs: dict[str, RunState], now: dt.datetime, gone: Mapping[str, str], alive: Iterable[str]) -> list[str]:
+    """Open runs to abandon: lease expired, or process gone from this host (``ledger.liveness``);
+    never a run in ``alive`` (the batch's own)."""
+    keep = set(alive)
+    doomed = set(expired_runs(runs, now)) | {r for r in gone if r in runs and runs[r].rank == 0}
+    return sorted(doomed - keep)
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -16,8 +16,6 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-EXIT_OK, EXIT_BUG, EXIT_USAGE = 0, 1, 2
-
 # Every command of the root, in the order the root --help lists them: (name, module, attribute,
 # help). ``attribute`` is a command group (a ``typer.Typer``) or a ``register(app)`` function adding
 # single commands. ``help`` is the group's help, or the command's first paragraph: what the root
@@ -112,6 +110,19 @@ class LazyGroup(TyperGroup):
         finally:
             self._listing = False
 
+    def invoke(self, ctx: Any) -> Any:
+        """The error boundary for every command, however the app is run (``main``, a test's
+        CliRunner): an ``OptionsHelperError`` becomes one red line and its class's exit code."""
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            from ledger.errors import OptionsHelperError  # here: --help imports nothing of ours
+
+            if not isinstance(e, OptionsHelperError):
+                raise
+            _report(e, debug=bool(ctx.meta.get("debug")))
+            raise typer.Exit(e.exit_code) from None
+
 
 def _optional_module(name: str):  # type: ignore[no-untyped-def]
     try:
@@ -165,8 +176,19 @@ def root(
     ctx.obj = load_settings(duckdb_path=duckdb_path, provider=provider, data_root=data_root)
 
 
+def _report(e: BaseException, *, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(e)
+    typer.secho(f"error: {e}", fg="red", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; the one error boundary."""
+    """Run the CLI. Every exit code but 0 is an error class's ``exit_code`` (``ledger.errors``;
+    docs/cli.md lists them): commands raise, they never exit with a number. Errors of ours are
+    reported by the root group (``LazyGroup.invoke``); here are click's usage errors, interrupts
+    and bugs. (``ledger.errors`` is imported only on the way out: --help imports nothing of ours.)"""
     from typer.exceptions import TyperException
 
     command = typer.main.get_command(app)
@@ -175,32 +197,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Without standalone mode click returns a typer.Exit's code instead of raising it.
         result = command.main(args=args, prog_name="options-helper", standalone_mode=False)
-        return result if isinstance(result, int) else EXIT_OK
-    except typer.Exit as e:
+        return result if isinstance(result, int) else 0
+    except typer.Exit as e:  # --help (0), or the code LazyGroup.invoke took from an error class
         return int(e.exit_code or 0)
-    except typer.Abort:
-        typer.secho("aborted", fg="red", err=True)
-        return 130
+    except (typer.Abort, KeyboardInterrupt) as e:
+        from ledger.errors import Interrupted
+
+        typer.secho("aborted" if isinstance(e, typer.Abort) else "interrupted", fg="red", err=True)
+        return Interrupted.exit_code
     except TyperException as e:  # typer's bundled click: usage errors, bad parameters
+        from ledger.errors import UsageError
+
         show = getattr(e, "show", None)
         if show is not None:
             show()
         else:
             typer.secho(f"error: {e}", fg="red", err=True)
-        return int(getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE)
-    except KeyboardInterrupt:
-        typer.secho("interrupted", fg="red", err=True)
-        return 130
+        return UsageError.exit_code
     except Exception as e:
         from ledger.errors import OptionsHelperError
 
+        if isinstance(e, OptionsHelperError):  # raised before a command ran (parsing its options)
+            _report(e, debug=debug)
+            return e.exit_code
         if debug:
             import traceback
 
             traceback.print_exc()
-        if isinstance(e, OptionsHelperError):
-            typer.secho(f"error: {e}", fg="red", err=True)
-            return e.exit_code
         # a bug: say so, and how to see more
         import os
 
@@ -209,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         message = redact_text(str(e), known_secret_values(os.environ))
         typer.secho(f"internal error: {type(e).__name__}: {message} (rerun with --debug for the traceback)",
                     fg="red", err=True)
-        return EXIT_BUG
+        return OptionsHelperError.exit_code
 
 
 def entrypoint() -> None:

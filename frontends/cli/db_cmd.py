@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
+from frontends.cli.options import DbPath, Json
 
 db_app = typer.Typer(no_args_is_help=True)
 
-DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 def _open(ctx: typer.Context, duckdb_path: str | None, *, create: bool):  # type: ignore[no-untyped-def]
@@ -115,7 +112,9 @@ def verify(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -
         for p in report.problems:
             render.err.print(f"  - {p}")
     if not report.ok:
-        raise typer.Exit(IntegrityError.exit_code)
+        raise IntegrityError(f"db verify found {len(report.problems)} problem(s) in {led.path}"
+                             + (f", the first at seq {report.first_bad_seq}" if report.first_bad_seq else "")
+                             + "; see the list above (or --json), and `options-helper db rebuild` for drifted projections")
 
 
 @db_app.command("rebuild")
@@ -138,7 +137,8 @@ def rebuild(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) 
 
 @db_app.command("reap")
 def reap(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -> None:
-    """Mark runs whose lease expired without a terminal event as abandoned.
+    """Mark runs left open as abandoned: those whose lease expired, and at once those whose process
+    is gone from this machine (killed or crashed; runs of other machines wait for their lease).
 
     Example: options-helper db reap
     """

@@ -10,16 +10,10 @@ import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
+from frontends.cli.options import Assets, DbPath, End, Json, Start, Symbols, Watchlist
+from ledger.errors import GapsFoundError, StageError
 
-DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-Start = Annotated[str | None, typer.Option("--start", help="First session (YYYY-MM-DD; default: 20 sessions before --end).", show_default=False)]
-End = Annotated[str | None, typer.Option("--end", help="Last session (default: the latest completed XNYS session).", show_default=False)]
-Assets = Annotated[list[str] | None, typer.Option("--assets", help="Assets to plan (comma-separated or repeated; default: all).", show_default=False)]
-Symbols = Annotated[str | None, typer.Option("--symbols", help="Comma-separated tickers (default: the default watchlist).", show_default=False)]
-Watchlist = Annotated[str | None, typer.Option("--watchlist", help="A watchlist from options-helper.toml instead of --symbols.", show_default=False)]
-
-GAPS_FOUND = 11  # `gaps --check`: there are cells to fix (docs/cli.md, exit codes)
+GAPS_FOUND = GapsFoundError.exit_code  # `gaps --check`: there are cells to fix (docs/cli.md)
 
 MAX_ROWS = 40
 
@@ -70,7 +64,8 @@ def gaps(
             render.table("Dagster partition ranges", doc["dagster_ranges"],
                          ["asset_key", "partition_range", "sessions", "command"])
     if check and doc["cells_missing"]:
-        raise typer.Exit(GAPS_FOUND)
+        raise GapsFoundError(f"{doc['cells_missing']:,} cells to fix in {doc['start']} .. {doc['end']}; "
+                             "run the plan's commands, or all at once with `options-helper backfill`")
 
 
 def _render_plan(doc: dict[str, Any]) -> None:
@@ -135,7 +130,7 @@ def backfill(
                               progress=_progress_callback(bar))
     _finish(result.to_dict(), json)
     if not result.ok:
-        raise typer.Exit(9)
+        raise _failed(result.to_dict())
 
 
 @backfill_app.command("resume")
@@ -156,7 +151,7 @@ def resume(
         result = backfill_resume(s, backfill_id, progress=_progress_callback(bar))
     _finish(result.to_dict(), json)
     if not result.ok:
-        raise typer.Exit(9)
+        raise _failed(result.to_dict())
 
 
 @backfill_app.command("status")
@@ -204,6 +199,14 @@ def _finish(doc: dict[str, Any], json: bool) -> None:
     if doc["status"] != "success":
         render.out.print(f"see: options-helper backfill status {doc['backfill_id']}; "
                          f"retry: options-helper backfill resume {doc['backfill_id']}")
+
+
+def _failed(doc: dict[str, Any]) -> StageError:
+    return StageError(
+        f"backfill {doc['backfill_id']} {doc['status']}: {doc['cells_failed']:,} cells failed; see "
+        f"`options-helper backfill status {doc['backfill_id']}`, retry with "
+        f"`options-helper backfill resume {doc['backfill_id']}`"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -9,9 +9,7 @@ import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
-
-DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+from frontends.cli.options import AsOfSeqOrTime, DbPath, Json
 
 runs_app = typer.Typer(invoke_without_command=True)
 
@@ -38,7 +36,7 @@ def empty_health(path: str) -> dict[str, Any]:
 
 def health(
     ctx: typer.Context,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Answer as the ledger stood at a seq or timestamp.", show_default=False)] = None,
+    as_of: AsOfSeqOrTime = None,
     days: Annotated[int, typer.Option(help="Window for failures, failed checks and abandoned runs.")] = 7,
     duckdb_path: DbPath = None,
     json: Json = False,

@@ -13,9 +13,7 @@ import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
-
-DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+from frontends.cli.options import DbPath, Json
 
 lineage_app = typer.Typer(no_args_is_help=True)
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from frontends.cli import render
 from frontends.cli.context import settings
+from frontends.cli.options import AsOf, DbPath, Json, Resume, Symbols, Watchlist
 from stages.registry import (
     BUILD_BRIEFING,
     BUILD_DASHBOARD,
@@ -22,13 +23,6 @@ from stages.registry import (
     INGEST_OPTIONS_BARS,
     SNAPSHOT_OPTIONS,
 )
-
-AsOf = Annotated[str | None, typer.Option("--as-of", help="Session YYYY-MM-DD (default: the latest completed XNYS session).", show_default=False)]
-Symbols = Annotated[str | None, typer.Option("--symbols", help="Comma-separated tickers, e.g. SPY,AAPL.", show_default=False)]
-Watchlist = Annotated[str | None, typer.Option("--watchlist", help="A watchlist from options-helper.toml (default: the built-in 'default').", show_default=False)]
-Resume = Annotated[bool, typer.Option("--resume", help="Skip symbols already materialized for the session by this code version.")]
-DbPath = Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document (the result) on stdout.")]
 
 ingest_app = typer.Typer(no_args_is_help=True)
 
@@ -69,11 +63,8 @@ def _finish(result: Any, *, json: bool) -> None:
     if json:
         render.print_json(result.to_dict())
     if not result.ok:
-        if not json:
-            typer.secho(f"error: {result.error}" if hasattr(result, "error") else
-                        "error: " + "; ".join(f"{r.job}: {r.error}" for r in result.results if not r.ok),
-                        fg="red", err=True)
-        raise typer.Exit(StageError.exit_code)
+        raise StageError(result.error if hasattr(result, "error") else
+                         "; ".join(f"{r.job}: {r.error}" for r in result.results if not r.ok))
 
 
 def _run(ctx: typer.Context, job: str, *, as_of: str | None, symbols: str | None, watchlist: str | None,

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from frontends.cli.context import settings
+from frontends.cli.options import DbPath
 
 
 def streamlit_command(app_path: Path, *, host: str, port: int) -> list[str]:
@@ -34,7 +35,7 @@ def portal(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to bind; keep the default (loopback) unless you mean to share it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
-    duckdb_path: Annotated[str | None, typer.Option("--duckdb-path", help="Database file (overrides the global option).", show_default=False)] = None,
+    duckdb_path: DbPath = None,
 ) -> None:
     """Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol.
 

@@ -5,9 +5,9 @@ Example: ``options-helper --provider alpaca provider check --json``
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
+
+from frontends.cli.options import Json
 
 provider_app = typer.Typer(
     help="Check the market data provider.",
@@ -16,13 +16,11 @@ provider_app = typer.Typer(
     add_completion=False,
 )
 
-EXIT_CREDENTIALS = 8  # ProviderError's exit code
-
 
 @provider_app.command("check")
 def check(
     ctx: typer.Context,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    json_out: Json = False,
 ) -> None:
     """Report whether the provider's credentials work and which feeds respond (keys are never printed).
 
@@ -50,7 +48,11 @@ def check(
             mark = "[green]✓[/green]" if item.ok else "[red]✗[/red]"
             con.print(f"  {mark} {escape(item.name)}: {escape(item.detail)}", highlight=False)
     if not result.ok:
-        raise typer.Exit(EXIT_CREDENTIALS)
+        from ledger.errors import ProviderError
+
+        failing = [i.name for i in result.items if not i.ok]
+        raise ProviderError(f"provider {result.provider} is failing ({', '.join(failing) or 'see above'}); "
+                            "fix what the check names above, then run `options-helper provider check` again")
 
 
 __all__ = ["provider_app"]

@@ -23,17 +23,11 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ledger.errors import LedgerError, MissingExtraError, OptionsHelperError, UsageError
+from ledger.errors import LedgerError, LineageExportError, MissingExtraError, UsageError
 from ledger.events import AssetMaterialized, CheckEvaluated, RunStarted, StoredEvent
 
 DEFAULT_ENDPOINT = "api/v1/lineage"
 DEFAULT_BATCH = 1000
-
-
-class LineageExportError(OptionsHelperError):
-    """The lineage backend refused an event or could not be reached."""
-
-    exit_code = 12
 
 
 @attrs.frozen(kw_only=True)

@@ -7,9 +7,10 @@ measure; both read from alpaca/common/rest.py of 0.44) and wraps the client's ``
 *each HTTP request*, including every page of a paginated call, goes through :class:`Retrier`:
 
 * a token bucket per endpoint (``requests_per_second``, burst of one second's worth);
-* transient failures (HTTP 408, 429, 5xx, timeouts, refused connections) are retried with
-  full-jitter exponential backoff, never sooner than the server's ``Retry-After``, until the
-  next wait would exceed the budget (``retry_budget_seconds``); then ``TransientProviderError``;
+* transient failures (HTTP 408, 429, 5xx, timeouts, refused connections) are retried by the one
+  retry helper, ``ledger.retry``: exponential backoff with jitter, never sooner than the server's
+  ``Retry-After``, until the next wait would exceed the budget (``retry_budget_seconds``); then
+  ``TransientProviderError``;
 * everything else is terminal and typed at once: 401/403 ``AuthenticationError``, 404
   ``SymbolNotFoundError``, other 4xx ``TerminalProviderError``, a non-JSON body
   ``MalformedResponseError``.
@@ -25,7 +26,6 @@ import functools
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +33,7 @@ import attrs
 import requests
 from alpaca.common.exceptions import APIError
 
+from ledger import retry
 from ledger.errors import (
     AuthenticationError,
     MalformedResponseError,
@@ -86,12 +87,13 @@ class EndpointStats:
 
 @attrs.define
 class Retrier:
-    """Runs a request with the rate limit and the retry budget described in the module doc."""
+    """Runs a request with the rate limit and the retry budget described in the module doc; the
+    retries are ``ledger.retry``'s (the one retry helper), with this module's classification."""
 
     budget_seconds: float
     requests_per_second: float
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = retry.monotonic
+    sleep: Callable[[float], None] = retry.pause
     jitter: random.Random = attrs.field(factory=random.Random)
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -110,9 +112,8 @@ class Retrier:
     def run(self, endpoint: str, request: Callable[[], Any]) -> Any:
         bucket = self._bucket(endpoint)
         stats = self.stats[endpoint]
-        started = self.clock()
-        attempt = 0
-        while True:
+
+        def attempt() -> Any:
             stats.throttled_seconds += bucket.acquire()
             stats.calls += 1
             try:
@@ -121,31 +122,47 @@ class Retrier:
                 error = classify(exc, endpoint)
                 if error is None:
                     raise
+                if isinstance(error, TransientProviderError):
+                    error.retry_after = _retry_after(exc)  # type: ignore[attr-defined]
                 # An APIError's text is the server's body, which may echo anything: chain nothing
                 # from it (our message already carries the status, endpoint and redacted detail).
-                cause = None if isinstance(exc, APIError) else exc
-                if not isinstance(error, TransientProviderError):
-                    raise error from cause
-                status = _status(exc)
-                if status == 429:
-                    stats.rate_limited += 1
-                elif status is not None and status >= 500:
-                    stats.server_errors += 1
-                delay = min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + 0.5 * self.jitter.random())
-                retry_after = _retry_after(exc)
-                if retry_after is not None:
-                    delay = max(delay, retry_after)
-                elapsed = self.clock() - started
-                attempt += 1
-                if elapsed + delay > self.budget_seconds:
-                    raise TransientProviderError(
-                        f"{endpoint}: still failing after {attempt} attempt(s) in {elapsed:.1f}s ({error}); "
-                        f"the retry budget is {self.budget_seconds:g}s. Try again later, lower "
-                        "[alpaca] requests_per_second, or raise [alpaca] retry_budget_seconds"
-                    ) from cause
-                stats.retries += 1
-                log.warning("%s: %s; retry %d in %.2fs", endpoint, redact(str(error)), attempt, delay)
-                self.sleep(delay)
+                raise error from (None if isinstance(exc, APIError) else exc)
+
+        def before_wait(failed: retry.Attempt) -> None:
+            status = getattr(failed.error, "http_status", None)
+            if status == 429:
+                stats.rate_limited += 1
+            elif status is not None and status >= 500:
+                stats.server_errors += 1
+            stats.retries += 1
+            log.warning("%s: %s; retry %d in %.2fs", endpoint, redact(str(failed.error)), failed.number, failed.wait)
+
+        def give_up(error: BaseException, attempts: int, elapsed: float) -> BaseException:
+            status = getattr(error, "http_status", None)
+            if status == 429:
+                stats.rate_limited += 1
+            elif status is not None and status >= 500:
+                stats.server_errors += 1
+            out = TransientProviderError(
+                f"{endpoint}: still failing after {attempts} attempt(s) in {elapsed:.1f}s ({error}); "
+                f"the retry budget is {self.budget_seconds:g}s. Try again later, lower "
+                "[alpaca] requests_per_second, or raise [alpaca] retry_budget_seconds"
+            )
+            out.__cause__ = error.__cause__
+            return out
+
+        return retry.call(
+            attempt,
+            transient=lambda e: isinstance(e, TransientProviderError),
+            budget_seconds=self.budget_seconds,
+            backoff=retry.Backoff(initial=self.base_delay, maximum=self.max_delay),
+            not_before=lambda e: getattr(e, "retry_after", None),
+            before_wait=before_wait,
+            give_up=give_up,
+            clock=self.clock,
+            sleep=self.sleep,
+            rng=self.jitter,
+        )
 
 
 def _status(exc: BaseException) -> int | None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import AssetStatus
 from alpaca.trading.requests import GetOptionContractsRequest
 
+from ledger import retry
 from ledger.errors import (
     AuthenticationError,
     ConfigError,
@@ -127,8 +127,8 @@ class AlpacaProvider:
         retry_budget_seconds: float = 30.0,
         requests_per_second: float = 3.0,
         timeout_seconds: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = retry.monotonic,
+        sleep: Callable[[float], None] = retry.pause,
         jitter: random.Random | None = None,
         now: Callable[[], dt.datetime] | None = None,
     ) -> None:

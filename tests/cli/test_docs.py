@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from frontends.cli.app import app
+from ledger.errors import EXIT_CODES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
@@ -25,23 +26,11 @@ stdout as tables, messages and progress bars to stderr (progress only when stder
 
 ## Exit codes
 
+Each is the `exit_code` of an error class in `ledger/errors.py` (its docstring draws the tree).
+
 | code | meaning |
 |---|---|
-| 0 | success |
-| 1 | internal error (a bug: rerun with `--debug` for the traceback and report it) |
-| 2 | usage error: a bad option, date, symbol, or a date that is not a trading session |
-| 3 | configuration error (`options-helper.toml`, environment) |
-| 4 | ledger error: missing database, unknown run, conflicting append |
-| 5 | the file is not a DuckDB database, is damaged, or its schema does not match the code |
-| 6 | the database stayed locked by another process beyond the retry budget |
-| 7 | `db verify` found a broken hash chain or a drifted projection |
-| 8 | market data provider error (credentials, rate limits past the budget, bad payloads) |
-| 9 | a stage or job failed (see `options-helper runs show RUN_ID`) |
-| 10 | an optional extra is not installed (the message gives the `pip install` command) |
-| 11 | `gaps --check` found cells to fix |
-| 12 | `lineage export` could not send an event (the endpoint refused it or was unreachable; rerun to continue) |
-| 130 | interrupted |
-"""
+""" + "".join(f"| {code} | {meaning} |\n" for code, meaning in EXIT_CODES.items())
 
 
 def _walk(command: Any, path: list[str]) -> list[tuple[list[str], Any]]:

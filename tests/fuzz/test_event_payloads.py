@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import ConflictError, OptionsHelperError
+from ledger.errors import MissingUpcasterError, OptionsHelperError, UnknownEventTypeError
 from ledger.events import (
     CHECK_STATUSES,
     EVENT_TYPES,
@@ -133,7 +133,7 @@ def test_upcasters_apply_in_order_and_a_missing_step_is_a_conflict(monkeypatch_s
                          partition_key=None, scope_key=None, payload=json.dumps(payload))
         assert calls == [1, 2] and event.run_id == "r"
         m.delitem(UPCASTERS, ("run_succeeded", 2))
-        with pytest.raises(ConflictError, match="no upcaster"):
+        with pytest.raises(MissingUpcasterError, match="no upcaster"):
             from_row(event_type="run_succeeded", schema_version=1, event_id="e", run_id="r", asset_key=None,
                      partition_key=None, scope_key=None, payload=json.dumps(payload))
 
@@ -160,7 +160,7 @@ def test_odd_strings_in_args_are_stored_or_refused_cleanly(memory_store, text):
 
 
 def test_unknown_event_type_is_a_conflict():
-    with pytest.raises(ConflictError, match="unknown event type"):
+    with pytest.raises(UnknownEventTypeError, match="unknown event type"):
         from_row(event_type="from_the_future", schema_version=1, event_id="e", run_id=None, asset_key=None,
                  partition_key=None, scope_key=None, payload="{}")
 

@@ -6,26 +6,29 @@ import datetime as dt
 import os
 from typing import Any
 
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from ledger.events import AssetMaterialized, CheckEvaluated, Event, RunStarted, RunSucceeded
-from ledger.projections import PROJECTION_KEYS, PROJECTION_TABLES
+from tests.ledger.model import KEYS, TABLES, ModelLedger
 
 T0 = dt.datetime(2025, 3, 6, 21, 0, tzinfo=dt.UTC)
 SESSION = "2025-03-06"
 SYMBOLS = ("AAPL", "BRK.B", "MSFT", "SPY", "TSLA", "NVDA", "QQQ")
 
 # Hypothesis budgets: DuckDB costs ~10 ms per projection statement, so the default stays small.
-# HYPOTHESIS_PROFILE=ci or nightly runs longer.
+# HYPOTHESIS_PROFILE=ci or nightly runs longer. The default state machine does not shrink a failure
+# (shrinking steps that each commit to a file takes minutes): it reports the steps as generated, and
+# Hypothesis's example database replays them first on the next run; ci and nightly shrink.
 _PROFILES = {
-    "default": dict(max_examples=5, stateful_step_count=10),
-    "ci": dict(max_examples=40, stateful_step_count=30),
-    "nightly": dict(max_examples=300, stateful_step_count=60),
+    "default": dict(max_examples=10, stateful_step_count=15),
+    "ci": dict(max_examples=60, stateful_step_count=40),
+    "nightly": dict(max_examples=300, stateful_step_count=80),
 }
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 _budget = _PROFILES.get(PROFILE, _PROFILES["default"])
+_NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 STATEFUL = settings(max_examples=_budget["max_examples"], stateful_step_count=_budget["stateful_step_count"],
-                    deadline=None)
+                    deadline=None, **({"phases": _NO_SHRINK} if PROFILE == "default" else {}))
 # Properties over pure code (no database) can afford many more examples.
 PURE = settings(max_examples=_budget["max_examples"] * 25, deadline=None)
 DB_PROPERTY = settings(max_examples=_budget["max_examples"] * 2, deadline=None)
@@ -88,7 +91,7 @@ def realistic_run(
 
 def keyed(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows in primary-key order, so two backends compare independently of SQL collation."""
-    keys = PROJECTION_KEYS[table]
+    keys = KEYS[table]
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys))
 
 
@@ -98,10 +101,28 @@ def snapshot(store: Any, *, as_of_seq: int | None = None) -> dict[str, list[dict
 
     if as_of_seq is not None and isinstance(store, DuckDBEventStore):
         with store.as_of(as_of_seq) as con:
-            return {t: keyed(t, normalise_rows(con.execute(f"SELECT * FROM meta.{t}"))) for t in PROJECTION_TABLES}
-    return {t: keyed(t, store.projection(t, as_of_seq=as_of_seq)) for t in PROJECTION_TABLES}
+            return {t: keyed(t, normalise_rows(con.execute(f"SELECT * FROM meta.{t}"))) for t in TABLES}
+    if isinstance(store, ModelLedger):
+        return {t: keyed(t, rows) for t, rows in store.projections(as_of_seq=as_of_seq).items()}
+    return {t: keyed(t, store.projection(t, as_of_seq=as_of_seq)) for t in TABLES}
 
 
 def log_tail(store: Any) -> list[tuple[int, str]]:
     """(seq, event_type) of the whole log: what 'nothing was written' compares."""
     return [(s.seq, s.event_type) for s in store.read()]
+
+
+def differences(got: dict[str, list[dict[str, Any]]], want: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Where two snapshots differ, one line per (table, key, column), to read in a failure."""
+    out = []
+    for table in TABLES:
+        keys = KEYS[table]
+        g = {tuple(r[k] for k in keys): r for r in got.get(table, [])}
+        w = {tuple(r[k] for k in keys): r for r in want.get(table, [])}
+        for key in sorted(g.keys() | w.keys(), key=str):
+            if key not in g or key not in w:
+                out.append(f"{table} {key}: {'missing' if key not in g else 'unexpected'}")
+                continue
+            out += [f"{table} {key} {c}: got {g[key].get(c)!r}, want {w[key].get(c)!r}"
+                    for c in sorted(g[key].keys() | w[key].keys()) if g[key].get(c) != w[key].get(c)]
+    return out

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import ConflictError
+from ledger.errors import ConflictError, InvalidEventError
 from ledger.events import (
     AssetFailed,
     AssetMaterialized,
@@ -132,6 +132,11 @@ CONFLICTS = ("duplicate_id_in_batch", "duplicate_id_in_log", "run_never_started"
              "payload_not_json", "stale_expected_last_seq")
 
 
+def _refusal(kind: str) -> type[Exception]:
+    """What refuses the batch: a conflict with the log, or (a payload JSON cannot hold) the event itself."""
+    return InvalidEventError if kind == "payload_not_json" else ConflictError
+
+
 def _seed_done_and_open(store: Any) -> None:
     store.append(realistic_run("done"))
     store.append([RunStarted(run_id="open", job_name="ingest_candles")])
@@ -143,7 +148,7 @@ def test_a_batch_with_one_conflicting_member_writes_nothing(store: Any, kind: st
     before_log, before = log_tail(store), snapshot(store)
     valid = [_mat("open", scope="AAPL"), RunStarted(run_id="fresh", job_name="j"), _mat("fresh", scope="MSFT")]
     bad, kwargs = _conflicting_member(kind, store)
-    with pytest.raises(ConflictError):
+    with pytest.raises(_refusal(kind)):
         store.append([valid[0], *bad, *valid[1:]], **kwargs)
     assert log_tail(store) == before_log
     assert snapshot(store) == before
@@ -166,7 +171,7 @@ def test_property_batches_with_a_conflict_anywhere_leave_log_and_projections_unc
     kind = data.draw(st.sampled_from([k for k in CONFLICTS if k != "stale_expected_last_seq"]))
     bad, _ = _conflicting_member(kind, store)
     at = data.draw(st.integers(0, len(valid)))
-    with pytest.raises(ConflictError):
+    with pytest.raises(_refusal(kind)):
         store.append(valid[:at] + bad + valid[at:])
     assert log_tail(store) == before_log
     assert snapshot(store) == before

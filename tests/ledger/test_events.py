@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import events as ev
-from ledger.errors import ConflictError
+from ledger.errors import MissingUpcasterError, UnknownEventTypeError
 from tests.ledger.helpers import PURE
 
 text = st.text(max_size=12)
@@ -84,7 +84,7 @@ def test_every_event_round_trips_through_its_stored_row(event: ev.Event) -> None
 
 
 def test_an_unknown_event_type_is_refused_with_a_hint() -> None:
-    with pytest.raises(ConflictError, match="newer than the code"):
+    with pytest.raises(UnknownEventTypeError, match="newer than the code"):
         ev.from_row(event_type="run_teleported", schema_version=1, event_id="e", run_id=None, asset_key=None,
                     partition_key=None, scope_key=None, payload="{}")
 
@@ -124,7 +124,7 @@ def test_an_upcaster_is_a_pure_function_of_the_payload(v0_upcaster: Any) -> None
 
 
 def test_a_missing_upcaster_is_refused() -> None:
-    with pytest.raises(ConflictError, match="no upcaster for run_heartbeat v0"):
+    with pytest.raises(MissingUpcasterError, match="no upcaster for run_heartbeat v0"):
         ev.from_row(**STORED_V0_HEARTBEAT)
 
 

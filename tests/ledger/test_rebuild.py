@@ -1,6 +1,10 @@
-"""Rebuild: the rows it writes equal the incremental projections and the Python fold, and the
+"""Rebuild: the rows it writes equal the incremental projections and the model's fold, and the
 schema it leaves is the migrations' own, byte for byte (DDL text, constraints in their order,
 keys enforced), however often it runs, and untouched when it fails.
+
+Two sequences an append's merge into stored rows can get wrong are spelled out batch by batch: a
+cell materialized, then failed or skipped by a later batch (its materialization stays), and an
+older data date after a newer one (the watermark does not move back).
 
 The SQL fold re-creates the tables keyed on several columns without their key and adds the key
 after the rows (``ledger.projections._drop_key``); these tests pin that this changes nothing a
@@ -17,6 +21,7 @@ import pytest
 
 from ledger import migrate
 from ledger.duckdb_store import DuckDBEventStore
+from ledger.errors import IntegrityError
 from ledger.events import (
     AssetFailed,
     AssetMaterialized,
@@ -29,9 +34,10 @@ from ledger.events import (
     RunSucceeded,
 )
 from ledger.projections import PROJECTION_TABLES
-from ledger.store import InMemoryEventStore
+from ledger.verify import verify_file
 from tests.ledger import test_migrations
-from tests.ledger.helpers import FixedClock, realistic_run, snapshot
+from tests.ledger.helpers import FixedClock, differences, realistic_run, snapshot
+from tests.ledger.model import ModelLedger
 
 
 def schema(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -117,11 +123,11 @@ def filled(tmp_path: Path, batches: list[list[Event] | None]) -> DuckDBEventStor
     return store
 
 
-def test_a_rebuild_equals_the_incremental_projections_and_the_python_fold(
+def test_a_rebuild_equals_the_incremental_projections_and_the_model(
     filled: DuckDBEventStore, batches: list[list[Event] | None]
 ) -> None:
     clock = FixedClock()
-    model = InMemoryEventStore(clock=clock)
+    model = ModelLedger(clock=clock)
     fill(model, clock, batches)
     incremental = snapshot(filled)
     assert incremental == snapshot(model)
@@ -129,6 +135,88 @@ def test_a_rebuild_equals_the_incremental_projections_and_the_python_fold(
     assert snapshot(filled) == incremental
     for seq in range(filled.last_seq() + 1):
         assert snapshot(filled, as_of_seq=seq) == snapshot(model, as_of_seq=seq), seq
+
+
+# -- sequences an incremental merge can get wrong, batch by batch ---------------------------------
+def _row(store: DuckDBEventStore, table: str, **key: str) -> dict[str, Any]:
+    rows = [r for r in snapshot(store)[table] if all(r[k] == v for k, v in key.items())]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _append_each(batches: list[list[Event]], tmp_path: Path) -> DuckDBEventStore:
+    """Append each batch (a commit of its own) to a file and to the model; after every one the
+    projections equal the model's and ``db verify`` passes."""
+    clock = FixedClock()
+    store, model = DuckDBEventStore(tmp_path / "ledger.duckdb", clock=clock), ModelLedger(clock=clock)
+    for batch in batches:
+        clock.advance(1)
+        store.append(batch)
+        model.append(batch)
+        diff = differences(snapshot(store), snapshot(model))
+        assert not diff, "\n".join(diff)
+        report = verify_file(str(store.path))
+        assert report.ok, report.problems
+    return store
+
+
+@pytest.mark.parametrize("later_run", ["same run", "another run"])
+@pytest.mark.parametrize("later", ["failed", "skipped"])
+def test_a_cell_materialized_then_failed_or_skipped_in_a_later_batch_keeps_its_materialization(
+    later: str, later_run: str, tmp_path: Path
+) -> None:
+    day, cell = "2025-03-04", {"asset_key": "candles_daily", "partition_key": "2025-03-04", "scope_key": "AAPL"}
+    mat = _mat("a", "AAPL", day)
+    run = "a" if later_run == "same run" else "b"
+    then: Event = (AssetFailed(run_id=run, **cell, error_type="HTTPError", error_message="503") if later == "failed"
+                   else AssetSkipped(run_id=run, **cell, reason="holiday"))
+    store = _append_each([
+        [RunStarted(run_id="a", job_name="ingest_candles", lease_seconds=600.0),
+         RunStarted(run_id="b", job_name="ingest_candles", lease_seconds=600.0)],
+        [mat, CheckEvaluated(run_id="a", **cell, check_name="rows", severity="error", status="pass",
+                             materialization_id=mat.event_id)],
+        [then],
+    ], tmp_path)
+    row = _row(store, "partition_status", **cell)
+    assert (row["status"], row["run_id"], row["last_seq"]) == (later, run, 5)
+    assert (row["materialized_seq"], row["materialized_run_id"], row["data_version"], row["rows"], row["bytes"],
+            row["code_version"]) == (3, "a", "dv-a-AAPL", 10, 100, "1")
+    assert row["materialized_at"] < row["updated_at"]
+    assert _row(store, "ingestion_run_assets", run_id=run, **cell)["status"] == later
+    assert _row(store, "asset_watermarks", asset_key="candles_daily", scope_key="AAPL")["seq"] == 3
+
+
+@pytest.mark.parametrize("in_one_batch", [False, True])
+def test_an_older_data_date_after_a_newer_one_leaves_the_watermark_where_it_was(
+    in_one_batch: bool, tmp_path: Path
+) -> None:
+    newer = _mat("a", "AAPL", "2025-03-06")
+    older = [_mat("b", "AAPL", "2025-03-04"), _mat("b", "AAPL", "2025-03-05")]
+    batches: list[list[Event]] = [
+        [RunStarted(run_id="a", job_name="ingest_candles", lease_seconds=600.0)],
+        [newer],
+        [RunStarted(run_id="b", job_name="backfill", triggered_by="backfill", lease_seconds=600.0)],
+        older if in_one_batch else older[:1],
+    ]
+    if not in_one_batch:
+        batches.append(older[1:])
+    store = _append_each(batches, tmp_path)
+    mark = _row(store, "asset_watermarks", asset_key="candles_daily", scope_key="AAPL")
+    assert (str(mark["watermark_ts"]), mark["last_run_id"], mark["seq"]) == ("2025-03-06 00:00:00+00:00", "a", 2)
+    # the older data dates are materialized all the same, each in its own cell
+    assert _row(store, "partition_status", asset_key="candles_daily", partition_key="2025-03-04",
+                scope_key="AAPL")["materialized_run_id"] == "b"
+
+
+def test_an_equal_data_date_later_moves_the_watermark_to_the_later_event(tmp_path: Path) -> None:
+    store = _append_each([
+        [RunStarted(run_id="a", job_name="ingest_candles", lease_seconds=600.0),
+         RunStarted(run_id="b", job_name="ingest_candles", lease_seconds=600.0)],
+        [_mat("a", "AAPL", "2025-03-06")],
+        [_mat("b", "AAPL", "2025-03-06")],
+    ], tmp_path)
+    mark = _row(store, "asset_watermarks", asset_key="candles_daily", scope_key="AAPL")
+    assert (mark["last_run_id"], mark["seq"]) == ("b", 4)
 
 
 def test_a_rebuild_leaves_the_migrations_schema_byte_for_byte(filled: DuckDBEventStore) -> None:
@@ -163,8 +251,9 @@ def test_a_failed_rebuild_leaves_the_projections_and_the_schema_as_they_were(fil
                     "(SELECT max(seq) FROM meta.events WHERE event_type = 'asset_materialized')")
     finally:
         con.close()
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(IntegrityError, match="db verify") as refused:
         filled.rebuild()
+    assert isinstance(refused.value.__cause__, duckdb.ConstraintException)
     assert snapshot(filled) == before
     with filled.reader() as con:
         assert schema(con) == expected

@@ -17,10 +17,11 @@ import pytest
 
 from ledger.duckdb_store import DuckDBEventStore, stored_row_of
 from ledger.events import RunStarted, StoredRow, canonical_json
-from ledger.store import InMemoryEventStore, event_hash
+from ledger.store import event_hash
 from ledger.verify import verify_file
 from tests.ledger.conftest import build_store
 from tests.ledger.helpers import FixedClock, realistic_run, snapshot
+from tests.ledger.model import ModelLedger
 
 N_RUNS = 3
 EVENTS = 12 * N_RUNS
@@ -192,7 +193,7 @@ def test_the_chain_of_a_clean_file_recomputes_from_the_stored_rows(clean_file: P
 def test_projection_as_of_every_seq_equals_the_model_folded_up_to_it(backend: str, tmp_path: Path) -> None:
     clock = FixedClock()
     store = build_store(backend, clock, tmp_path)
-    model = InMemoryEventStore(clock=clock)
+    model = ModelLedger(clock=clock)
     batches = [
         realistic_run("a", n_materializations=2, n_checks=1),
         [RunStarted(run_id="b", job_name="compute_flow", lease_seconds=1.0)],

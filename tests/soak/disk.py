@@ -132,13 +132,9 @@ def run(*, workdir: Path) -> HarnessResult:
             res.violations.append("the disk never filled")
         elif "OptionsHelperError" not in error and ".errors." not in error:
             res.notes.append("the Python API raised an untranslated driver error on a full disk (see findings)")
-        elif "ConflictError" in error and "No space left" in error:
-            # Typed (exit 4), but a concurrency error's class and wording: the IOException branch's
-            # "free disk space" advice is not reached because DuckDB reports a failed commit as a
-            # TransactionException (ledger/duckdb_store.py, DuckDBEventStore.append).
-            res.notes.append("finding: a full disk at COMMIT is reported as ConflictError ('append rejected by the "
-                             "database: ... No space left on device'), not as the LedgerError that advises freeing "
-                             "disk space")
+        elif "DiskFullError" not in error:
+            # ledger/transaction.py asks the file system why a commit failed: a full disk is DiskFullError.
+            res.violations.append(f"a full disk at COMMIT was not reported as DiskFullError: {error[:200]}")
         rc, line = _cli("--duckdb-path", str(db), "--data-root", str(data), "daily", "--as-of", "2026-06-01",
                         "--symbols", "SPY")
         res.figures["daily on a full disk"] = _clear("daily on a full disk", rc, line, res)
