@@ -26,6 +26,8 @@ DEFAULT_WATCHLIST_NAME = "default"
 # About eight liquid names: index ETFs and large caps with deep option markets.
 DEFAULT_WATCHLIST: tuple[str, ...] = ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "TSLA")
 PROVIDERS = ("synthetic", "alpaca")
+# Flow compares a session's snapshot with the latest earlier one at most this many sessions back.
+DEFAULT_FLOW_MAX_GAP_SESSIONS = 5
 
 
 def _config_file_path(environ: Mapping[str, str]) -> Path | None:
@@ -112,6 +114,8 @@ class Settings:
     expiry_horizon_days: int = 120
     moneyness_band: float = 0.2
     risk_free_rate: float = 0.04
+    # Flow for a session compares with the latest earlier snapshot at most this many sessions back.
+    flow_max_gap_sessions: int = DEFAULT_FLOW_MAX_GAP_SESSIONS
     alpaca: AlpacaSettings = attrs.field(factory=AlpacaSettings)
     config_path: Path | None = None
 
@@ -208,6 +212,9 @@ def load_settings(
     band = stages_cfg.get("moneyness_band", 0.2)
     if isinstance(band, bool) or not isinstance(band, int | float) or not 0 < band <= 1:
         raise ConfigError(f"moneyness_band must be in (0, 1], got {band!r}")
+    max_gap = _int(stages_cfg, "flow_max_gap_sessions", DEFAULT_FLOW_MAX_GAP_SESSIONS)
+    if max_gap < 1:
+        raise ConfigError(f"flow_max_gap_sessions must be at least 1 (1: the previous session only), got {max_gap!r}")
     return Settings(
         duckdb_path=get_duckdb_path(duckdb_path, environ=env, config=cfg),
         data_root=Path(root).expanduser(),
@@ -220,6 +227,7 @@ def load_settings(
         expiry_horizon_days=_int(stages_cfg, "expiry_horizon_days", 120),
         moneyness_band=float(band),
         risk_free_rate=float(rate),
+        flow_max_gap_sessions=max_gap,
         alpaca=alpaca,
         config_path=Path(cfg["__path__"]) if "__path__" in cfg else None,
     )
@@ -227,6 +235,7 @@ def load_settings(
 
 __all__ = [
     "DEFAULT_DUCKDB_PATH",
+    "DEFAULT_FLOW_MAX_GAP_SESSIONS",
     "DEFAULT_WATCHLIST",
     "AlpacaSettings",
     "Settings",

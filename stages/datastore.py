@@ -58,7 +58,7 @@ FLOW = TableSpec(
     columns=("symbol", "from_date", "to_date", "window_size", "group_by", "row_key", "as_of", "contract_symbol",
              "expiry", "option_type", "strike", "delta_oi", "delta_oi_notional", "volume_notional", "delta_notional",
              "n_pairs", "flow_class", "volume", "oi_start", "oi_end", "n_contracts", "n_new", "n_disappeared",
-             "status"),
+             "status", "n_expired", "expired_oi", "expired_notional", "gap_sessions"),
     partition=("symbol", "to_date", "window_size"),
 )
 DERIVED = TableSpec(
@@ -243,15 +243,69 @@ def derived(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], start: dt.da
 
 
 def flow(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], to_date: dt.date, *,
-         group_by: str | None = None, window_size: int = 1) -> pa.Table:
-    """Stored flow rows ending at ``to_date`` (optionally of one grouping)."""
+         group_by: str | Sequence[str] | None = None, window_size: int = 1) -> pa.Table:
+    """Stored flow rows ending at ``to_date`` (optionally of one grouping, or several)."""
     sql = (f"SELECT {', '.join(FLOW.columns)} FROM options_flow WHERE symbol IN (SELECT unnest(?)) "
            "AND to_date = ? AND window_size = ?")
     params: list[Any] = [sorted(symbols), to_date, window_size]
     if group_by is not None:
-        sql += " AND group_by = ?"
-        params.append(group_by)
+        sql += " AND group_by IN (SELECT unnest(?))"
+        params.append([group_by] if isinstance(group_by, str) else list(group_by))
     return select(con, sql + " ORDER BY symbol, group_by, row_key", params)
+
+
+def flow_pairs(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], start: dt.date, end: dt.date) -> list[tuple[Any, ...]]:
+    """The stored one-session flow partitions with ``to_date`` in [start, end]:
+    ``(symbol, to_date, from_date, gap_sessions)``, newest first per symbol (read from the
+    per-type ``total`` rows, which every partition of the current code has)."""
+    return con.execute(
+        "SELECT DISTINCT symbol, to_date, from_date, coalesce(gap_sessions, 1) FROM options_flow "
+        "WHERE symbol IN (SELECT unnest(?)) AND window_size = 1 AND group_by = 'total' AND to_date BETWEEN ? AND ? "
+        "ORDER BY symbol, to_date DESC", [sorted(symbols), start, end],
+    ).fetchall()
+
+
+# Sums of a window's stored one-session rows; oi_start/oi_end from its first/last pair only. Of
+# the grouping asked for, only the ``top`` rows by |net ΔOI$| of each sign come back (the zones);
+# the per-type ``total`` rows always do.
+_FLOW_WINDOW_SQL = """
+WITH agg AS (
+SELECT f.symbol, f.group_by, f.row_key,
+       any_value(f.contract_symbol) AS contract_symbol, any_value(f.expiry) AS expiry,
+       any_value(f.option_type) AS option_type, any_value(f.strike) AS strike,
+       sum(f.delta_oi) AS delta_oi, sum(f.delta_oi_notional) AS delta_oi_notional,
+       sum(f.volume_notional) AS volume_notional, sum(f.delta_notional) AS delta_notional,
+       sum(f.volume) AS volume,
+       sum(f.oi_start) FILTER (WHERE f.from_date = k.window_start) AS oi_start,
+       sum(f.oi_end) FILTER (WHERE f.to_date = k.window_end) AS oi_end,
+       sum(f.n_pairs)::BIGINT AS n_pairs, max(f.n_contracts)::BIGINT AS n_contracts,
+       sum(f.n_new)::BIGINT AS n_new, sum(f.n_disappeared)::BIGINT AS n_disappeared,
+       sum(coalesce(f.n_expired, 0))::BIGINT AS n_expired, sum(f.expired_oi) AS expired_oi,
+       sum(f.expired_notional) AS expired_notional
+FROM options_flow f JOIN _flow_window_pairs k ON f.symbol = k.symbol AND f.to_date = k.to_date
+WHERE f.window_size = 1 AND (f.group_by = ? OR f.group_by = 'total')
+GROUP BY f.symbol, f.group_by, f.row_key
+)
+SELECT * FROM agg
+WHERE group_by = 'total' OR delta_oi_notional <> 0
+QUALIFY group_by = 'total' OR row_number() OVER (PARTITION BY symbol, group_by, delta_oi_notional > 0
+                                                 ORDER BY abs(delta_oi_notional) DESC, row_key) <= ?
+"""
+
+
+def flow_window(con: duckdb.DuckDBPyConnection, pairs: pa.Table, group_by: str, top: int) -> pa.Table:
+    """The stored one-session rows of ``pairs`` netted per (symbol, grouping, row_key) in DuckDB:
+    the per-type ``total`` rows, and of ``group_by`` the ``top`` building (net ΔOI$ > 0) and
+    ``top`` unwinding (< 0) rows per symbol by |net ΔOI$| (ties at the cut: by row_key; the
+    caller orders the few rows it gets: ranking on one key is what keeps this fast).
+
+    ``pairs``: one row per (symbol, to_date) of the window, with the window's ``window_start``
+    and ``window_end`` per symbol. Windows are computed on read, never stored twice."""
+    con.register("_flow_window_pairs", pairs)
+    try:
+        return select(con, _FLOW_WINDOW_SQL, [group_by, top])
+    finally:
+        con.unregister("_flow_window_pairs")
 
 
 def report_files(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> list[dict[str, Any]]:
@@ -377,6 +431,8 @@ __all__ = [
     "derived",
     "failed_checks",
     "flow",
+    "flow_pairs",
+    "flow_window",
     "materialized_scopes",
     "report_files",
     "select",

@@ -22,6 +22,15 @@ def default_session(settings: Settings, now: dt.datetime | None = None) -> dt.da
     return TradingCalendar.xnys().latest_completed_session(when, settings.session_close_delay_minutes)
 
 
+def parse_as_of(text: str | None, settings: Settings, now: dt.datetime | None = None) -> dt.date:
+    """An ``--as-of`` value: ``YYYY-MM-DD``, or ``latest`` (or nothing) for the latest completed session."""
+    from ledger.calendar import parse_date
+
+    if text is None or text.strip().lower() == "latest":
+        return default_session(settings, now)
+    return parse_date(text)
+
+
 def check_session(as_of: dt.date, settings: Settings, now: dt.datetime, calendar: TradingCalendar) -> dt.date:
     """``as_of`` if it is a completed XNYS session, else a ``UsageError`` saying which one to use."""
     if isinstance(as_of, dt.datetime) or not isinstance(as_of, dt.date):
@@ -56,4 +65,4 @@ def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, 
     return tuple(out)
 
 
-__all__ = ["check_session", "default_session", "resolve_symbols"]
+__all__ = ["check_session", "default_session", "parse_as_of", "resolve_symbols"]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ledger.calendar import TradingCalendar
-from ledger.config import Settings
+from ledger.config import DEFAULT_FLOW_MAX_GAP_SESSIONS, Settings
 from ledger.errors import OptionsHelperError, UsageError
 from ledger.planner import GapPlan, PlannerAsset, default_window, plan_gaps
 from stages import registry
@@ -44,8 +44,10 @@ def provider_capabilities(settings: Settings) -> ProviderCapabilities:
         raise
 
 
-def planner_graph(capabilities: ProviderCapabilities | None = None) -> list[PlannerAsset]:
-    """The registry's asset graph as planner input, in topological order."""
+def planner_graph(capabilities: ProviderCapabilities | None = None, *,
+                  max_gap_sessions: int = DEFAULT_FLOW_MAX_GAP_SESSIONS) -> list[PlannerAsset]:
+    """The registry's asset graph as planner input, in topological order. A lag-1 input with
+    ``fallback`` reaches ``max_gap_sessions`` back (the settings' ``flow_max_gap_sessions``)."""
     out = []
     for spec in registry.ASSETS:
         job = registry.job_for_asset(spec.key)
@@ -55,6 +57,7 @@ def planner_graph(capabilities: ProviderCapabilities | None = None) -> list[Plan
         out.append(PlannerAsset(
             key=spec.key, upstream=tuple((u.asset_key, u.lag) for u in spec.upstream), per_symbol=spec.per_symbol,
             job=job.name, cli_command=job.cli_command, code_version=job.code_version, recoverable_before=recoverable,
+            lag_reach=max_gap_sessions if any(u.lag and u.fallback for u in spec.upstream) else 1,
         ))
     return out
 
@@ -104,7 +107,7 @@ def plan(
     latest = cal.latest_completed_session(when, settings.session_close_delay_minutes)
     lo, hi = default_window(cal, start=start, end=end, latest=latest, sessions=DEFAULT_SESSIONS)
     caps = capabilities if capabilities is not None else provider_capabilities(settings)
-    graph = planner_graph(caps)
+    graph = planner_graph(caps, max_gap_sessions=settings.flow_max_gap_sessions)
     universe, explicit = resolve_symbols(settings, symbols)
     keys = resolve_assets(assets)
     if keys is None and explicit:

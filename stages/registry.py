@@ -37,6 +37,9 @@ class Upstream:
 
     asset_key: str
     lag: int = 0
+    # Lag 1 only: when the previous session's cell cannot be produced, an earlier one (within the
+    # setting's reach: ``flow_max_gap_sessions``) will do (the job takes the latest it finds).
+    fallback: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +79,8 @@ ASSETS: tuple[AssetSpec, ...] = (
     ),
     AssetSpec(
         key=OPTIONS_FLOW, job=COMPUTE_FLOW, kind="table",
-        upstream=(Upstream(asset_key=OPTIONS_SNAPSHOT_FILE), Upstream(asset_key=OPTIONS_SNAPSHOT_FILE, lag=1)),
+        upstream=(Upstream(asset_key=OPTIONS_SNAPSHOT_FILE),
+                  Upstream(asset_key=OPTIONS_SNAPSHOT_FILE, lag=1, fallback=True)),
         description="Day-over-day change in open interest and volume, by contract, strike and expiry.",
     ),
     AssetSpec(
@@ -103,7 +107,7 @@ JOBS: tuple[JobSpec, ...] = (
             description="Discover contracts and ingest their daily bars."),
     JobSpec(name=SNAPSHOT_OPTIONS, asset_key=OPTIONS_SNAPSHOT_FILE, code_version="1", cli_command="snapshot-options",
             description="Snapshot full option chains to Parquet."),
-    JobSpec(name=COMPUTE_FLOW, asset_key=OPTIONS_FLOW, code_version="1", cli_command="flow",
+    JobSpec(name=COMPUTE_FLOW, asset_key=OPTIONS_FLOW, code_version="2", cli_command="flow",
             description="Compute open-interest and volume flow."),
     JobSpec(name=COMPUTE_DERIVED, asset_key=DERIVED_METRICS, code_version="1", cli_command="derived",
             description="Compute derived metrics."),

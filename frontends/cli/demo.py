@@ -1,12 +1,14 @@
 """`make demo`: the real pipeline on a fresh machine, offline.
 
 Runs ``daily`` on the synthetic provider for the default watchlist over the last 20 XNYS
-sessions, one session at a time, into the default database and data root (``data/``); then
-prints the health report, the paths of the latest briefing and dashboard, and the result of
-``db verify``. Re-running it is cheap: partitions already materialized by the current code are
+sessions, one session at a time, into the default database and data root (``data/``), after
+taking the candles and option snapshots of the session before the first (the first session's
+flow compares with them, so ``options-helper gaps`` over the demo's window finds nothing to
+fix); then prints the health report, the paths of the latest briefing and dashboard, and the
+result of ``db verify``. Re-running it is cheap: partitions already materialized by the current code are
 skipped (``resume``), so only missing or failed cells are redone.
 
-    python -m frontends.cli.demo [--sessions 20] [--as-of YYYY-MM-DD] [--duckdb-path PATH] [--data-root DIR]
+    python -m frontends.cli.demo [--sessions 20] [--as-of YYYY-MM-DD|latest] [--symbols A,B] [--duckdb-path PATH] [--data-root DIR]
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m frontends.cli.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--sessions", type=int, default=20, help="how many sessions, ending at --as-of (default 20)")
-    p.add_argument("--as-of", default=None, help="the last session (default: the latest completed XNYS session)")
+    p.add_argument("--as-of", default=None, help="the last session, or latest (default: the latest completed XNYS session)")
+    p.add_argument("--symbols", default=None, help="comma-separated tickers (default: the default watchlist)")
     p.add_argument("--duckdb-path", default=None, help="database file (default: data/warehouse/options.duckdb)")
     p.add_argument("--data-root", default=None, help="data lake and reports (default: data)")
     return p
@@ -33,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     import stages
     from frontends.cli import render
     from frontends.cli.app import main as cli
-    from ledger.calendar import TradingCalendar, parse_date
+    from ledger.calendar import TradingCalendar
     from ledger.config import load_settings
     from ledger.errors import OptionsHelperError
     from stages import datastore
@@ -42,9 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = attrs.evolve(load_settings(duckdb_path=args.duckdb_path, data_root=args.data_root),
                                 provider="synthetic")
-        end = parse_date(args.as_of) if args.as_of else stages.default_session(settings)
-        sessions = TradingCalendar.xnys().last_sessions(args.sessions, end)
-        symbols = stages.resolve_symbols(None, settings)
+        from stages.inputs import parse_as_of
+
+        end = parse_as_of(args.as_of, settings)
+        calendar = TradingCalendar.xnys()
+        sessions = calendar.last_sessions(args.sessions, end)
+        symbols = stages.resolve_symbols(args.symbols, settings)
     except OptionsHelperError as e:
         render.err.print(f"[red]error: {e}[/red]")
         return e.exit_code
@@ -55,6 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     failed: list[str] = []
+    # The session before the window: what its first session's flow (and the planner's lookback) needs.
+    before = calendar.previous_session(sessions[0])
+    from stages.registry import INGEST_CANDLES, SNAPSHOT_OPTIONS
+
+    for job in (INGEST_CANDLES, SNAPSHOT_OPTIONS):
+        first = stages.run_job(job, as_of=before, symbols=symbols, settings=settings, triggered_by="cli", resume=True)
+        if not first.ok:
+            failed += [f"{before} {job}: {o.error}" for o in first.outcomes if o.status == "failed"]
+    render.err.print(f"took the candles and snapshots of {before}, the session before the first")
     with render.progress() as bar:
         task = bar.add_task("sessions", total=len(sessions))
         for day in sessions:

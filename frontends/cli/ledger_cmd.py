@@ -15,7 +15,7 @@ runs_app = typer.Typer(invoke_without_command=True)
 
 
 def _parse_as_of(text: str | None) -> tuple[int | None, dt.datetime | None]:
-    if not text:
+    if not text or text.strip().lower() == "latest":  # latest: the ledger as it stands
         return None, None
     if text.isdigit():
         return int(text), None

@@ -19,7 +19,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on s
 
 # -- which sessions and symbols ------------------------------------------------------------------
 AsOf = Annotated[str | None, typer.Option(
-    "--as-of", help="Session YYYY-MM-DD (default: the latest completed XNYS session).", show_default=False)]
+    "--as-of", help="Session YYYY-MM-DD, or latest (the default: the latest completed XNYS session).",
+    show_default=False)]
 Start = Annotated[str | None, typer.Option(
     "--start", help="First session (YYYY-MM-DD; default: 20 sessions before --end).", show_default=False)]
 End = Annotated[str | None, typer.Option(
@@ -35,6 +36,7 @@ Resume = Annotated[bool, typer.Option(
 
 # -- reading the ledger as it stood ----------------------------------------------------------------
 AsOfSeqOrTime = Annotated[str | None, typer.Option(
-    "--as-of", help="Answer as the ledger stood at a seq or timestamp.", show_default=False)]
+    "--as-of", help="Answer as the ledger stood at a seq or timestamp (latest: now, the default).",
+    show_default=False)]
 
 __all__ = ["AsOf", "AsOfSeqOrTime", "Assets", "DbPath", "End", "Json", "Resume", "Start", "Symbols", "Watchlist"]

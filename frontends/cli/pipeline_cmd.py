@@ -18,7 +18,6 @@ from stages.registry import (
     BUILD_BRIEFING,
     BUILD_DASHBOARD,
     COMPUTE_DERIVED,
-    COMPUTE_FLOW,
     INGEST_CANDLES,
     INGEST_OPTIONS_BARS,
     SNAPSHOT_OPTIONS,
@@ -28,10 +27,9 @@ ingest_app = typer.Typer(no_args_is_help=True)
 
 
 def _session(text: str | None, s: Any) -> dt.date:
-    from ledger.calendar import parse_date
-    from stages.inputs import default_session
+    from stages.inputs import parse_as_of
 
-    return parse_date(text) if text else default_session(s)
+    return parse_as_of(text, s)
 
 
 def _progress_callback(bar: Any) -> Callable[[str, int, int], None]:
@@ -107,8 +105,6 @@ _DOCS = {
                          "Example: options-helper ingest options-bars --as-of 2026-11-25 --watchlist default",
     SNAPSHOT_OPTIONS: "Snapshot full option chains to Parquet (one file per symbol and session).\n\n"
                       "Example: options-helper snapshot-options --as-of 2026-11-25 --symbols SPY --json",
-    COMPUTE_FLOW: "Compute open-interest and volume flow from the previous session's snapshot.\n\n"
-                  "Example: options-helper flow --as-of 2026-11-25",
     COMPUTE_DERIVED: "Compute derived metrics (put/call, walls, ATM IV, expected move, skew, RV, IV rank).\n\n"
                      "Example: options-helper derived --as-of 2026-11-25 --symbols SPY",
     BUILD_BRIEFING: "Write the session's briefing: data/reports/briefing/YYYY-MM-DD.md and .json.\n\n"
@@ -156,7 +152,7 @@ def daily(
 
 
 def register(app: typer.Typer) -> None:
-    for job, name in ((SNAPSHOT_OPTIONS, "snapshot-options"), (COMPUTE_FLOW, "flow"), (COMPUTE_DERIVED, "derived"),
+    for job, name in ((SNAPSHOT_OPTIONS, "snapshot-options"), (COMPUTE_DERIVED, "derived"),
                       (BUILD_BRIEFING, "briefing"), (BUILD_DASHBOARD, "dashboard")):
         app.command(name)(_job_command(job, _DOCS[job]))
     app.command("daily")(daily)

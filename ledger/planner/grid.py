@@ -105,7 +105,7 @@ def propagate(layout: Layout, reads: CellReads, cutoffs: Mapping[str, dt.date]) 
     for i, a in enumerate(layout.sub):
         w, first, base = layout.width[i], layout.first_idx[i], layout.base[i]
         code, vseq = layout.grid(reads.status, i), layout.grid(reads.vseq, i)
-        up_bits, newer = _upstream(a, layout, index, bits_of, vseq_of, vseq)
+        up_bits, newer = _upstream(a, layout, index, bits_of, vseq_of, vseq, reads.status)
         # Candidates: everything but a current materialization whose inputs are unchanged and
         # older; the ones with a failed check are added below (they look current).
         cand = code != MATERIALIZED
@@ -158,7 +158,8 @@ def propagate(layout: Layout, reads: CellReads, cutoffs: Mapping[str, dt.date]) 
 
 
 def _upstream(a: PlannerAsset, layout: Layout, index: Mapping[str, int], bits_of: Sequence[np.ndarray | None],
-              vseq_of: Sequence[np.ndarray], vseq: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+              vseq_of: Sequence[np.ndarray], vseq: np.ndarray,
+              status: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(up_bits, newer) of asset ``a``'s grid: the OR of its upstream cells' bits, and where an
     upstream cell's vseq is newer than the cell's own (None when ``a`` has no upstream)."""
     if not a.upstream:
@@ -173,9 +174,27 @@ def _upstream(a: PlannerAsset, layout: Layout, index: Mapping[str, int], bits_of
             ub = np.bitwise_or.reduce(ub, axis=1, keepdims=True)
             uv = np.max(uv, axis=1, keepdims=True, initial=NO_SEQ)
         if lag:  # the previous session's cell; the first session has none
-            up_bits[lag:] |= ub[:-lag]
+            shifted = ub[:-lag]
+            if a.lag_reach > 1 and ub.shape == up_bits.shape:
+                shifted = _reach_back(shifted, layout.grid(status, j)[:-lag], a.lag_reach)
+            up_bits[lag:] |= shifted
             newer[lag:] |= uv[:-lag] > vseq[lag:]
         else:
             up_bits |= ub
             newer |= uv > vseq
     return up_bits, newer
+
+
+def _reach_back(bits: np.ndarray, status: np.ndarray, reach: int) -> np.ndarray:
+    """A lag-1 input's bits with ``lag_reach``: where the input cell is absent and cannot be
+    produced but one of the ``reach - 1`` cells before it (same scope) is materialized, the
+    dependent takes that one instead (no bits). ``bits`` and ``status`` are aligned (row r = the
+    input cell of the dependent's row r + lag)."""
+    blocked = (bits & ABSENT_BLOCKED) != 0
+    if not blocked.any():
+        return bits
+    present = (status & 3) == MATERIALIZED
+    earlier = np.zeros_like(present)
+    for k in range(1, reach):
+        earlier[k:] |= present[:-k]
+    return np.where(blocked & earlier, bits & ~np.uint8(ABSENT_BLOCKED), bits).astype(bits.dtype)

@@ -21,6 +21,10 @@ class PlannerAsset:
     ``upstream``: ``(asset_key, lag)`` pairs, lag 0 (same session) or 1 (previous session).
     ``recoverable_before``: whether the asset can be produced for past sessions at all (a
     live-only provider dataset cannot); ``plan_gaps``'s ``unrecoverable`` mapping says from when.
+    ``lag_reach``: how many sessions back a lag-1 input may be taken from when the previous
+    session's cell cannot be produced (flow compares with the latest earlier snapshot): with
+    ``lag_reach > 1`` such a cell does not block this one if an input cell within the reach is
+    materialized.
     """
 
     key: str
@@ -30,6 +34,7 @@ class PlannerAsset:
     cli_command: str = ""
     code_version: str | None = None
     recoverable_before: bool = True
+    lag_reach: int = 1
 
 
 @attrs.frozen(kw_only=True)

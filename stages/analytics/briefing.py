@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from stages.analytics._tables import clean, opt_float, to_pandas
 from stages.analytics.checks import CheckResult
-from stages.analytics.flow import GROUP_STRIKE
+from stages.analytics.flow import GROUP_STRIKE, GROUP_TOTAL
 
 BRIEFING_SCHEMA_VERSION = 1
 DISCLAIMER = "Informational only, not financial advice. Figures are derived from end-of-day option data."
@@ -36,8 +36,8 @@ class SymbolBriefing:
 
     ``derived`` is the session's ``derived_metrics`` row as a mapping (``DERIVED_COLUMNS``;
     None when it could not be computed); ``previous_spot`` the previous session's spot, for the
-    change; ``flow`` the session's ``options_flow`` rows (only ``group_by='strike'`` rows of the
-    narrowest window are used); ``warnings`` free-text data-quality notes; ``checks`` check
+    change; ``flow`` the session's ``options_flow`` rows (the ``group_by='strike'`` rows of the
+    narrowest window for the tables, its ``total`` rows for what expired); ``warnings`` free-text data-quality notes; ``checks`` check
     results of the symbol's inputs (failed ones are listed as warnings).
     """
 
@@ -119,6 +119,30 @@ def top_flow(flow: pa.Table | pd.DataFrame | None, top: int) -> tuple[list[dict[
     return pick(frame[frame["_n"] > 0]), pick(frame[frame["_n"] < 0])
 
 
+def flow_summary(flow: pa.Table | pd.DataFrame | None) -> dict[str, Any]:
+    """The pair the flow compares (``from_date``, ``to_date``, ``gap_sessions``) and what expired
+    or vanished in it, from the narrowest window's ``total`` rows (all None/0 without them)."""
+    out: dict[str, Any] = {"from_date": None, "to_date": None, "gap_sessions": None, "expired_contracts": 0,
+                           "expired_oi": None, "expired_notional": None, "vanished_contracts": 0}
+    frame = to_pandas(flow)
+    if frame.empty or "group_by" not in frame:
+        return out
+    if "window_size" in frame:
+        frame = frame[frame["window_size"] == frame["window_size"].min()]
+    totals = frame[frame["group_by"] == GROUP_TOTAL]
+    if totals.empty:
+        return out
+    first = totals.iloc[0]
+    out |= {"from_date": clean(first.get("from_date")), "to_date": clean(first.get("to_date")),
+            "gap_sessions": clean(first.get("gap_sessions")),
+            "expired_contracts": int(pd.to_numeric(totals["n_expired"], errors="coerce").fillna(0).sum()),
+            "vanished_contracts": int(pd.to_numeric(totals["n_disappeared"], errors="coerce").fillna(0).sum())}
+    for column in ("expired_oi", "expired_notional"):
+        values = pd.to_numeric(totals[column], errors="coerce").dropna()
+        out[column] = float(values.sum()) if len(values) else None
+    return out
+
+
 def _symbol_payload(item: SymbolBriefing, top: int) -> dict[str, Any]:
     d = dict(item.derived or {})
     spot = opt_float(d.get("spot"))
@@ -159,7 +183,7 @@ def _symbol_payload(item: SymbolBriefing, top: int) -> dict[str, Any]:
             "gamma_peak_strike": opt_float(d.get("gamma_peak_strike")),
         },
         "expected_move": {"near_pct": em, "near_abs": em * spot if em is not None and spot is not None else None},
-        "flow": {"building": building, "unwinding": unwinding},
+        "flow": {"building": building, "unwinding": unwinding, **flow_summary(item.flow)},
         "warnings": warnings,
     }
 
@@ -174,6 +198,21 @@ def _flow_table(title: str, rows: list[dict[str, Any]]) -> list[str]:
             f"| {_money(r.get('delta_oi_notional'))} | {_md(r.get('flow_class') or _DASH)} |"
         )
     return [*lines, ""]
+
+
+def _expired_line(flow: Mapping[str, Any]) -> str:
+    """One line for what expired between the two snapshots (and what vanished), never counted as flow."""
+    n = int(flow.get("expired_contracts") or 0)
+    if n:
+        notional = _money(opt_float(flow.get("expired_notional")) or 0.0).lstrip("+")
+        line = (f"**Expired** (not flow): {n:,} contract{'s' if n != 1 else ''}, open interest {_num(flow.get('expired_oi'), 0)} "
+                f"rolled off ({notional})")
+    else:
+        line = "**Expired** (not flow): none"
+    vanished = int(flow.get("vanished_contracts") or 0)
+    if vanished:
+        line += f"; {vanished:,} contracts vanished before expiry (left out)"
+    return line
 
 
 def _symbol_markdown(p: dict[str, Any]) -> list[str]:
@@ -196,9 +235,16 @@ def _symbol_markdown(p: dict[str, Any]) -> list[str]:
         f"gamma peak {_num(pos['gamma_peak_strike'])}"
     )
     lines.append(f"- **Expected move (near expiry):** ±{_pct(em['near_pct'])} (±{_num(em['near_abs'])})")
-    lines += ["", "### Flow by strike", ""]
-    lines += _flow_table("Building", p["flow"]["building"])
-    lines += _flow_table("Unwinding", p["flow"]["unwinding"])
+    flow = p["flow"]
+    versus = ""
+    if flow.get("from_date"):
+        gap = flow.get("gap_sessions") or 1
+        versus = f" vs {flow['from_date']} ({gap} session{'s' if gap != 1 else ''})"
+    lines += ["", f"### Flow by strike{versus}", ""]
+    lines += _flow_table("Building", flow["building"])
+    lines += _flow_table("Unwinding", flow["unwinding"])
+    if flow.get("from_date"):
+        lines += [_expired_line(flow), ""]
     lines += ["### Data quality", ""]
     lines += [f"- ⚠ {_md(w)}" for w in p["warnings"]] or ["- no warnings"]
     return [*lines, ""]
@@ -257,4 +303,4 @@ def _json_ready(value: Any) -> Any:
 
 
 __all__ = ["BRIEFING_SCHEMA_VERSION", "DISCLAIMER", "SYNTHETIC_BANNER", "SymbolBriefing", "build_briefing",
-           "regime_label", "top_flow"]
+           "flow_summary", "regime_label", "top_flow"]

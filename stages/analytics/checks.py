@@ -15,6 +15,8 @@ staleness are ``warn``. Thresholds:
 ``*_fresh``                 warn when the newest row is older than the session
 ``snapshot_null_iv_ratio``  warn when > 20% of live contracts (DTE > 0) have no IV
 ``snapshot_crossed_quotes`` warn when > 1% of two-sided quotes have bid > ask
+``flow_vanished_contracts`` warn when > 2% of the earlier snapshot's live contracts are
+                            missing from the later one before their expiry (a data gap)
 ==========================  =========================================================
 
 Assumed columns: candles ``symbol, date, open, high, low, close``; option bars
@@ -54,6 +56,7 @@ SEVERITIES = ("warn", "error")
 STATUSES = ("pass", "fail", "skip")
 NULL_IV_WARN_RATIO = 0.20
 CROSSED_QUOTES_WARN_RATIO = 0.01
+VANISHED_WARN_RATIO = 0.02
 _SAMPLE = 5
 
 
@@ -384,6 +387,31 @@ def flow_window_order(frame: pd.DataFrame, session: dt.date) -> Outcome:
     return True, metrics, "every window runs forward"
 
 
+def flow_vanished_contracts(threshold: float) -> Callable[[pd.DataFrame, dt.date], Outcome]:
+    """Contracts of the earlier snapshot missing from the later one although not expired
+    (``status = 'disappeared'`` contract rows), against the earlier snapshot's unexpired ones."""
+    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
+        if (bad := _missing(frame, ["group_by", "status", "contract_symbol"])) is not None:
+            return bad
+        contracts = frame[frame["group_by"] == "contract"]
+        if "window_size" in contracts and len(contracts):
+            contracts = contracts[contracts["window_size"] == contracts["window_size"].min()]
+        status = contracts["status"].astype("string")
+        vanished = (status == "disappeared").fillna(False).to_numpy(bool)
+        before = int(status.isin(["matched", "disappeared"]).fillna(False).sum())
+        ratio = float(vanished.sum()) / before if before else 0.0
+        sample = sorted(map(str, contracts.loc[vanished, "contract_symbol"]))[:_SAMPLE]
+        metrics = {"rows_checked": len(contracts), "vanished_contracts": int(vanished.sum()),
+                   "unexpired_before": before, "vanished_ratio": ratio, "threshold": threshold, "sample": sample}
+        if ratio > threshold:
+            return False, metrics, (f"{int(vanished.sum())} of {before} unexpired contracts ({ratio:.1%}) vanished from "
+                                    f"the chain before expiry (threshold {threshold:.0%}): a provider gap or delistings; "
+                                    "their change is unknown and left out of the flow")
+        return True, metrics, f"{int(vanished.sum())} contracts vanished before expiry ({ratio:.1%})"
+
+    return body
+
+
 def text_mentions(*needles: str, session_date: bool = True) -> Callable[[str, dt.date], Outcome]:
     def body(text: str, session: dt.date) -> Outcome:
         text = text or ""
@@ -494,6 +522,9 @@ def _build_registry() -> dict[str, tuple[Check, ...]]:
                required_columns(("symbol", "from_date", "to_date", "window_size", "group_by", "row_key"))),
             _c(OPTIONS_FLOW, "flow_window_order", "error", "from_date before to_date", flow_window_order),
             _c(OPTIONS_FLOW, "flow_dated_session", "error", "every to_date is the session", dated_session("to_date")),
+            _c(OPTIONS_FLOW, "flow_vanished_contracts", "warn",
+               f"<= {VANISHED_WARN_RATIO:.0%} of unexpired contracts vanish before expiry",
+               flow_vanished_contracts(VANISHED_WARN_RATIO)),
         ),
         DERIVED_METRICS: (
             _c(DERIVED_METRICS, "derived_no_duplicate_keys", "error", "one row per (symbol, date)",
@@ -552,6 +583,7 @@ def summarize(results: Sequence[CheckResult]) -> Mapping[str, int]:
 __all__ = [
     "CROSSED_QUOTES_WARN_RATIO",
     "NULL_IV_WARN_RATIO",
+    "VANISHED_WARN_RATIO",
     "Check",
     "CheckResult",
     "checks_for",

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from stages.analytics import _svg
 from stages.analytics._tables import clean, dates, num, to_pandas
-from stages.analytics.briefing import DISCLAIMER, SYNTHETIC_BANNER
+from stages.analytics.briefing import DISCLAIMER, SYNTHETIC_BANNER, flow_summary
 from stages.analytics.flow import GROUP_STRIKE
 
 MAX_FLOW_STRIKES = 40
@@ -82,6 +82,13 @@ def _series(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[dt.date],
 def _flow_bars(flow: pa.Table | pd.DataFrame | None, symbol: str) -> str:
     frame = to_pandas(flow)
     title = f"{symbol} flow by strike (net ΔOI notional)"
+    summary = flow_summary(frame)
+    if summary["from_date"]:
+        gap = summary["gap_sessions"] or 1
+        title += f" vs {summary['from_date']} ({gap} session{'s' if gap != 1 else ''})"
+        if summary["expired_contracts"]:  # rolled off: not flow, so not in the bars
+            title += (f"; expired, not shown: {summary['expired_contracts']:,} contracts, "
+                      f"${(summary['expired_notional'] or 0.0) / 1e6:,.1f}M rolled off")
     if frame.empty or not {"strike", "option_type", "delta_oi_notional"} <= set(frame.columns):
         return _svg.bar_chart(title, [], {})
     if "group_by" in frame:

@@ -2,41 +2,57 @@
 
 The original tool's formulas (reference 2.4), with its defects fixed:
 
-- **Outer join** on ``contract_symbol``: a contract in the previous snapshot but not in this one
-  is reported with ``status='disappeared'`` and ``delta_oi = -oi_prev`` (its open interest is
-  gone: expired, delisted, or dropped by the source); a contract listed since is
-  ``status='new'`` with ``delta_oi = oi``. Contracts in both are ``'matched'``. The original's
-  left join silently lost disappeared contracts and left new ones unclassified.
+- **Outer join** on ``contract_symbol``, every contract of either snapshot gets a status:
+
+  ===============  ======================================================================  ===========
+  ``matched``      in both snapshots: ``delta_oi = oi - oi_prev``                          classified
+  ``new``          listed since: ``delta_oi = oi`` (a listing starts at zero)               classified
+  ``expired``      in the earlier snapshot only, and its expiry is before the later         ``expired``
+                   session: its open interest *rolled off*; that is not flow
+  ``disappeared``  in the earlier snapshot only although it has not expired (a provider     ``unknown``
+                   gap, a delisting): its change is unknown
+  ===============  ======================================================================  ===========
+
+  Expired and disappeared contracts keep a ``contract`` row (``oi_start`` = their last open
+  interest) but their ``delta_oi`` and notionals are null, so they are in no grouped row and no
+  total: ``strike``, ``expiry`` and ``expiry-strike`` rows are built from the live contracts
+  (matched and new) only. What rolled off is reported apart: ``n_expired``, ``expired_oi`` and
+  ``expired_notional`` (= open interest x last mark x 100) on the contract rows and on the
+  per-type ``total`` rows. The original joined on today's contracts and dropped vanished ones.
 - ``mark`` = mid if bid > 0 and ask > 0, else last > 0, else ask > 0, else bid > 0; taken from
-  this session's quote, or the previous session's for a disappeared contract (its last known
+  this session's quote, or the earlier session's for a contract that is gone (its last known
   price). ``delta`` likewise. ``spot`` is this session's.
 - ``delta_oi_notional = delta_oi*mark*100``, ``volume_notional = volume*mark*100``,
-  ``delta_notional = delta_oi*delta*spot*100``. ``volume`` is this session's; it is null for a
-  disappeared contract (nothing was observed).
+  ``delta_notional = delta_oi*delta*spot*100``. ``volume`` is this session's.
 - ``flow_class``: ``threshold = max(10, 0.10*max(oi_prev, 0))``; ``delta_oi >= threshold`` is
   ``building``, ``<= -threshold`` ``unwinding``; else ``volume >= max(50, 0.50*max(oi_prev, 0))``
-  is ``churn``; else, or when ``delta_oi`` is unknown, ``unknown``. For aggregated rows the same
-  rule is applied to the group's sums, with ``oi_prev`` = the group's open interest at the start
-  of the window (``oi_start``): for a one-session window grouped by contract this is exactly
-  the per-contract class.
+  is ``churn``; else, or when ``delta_oi`` is unknown, ``unknown``; ``expired`` for an expired
+  contract. For aggregated rows the same rule is applied to the group's sums, with ``oi_prev`` =
+  the group's live open interest at the start of the window (``oi_start``): for a one-session
+  window grouped by contract this is exactly the per-contract class.
+- The two snapshots need not be consecutive sessions: after a missed session the flow is taken
+  from the latest earlier snapshot (``from_date``); ``gap_sessions`` says how many sessions the
+  pair spans (1 normally).
 - No rows are dropped for null keys (the original's groupby did that silently).
 
-Aggregation (``group_by`` in ``contract``, ``strike``, ``expiry``, ``expiry-strike``) sums the
-per-contract rows of every session pair in the window. ``n_pairs`` is the number of
-(contract, session pair) rows aggregated: 1 for a contract over a one-session window, the
-number of contracts at the strike for ``strike`` grouping, times the number of pairs for wider
-windows. ``n_contracts`` counts distinct contracts. ``row_key`` follows the original: the
-non-empty ``|``-joined parts ``contract_symbol|expiry|option_type|strike`` (contract),
+Groupings (``group_by``): ``contract``, ``strike``, ``expiry``, ``expiry-strike`` as in the
+original, plus ``total`` (one row per option type: the header's calls and puts ΔOI$, and what
+expired). Each sums the per-contract rows of every session pair in the window. ``n_pairs`` is the
+number of (contract, session pair) rows aggregated: 1 for a contract over a one-session window,
+the number of live contracts at the strike for ``strike`` grouping, times the number of pairs
+for wider windows. ``n_contracts`` counts distinct contracts. ``row_key`` follows the original:
+the non-empty ``|``-joined parts ``contract_symbol|expiry|option_type|strike`` (contract),
 ``option_type|strike`` (strike), ``option_type|expiry`` (expiry),
-``option_type|expiry|strike`` (expiry-strike), strike as ``%.8f`` with trailing zeros trimmed,
-``row-000123`` when every part is empty and ``|1``, ``|2``... on repeats, so it is unique within
-a partition ``(symbol, from_date, to_date, window_size, group_by)``.
+``option_type|expiry|strike`` (expiry-strike), ``option_type`` (total), strike as ``%.8f`` with
+trailing zeros trimmed, ``row-000123`` when every part is empty and ``|1``, ``|2``... on
+repeats, so it is unique within a partition ``(symbol, from_date, to_date, window_size, group_by)``.
 
 Inputs are snapshot tables (``SNAPSHOT_SCHEMA``; ``pyarrow.Table`` or pandas); ``contract_flow``
 returns the per-contract pandas frame, ``compute_flow`` / ``compute_flow_window`` a
 ``pyarrow.Table`` in ``FLOW_SCHEMA``. Everything is vectorised numpy over Arrow columns: the
 join is one ``pd.factorize`` of the contract symbols, each grouping one ``np.unique`` of
 combined key codes and ``np.bincount`` sums (``tests/bench/bench_flow.py`` has the figures).
+Windows of stored rows are netted on read (``stages.flow_view``).
 """
 
 from __future__ import annotations
@@ -56,17 +72,31 @@ GROUP_CONTRACT = "contract"
 GROUP_STRIKE = "strike"
 GROUP_EXPIRY = "expiry"
 GROUP_EXPIRY_STRIKE = "expiry-strike"
-FLOW_GROUP_BYS = (GROUP_CONTRACT, GROUP_STRIKE, GROUP_EXPIRY, GROUP_EXPIRY_STRIKE)
+GROUP_TOTAL = "total"
+#: The groupings a user picks from (``flow --group-by``).
+VIEW_GROUP_BYS = (GROUP_CONTRACT, GROUP_STRIKE, GROUP_EXPIRY, GROUP_EXPIRY_STRIKE)
+#: Every grouping stored per session pair: the views and the per-type totals.
+FLOW_GROUP_BYS = (*VIEW_GROUP_BYS, GROUP_TOTAL)
 
 _GROUP_KEYS: dict[str, tuple[str, ...]] = {
     GROUP_CONTRACT: ("contract_symbol", "expiry", "option_type", "strike"),
     GROUP_STRIKE: ("option_type", "strike"),
     GROUP_EXPIRY: ("option_type", "expiry"),
     GROUP_EXPIRY_STRIKE: ("option_type", "expiry", "strike"),
+    GROUP_TOTAL: ("option_type",),
 }
+# Groupings built from the live contracts only (the others keep a row for every contract or type).
+_LIVE_ONLY = frozenset({GROUP_STRIKE, GROUP_EXPIRY, GROUP_EXPIRY_STRIKE})
 
 STATUS_MATCHED, STATUS_NEW, STATUS_DISAPPEARED, STATUS_MIXED = "matched", "new", "disappeared", "mixed"
-FLOW_CLASSES = ("building", "unwinding", "churn", "unknown")
+STATUS_EXPIRED = "expired"
+#: The statuses whose change is flow (the others are in no grouped row and no total).
+LIVE_STATUSES = (STATUS_MATCHED, STATUS_NEW)
+CLASS_EXPIRED = "expired"
+FLOW_CLASSES = ("building", "unwinding", "churn", "unknown", CLASS_EXPIRED)
+#: The classification's constants (reference 2.4): building/unwinding when |ΔOI| >=
+#: max(OI_MIN, OI_FACTOR * previous OI); else churn when volume >= max(VOLUME_MIN, VOLUME_FACTOR * previous OI).
+OI_MIN, OI_FACTOR, VOLUME_MIN, VOLUME_FACTOR = 10.0, 0.10, 50.0, 0.50
 
 #: Columns that identify a flow partition; ``row_key`` is unique within one.
 FLOW_PARTITION_COLUMNS = ("symbol", "from_date", "to_date", "window_size", "group_by")
@@ -99,6 +129,10 @@ FLOW_SCHEMA = pa.schema(
         pa.field("n_disappeared", pa.int64(), nullable=False),
         pa.field("status", pa.string(), nullable=False),
         pa.field("flow_class", pa.string(), nullable=False),
+        pa.field("n_expired", pa.int64(), nullable=False),
+        pa.field("expired_oi", pa.float64()),
+        pa.field("expired_notional", pa.float64()),
+        pa.field("gap_sessions", pa.int32(), nullable=False),
     ]
 )
 
@@ -118,8 +152,8 @@ def mark_price(bid: np.ndarray, ask: np.ndarray, last: np.ndarray) -> np.ndarray
 def classify_flow(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """The original thresholds, vectorised; ``unknown`` where ``delta_oi`` is NaN."""
     base = np.maximum(np.nan_to_num(oi_prev, nan=0.0), 0.0)
-    threshold = np.maximum(10.0, 0.10 * base)
-    churn = np.maximum(50.0, 0.50 * base)
+    threshold = np.maximum(OI_MIN, OI_FACTOR * base)
+    churn = np.maximum(VOLUME_MIN, VOLUME_FACTOR * base)
     known = np.isfinite(delta_oi)
     with np.errstate(invalid="ignore"):
         return np.select(
@@ -175,7 +209,7 @@ def _prepare(snapshot: pa.Table | pd.DataFrame, what: str) -> tuple[Arrays, np.d
     return arrays, day, spot
 
 
-def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame) -> Arrays:
+def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame, gap_sessions: int | None = None) -> Arrays:
     """Per-contract flow arrays for one session pair (see ``contract_flow``)."""
     cur, to_day, spot = _prepare(current, "current")
     prev, from_day, prev_spot = _prepare(previous, "previous")
@@ -200,19 +234,30 @@ def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame) -
         # This session's value where the contract is listed today, else the previous one's.
         return np.where(in_cur, side(cur, cur_row, column), side(prev, prev_row, column))
 
-    # An absent side means the contract did not exist there: zero open interest, not unknown.
-    oi = np.where(in_cur, side(cur, cur_row, "oi"), 0.0)
+    expiry = pick("expiry").astype("datetime64[D]")
+    gone = ~in_cur
+    # Gone and past its expiry: it expired. Gone before its expiry (or with none known): vanished.
+    expired = gone & (expiry < to_day)
+    # A new listing starts at zero open interest; a contract that is gone has no change we know of
+    # (an expired one's open interest rolled off: reported apart, in expired_oi).
+    oi = np.where(in_cur, side(cur, cur_row, "oi"), np.where(expired, 0.0, np.nan))
     oi_prev = np.where(in_prev, side(prev, prev_row, "oi"), 0.0)
-    delta_oi = oi - oi_prev
+    delta_oi = np.where(gone, np.nan, oi - oi_prev)
     volume = np.where(in_cur, side(cur, cur_row, "volume"), np.nan)
     mark, delta = pick("mark"), pick("delta")
     n = len(uniques)
+    status = np.select([in_cur & in_prev, in_cur, expired], [STATUS_MATCHED, STATUS_NEW, STATUS_EXPIRED],
+                       default=STATUS_DISAPPEARED).astype(object)
+    flow_class = classify_flow(delta_oi, oi_prev, volume).astype(object)
+    flow_class[expired] = CLASS_EXPIRED
+    if gap_sessions is None:  # weekdays between the two sessions (the job passes the calendar's count)
+        gap_sessions = max(int(np.busday_count(from_day, to_day)), 1)
     out: Arrays = {
         "contract_symbol": np.asarray(uniques, dtype=object),
-        "expiry": pick("expiry").astype("datetime64[D]"),
+        "expiry": expiry,
         "option_type": pick("option_type"),
         "strike": pick("strike"),
-        "status": np.select([in_cur & in_prev, in_cur], [STATUS_MATCHED, STATUS_NEW], default=STATUS_DISAPPEARED).astype(object),
+        "status": status,
         "from_date": np.full(n, from_day, dtype="datetime64[D]"),
         "to_date": np.full(n, to_day, dtype="datetime64[D]"),
         "oi_prev": oi_prev,
@@ -225,7 +270,10 @@ def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame) -
         "delta_oi_notional": delta_oi * mark * 100.0,
         "volume_notional": volume * mark * 100.0,
         "delta_notional": delta_oi * delta * spot * 100.0,
-        "flow_class": classify_flow(delta_oi, oi_prev, volume).astype(object),
+        "flow_class": flow_class,
+        "expired_oi": np.where(expired, oi_prev, np.nan),
+        "expired_notional": np.where(expired, oi_prev * mark * 100.0, np.nan),
+        "gap_sessions": np.full(n, gap_sessions, dtype=np.int64),
     }
     order = np.lexsort([sort_rank(out[c]) for c in ("contract_symbol", "option_type", "strike", "expiry")])
     return {k: v[order] for k, v in out.items()}
@@ -237,7 +285,8 @@ def contract_flow(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.Data
     Returns a pandas frame, one row per contract in either snapshot, sorted by
     (expiry, strike, option_type, contract_symbol), with ``contract_symbol, expiry,
     option_type, strike, status, from_date, to_date, oi_prev, oi, delta_oi, volume, mark,
-    delta, spot, delta_oi_notional, volume_notional, delta_notional, flow_class``.
+    delta, spot, delta_oi_notional, volume_notional, delta_notional, flow_class, expired_oi,
+    expired_notional, gap_sessions``.
     Raises ``StageError`` on an empty snapshot, duplicate contracts, a snapshot holding several
     dates, or ``previous`` not strictly before ``current``.
     """
@@ -250,9 +299,13 @@ def compute_flow(
     *,
     symbol: str | None = None,
     group_bys: Sequence[str] = FLOW_GROUP_BYS,
+    gap_sessions: int | None = None,
 ) -> pa.Table:
-    """Flow rows (``FLOW_SCHEMA``) from the previous session's snapshot to this one's, every grouping."""
-    return compute_flow_window([previous, current], symbol=symbol, group_bys=group_bys)
+    """Flow rows (``FLOW_SCHEMA``) from an earlier session's snapshot to this one's, every grouping.
+
+    ``gap_sessions``: the sessions the pair spans (default: the weekdays between the two dates)."""
+    return compute_flow_window([previous, current], symbol=symbol, group_bys=group_bys,
+                               gap_sessions=None if gap_sessions is None else [gap_sessions])
 
 
 def compute_flow_window(
@@ -260,11 +313,13 @@ def compute_flow_window(
     *,
     symbol: str | None = None,
     group_bys: Sequence[str] = FLOW_GROUP_BYS,
+    gap_sessions: Sequence[int] | None = None,
 ) -> pa.Table:
-    """Net flow over consecutive snapshots (oldest first; ``window_size = len(snapshots) - 1``).
+    """Net flow over successive snapshots (oldest first; ``window_size = len(snapshots) - 1``).
 
-    ``symbol`` defaults to the snapshots' ``underlying``. Rows are ordered by grouping (in
-    ``group_bys`` order), then option_type, expiry, strike, contract_symbol.
+    ``symbol`` defaults to the snapshots' ``underlying``; ``gap_sessions`` gives each pair's span
+    in sessions (default: weekdays). Rows are ordered by grouping (in ``group_bys`` order), then
+    option_type, expiry, strike, contract_symbol.
     """
     if len(snapshots) < 2:
         raise StageError(f"flow needs at least two snapshots, got {len(snapshots)}")
@@ -273,13 +328,24 @@ def compute_flow_window(
         raise StageError(f"unknown flow grouping(s) {', '.join(unknown)}; use {', '.join(FLOW_GROUP_BYS)}")
     snapshots = [to_arrow(s) for s in snapshots]
     symbol = symbol or _underlying(snapshots[-1])
-    each = [_pair(snapshots[i], snapshots[i - 1]) for i in range(1, len(snapshots))]
+    if gap_sessions is not None and len(gap_sessions) != len(snapshots) - 1:
+        raise StageError(f"gap_sessions has {len(gap_sessions)} values for {len(snapshots) - 1} session pairs")
+    each = [_pair(snapshots[i], snapshots[i - 1], None if gap_sessions is None else gap_sessions[i - 1])
+            for i in range(1, len(snapshots))]
     pairs = {k: np.concatenate([p[k] for p in each]) for k in each[0]}
     start, end = pairs["from_date"].min(), pairs["to_date"].max()
+    span = int(sum(int(p["gap_sessions"][0]) for p in each if len(p["gap_sessions"])))
     pairs["oi_start"] = np.where(pairs["from_date"] == start, pairs["oi_prev"], np.nan)
     pairs["oi_end"] = np.where(pairs["to_date"] == end, pairs["oi"], np.nan)
 
-    parts = [_aggregate(pairs, group_by) for group_by in group_bys]
+    single = len(each) == 1  # one pair: every contract is one row, so n_contracts = n_pairs
+    live_pairs: Arrays | None = None
+    if any(g in _LIVE_ONLY for g in group_bys):  # expired and vanished contracts are in no grouped row
+        status = pairs["status"]
+        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
+        live_pairs = pairs if live.all() else {k: v[live] for k, v in pairs.items()}
+    parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, single)
+             for g in group_bys]
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     rows = len(out.get("row_key", ()))
     out |= {
@@ -288,6 +354,7 @@ def compute_flow_window(
         "from_date": np.full(rows, start, dtype="datetime64[D]"),
         "to_date": np.full(rows, end, dtype="datetime64[D]"),
         "window_size": np.full(rows, len(snapshots) - 1, dtype=np.int64),
+        "gap_sessions": np.full(rows, span, dtype=np.int64),
     }
     return _to_flow_table(out, rows)
 
@@ -299,8 +366,11 @@ def _underlying(table: pa.Table) -> str:
     return names.pop()
 
 
-def _aggregate(pairs: Arrays, group_by: str) -> Arrays:
+def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Arrays:
+    """One grouping's rows from the per-contract rows ``pairs`` (for the groupings by strike and
+    expiry, the caller passes the live contracts only)."""
     keys = _GROUP_KEYS[group_by]
+    status = pairs["status"]
     # Group codes combined in output sort order, so np.unique also sorts the groups (nulls last).
     combined = np.zeros(len(pairs["contract_symbol"]), dtype=np.int64)
     for key in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
@@ -318,22 +388,37 @@ def _aggregate(pairs: Arrays, group_by: str) -> Arrays:
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(inverse, weights=mask, minlength=size).astype(np.int64)
 
-    contract_codes = pd.factorize(pairs["contract_symbol"])[0].astype(np.int64)
-    width = int(contract_codes.max()) + 1
-    distinct = np.unique(inverse.astype(np.int64) * width + contract_codes)
-    status = pairs["status"]
-    out: Arrays = {column: total(pairs[column]) for column in (*_SUMMED, "oi_start", "oi_end")}
+    if group_by == GROUP_CONTRACT or size == 0:  # the key holds the contract symbol (never null)
+        n_contracts = np.ones(size, np.int64)
+    elif single_pair:
+        n_contracts = np.bincount(inverse, minlength=size).astype(np.int64)
+    else:
+        contract_codes = pd.factorize(pairs["contract_symbol"])[0].astype(np.int64)
+        width = int(contract_codes.max()) + 1
+        distinct = np.unique(inverse.astype(np.int64) * width + contract_codes)
+        n_contracts = np.bincount(distinct // width, minlength=size).astype(np.int64)
+    out: Arrays = {column: total(pairs[column]) for column in (*_SUMMED, "expired_oi", "expired_notional")}
+    if group_by == GROUP_TOTAL:  # the threshold's base is the live open interest
+        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
+        out["oi_start"] = total(np.where(live, pairs["oi_start"], np.nan))
+        out["oi_end"] = total(np.where(live, pairs["oi_end"], np.nan))
+    else:
+        out["oi_start"], out["oi_end"] = total(pairs["oi_start"]), total(pairs["oi_end"])
     n_pairs = np.bincount(inverse, minlength=size).astype(np.int64)
     n_new, n_gone = count(status == STATUS_NEW), count(status == STATUS_DISAPPEARED)
-    n_matched = count(status == STATUS_MATCHED)
+    n_matched, n_expired = count(status == STATUS_MATCHED), count(status == STATUS_EXPIRED)
+    flow_class = classify_flow(out["delta_oi"], out["oi_start"], out["volume"]).astype(object)
+    flow_class[n_expired == n_pairs] = CLASS_EXPIRED
     out |= {
         "n_pairs": n_pairs,
-        "n_contracts": np.bincount(distinct // width, minlength=size).astype(np.int64),
+        "n_contracts": n_contracts,
         "n_new": n_new,
         "n_disappeared": n_gone,
-        "status": np.select([n_matched == n_pairs, n_new == n_pairs, n_gone == n_pairs],
-                            [STATUS_MATCHED, STATUS_NEW, STATUS_DISAPPEARED], default=STATUS_MIXED).astype(object),
-        "flow_class": classify_flow(out["delta_oi"], out["oi_start"], out["volume"]).astype(object),
+        "n_expired": n_expired,
+        "status": np.select([n_matched == n_pairs, n_new == n_pairs, n_gone == n_pairs, n_expired == n_pairs],
+                            [STATUS_MATCHED, STATUS_NEW, STATUS_DISAPPEARED, STATUS_EXPIRED],
+                            default=STATUS_MIXED).astype(object),
+        "flow_class": flow_class,
         "group_by": np.full(size, group_by, dtype=object),
     }
     blanks = {"contract_symbol": np.full(size, None, dtype=object),
@@ -400,6 +485,7 @@ def _to_flow_table(columns: Arrays, rows: int) -> pa.Table:
 
 
 __all__ = [
+    "CLASS_EXPIRED",
     "FLOW_CLASSES",
     "FLOW_GROUP_BYS",
     "FLOW_PARTITION_COLUMNS",
@@ -408,10 +494,18 @@ __all__ = [
     "GROUP_EXPIRY",
     "GROUP_EXPIRY_STRIKE",
     "GROUP_STRIKE",
+    "GROUP_TOTAL",
+    "LIVE_STATUSES",
+    "OI_FACTOR",
+    "OI_MIN",
     "STATUS_DISAPPEARED",
+    "STATUS_EXPIRED",
     "STATUS_MATCHED",
     "STATUS_MIXED",
     "STATUS_NEW",
+    "VIEW_GROUP_BYS",
+    "VOLUME_FACTOR",
+    "VOLUME_MIN",
     "classify_flow",
     "compute_flow",
     "compute_flow_window",

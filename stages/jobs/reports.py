@@ -35,7 +35,7 @@ DASHBOARD_DIR = "reports/dashboard"
 BRIEFING_MARKDOWN_KIND = "briefing_markdown"
 BRIEFING_JSON_KIND = "briefing_json"
 DASHBOARD_SESSIONS = 60
-GROUP_STRIKE = "strike"
+GROUP_STRIKE, GROUP_TOTAL = "strike", "total"  # stages.analytics.flow, without importing it
 
 
 def _synthetic(ctx: JobContext, providers: list[str | None]) -> bool:
@@ -76,7 +76,7 @@ def gather_briefing(ctx: JobContext) -> BriefingInputs:
         files = datastore.snapshot_files(con, ctx.symbols, [ctx.as_of])
         return BriefingInputs(
             derived=datastore.derived(con, ctx.symbols, prev, ctx.as_of),
-            flow=datastore.flow(con, ctx.symbols, ctx.as_of, group_by=GROUP_STRIKE),
+            flow=datastore.flow(con, ctx.symbols, ctx.as_of, group_by=(GROUP_STRIKE, GROUP_TOTAL)),
             failed_checks=datastore.failed_checks(con, ctx.partition_key, ctx.symbols),
             providers=[f["provider"] for f in files],
             previous_closes=datastore.closes(con, ctx.symbols, prev),
@@ -141,7 +141,7 @@ def gather_dashboard(ctx: JobContext) -> DashboardInputs:
         return DashboardInputs(
             derived=datastore.derived(con, ctx.symbols, start, ctx.as_of),
             candles=datastore.candles(con, ctx.symbols, start, ctx.as_of),
-            flow=datastore.flow(con, ctx.symbols, ctx.as_of, group_by=GROUP_STRIKE),
+            flow=datastore.flow(con, ctx.symbols, ctx.as_of, group_by=(GROUP_STRIKE, GROUP_TOTAL)),
             health=datastore.session_health(con, ctx.partition_key, exclude_jobs=[BUILD_DASHBOARD],
                                            exclude_assets=[DASHBOARD_VIEWS]),
             providers=[f["provider"] for f in datastore.snapshot_files(con, ctx.symbols, [ctx.as_of])],

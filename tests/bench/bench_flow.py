@@ -1,10 +1,16 @@
-"""Benchmark: vectorised flow (``stages.analytics.flow``) against the obvious pandas version.
+"""Benchmark: vectorised flow (``stages.analytics.flow``) against the obvious pandas version and
+against the implementation before expirations were taken apart (commit 0068a23), in one process.
 
 Run with ``python -m tests.bench.bench_flow [--quick]``. The chain is generated here with numpy (about
 2,000 contracts over two sessions, with expiries rolling off and new listings), so the figure
 does not depend on the providers. The "naive" implementation is what one writes first: an
 outer merge, then ``DataFrame.apply`` row by row for mark, delta OI, notionals, class and row
 key, then ``groupby().apply`` per grouping. Both must agree to 1e-9 before any time is reported.
+The "baseline" is ``stages/analytics/flow.py`` as of 0068a23 (read with ``git show``, loaded as a
+module): the target is the current code within 1.2x of it on the same chain, same run.
+
+A second figure: ``options-helper flow --window 5`` for 50 symbols from stored rows (the read
+path, ``stages.flow_view.flow_view`` with ``compute=False``), target under 1 s.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,6 +92,7 @@ _KEYS = {
     "strike": ["option_type", "strike"],
     "expiry": ["option_type", "expiry"],
     "expiry-strike": ["option_type", "expiry", "strike"],
+    "total": ["option_type"],
 }
 
 
@@ -102,8 +110,10 @@ def _per_row(row: pd.Series) -> pd.Series:
     here, there = row["_merge"] != "right_only", row["_merge"] != "left_only"
     oi = row["open_interest"] if here else 0.0
     oi_prev = row["open_interest_p"] if there else 0.0
-    d_oi = oi - oi_prev
+    d_oi = oi - oi_prev if here else np.nan  # a contract that is gone has no change (expired or vanished)
     volume = row["volume"] if here else np.nan
+    expiry = row["expiry"] if here else row["expiry_p"]
+    status = ("matched" if there else "new") if here else ("expired" if expiry < row["to_day"] else "disappeared")
     mark = _mark(row, "" if here else "_p")
     delta = row["delta"] if here else row["delta_p"]
     return pd.Series(
@@ -118,11 +128,15 @@ def _per_row(row: pd.Series) -> pd.Series:
             "delta_oi_notional": d_oi * mark * 100,
             "volume_notional": volume * mark * 100,
             "delta_notional": d_oi * delta * row["spot_now"] * 100,
+            "status": status,
+            "live": here,
         }
     )
 
 
-def _classify(d_oi: float, oi_prev: float, volume: float) -> str:
+def _classify(d_oi: float, oi_prev: float, volume: float, all_expired: bool = False) -> str:
+    if all_expired:
+        return "expired"
     if pd.isna(d_oi):
         return "unknown"
     base = max(0.0 if pd.isna(oi_prev) else oi_prev, 0.0)
@@ -154,17 +168,24 @@ def naive_flow(current: pa.Table, previous: pa.Table) -> pd.DataFrame:
     cur, prev = current.to_pandas(), previous.to_pandas()
     merged = cur.merge(prev, on="contract_symbol", how="outer", suffixes=("", "_p"), indicator=True)
     merged["spot_now"] = cur["spot"].iloc[0]
+    merged["to_day"] = cur["as_of"].iloc[0]
     rows = merged.apply(_per_row, axis=1)
     out = []
     for group_by, keys in _KEYS.items():
-        def summarise(group: pd.DataFrame) -> pd.Series:
+        def summarise(group: pd.DataFrame, by: str = group_by) -> pd.Series:
             sums = {c: group[c].sum(min_count=1) for c in
-                    ("delta_oi", "delta_oi_notional", "volume_notional", "delta_notional", "volume", "oi_prev")}
+                    ("delta_oi", "delta_oi_notional", "volume_notional", "delta_notional", "volume")}
+            base = group if by == "contract" else group[group["live"]]  # the threshold's base: live OI
+            sums["oi_prev"] = base["oi_prev"].sum(min_count=1)
             sums["n_pairs"] = len(group)
+            sums["all_expired"] = bool((group["status"] == "expired").all())
             return pd.Series(sums)
 
-        agg = rows.groupby(keys, dropna=False).apply(summarise, include_groups=False).reset_index()
-        agg["flow_class"] = agg.apply(lambda r: _classify(r["delta_oi"], r["oi_prev"], r["volume"]), axis=1)
+        # the groupings by strike and expiry hold live contracts only
+        part = rows if group_by in ("contract", "total") else rows[rows["live"]]
+        agg = part.groupby(keys, dropna=False).apply(summarise, include_groups=False).reset_index()
+        agg["flow_class"] = agg.apply(lambda r: _classify(r["delta_oi"], r["oi_prev"], r["volume"], r["all_expired"]),
+                                      axis=1)
         agg["row_key"] = agg.apply(lambda r, k=keys: _row_key(r, k), axis=1)
         agg["group_by"] = group_by
         out.append(agg)
@@ -194,16 +215,114 @@ def _median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _stored_rows(symbols: int, window: int) -> tuple[pa.Table, list[str], list[dt.date]]:
+    """One-session flow rows for ``symbols`` symbols over ``window`` pairs: the bench pair's rows,
+    relabelled per symbol and session (a read benchmark: the figures need not differ)."""
+    import pyarrow.compute as pc
+
+    previous, current = make_sessions()
+    pair = compute_flow(current, previous, symbol="S000")
+    days = [dt.date(2025, 3, 3) + dt.timedelta(days=i) for i in range(window + 1)]  # Mon..Sat: labels only
+    names = [f"S{i:03d}" for i in range(symbols)]
+    parts = []
+    for name in names:
+        for k in range(1, window + 1):
+            n = pair.num_rows
+            t = pair.set_column(pair.schema.get_field_index("symbol"), "symbol", pa.array([name] * n))
+            for column, day in (("from_date", days[k - 1]), ("to_date", days[k]), ("as_of", days[k])):
+                t = t.set_column(t.schema.get_field_index(column), column, pa.array([day] * n, pa.date32()))
+            parts.append(t)
+    rows = pa.concat_tables(parts)
+    assert pc.sum(pc.equal(rows.column("group_by"), "total")).as_py() == 2 * symbols * window
+    return rows, names, days
+
+
+def view_bench(quick: bool = False, symbols: int = 50, window: int = 5) -> dict:
+    """Time ``flow_view(compute=False)`` (what ``flow --window 5`` does once the pairs are stored)."""
+    import tempfile
+    from pathlib import Path
+
+    import ledger
+    from ledger.config import Settings
+    from stages import datastore
+    from stages.flow_view import flow_view
+
+    rows, names, days = _stored_rows(symbols, window)
+    folder = Path(tempfile.mkdtemp(prefix="bench_flow_view_"))
+    settings = Settings(duckdb_path=folder / "flow.duckdb", data_root=folder)
+    led = ledger.open(settings.duckdb_path)
+    led.close() if hasattr(led, "close") else None
+    import duckdb
+
+    con = duckdb.connect(str(settings.duckdb_path))
+    datastore.write(con, datastore.TableWrite(table=datastore.FLOW.name, rows=rows,
+                                              partition={"symbol": names}), "bench")
+    con.execute("CHECKPOINT")
+    con.close()
+    timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for group_by in ("contract", "strike"):
+        times, cpus = [], []
+        for _ in range(3 if quick else 5):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            view = flow_view(settings, as_of=days[-1], symbols=names, window=window, group_by=group_by, top=10,
+                             compute=False)
+            times.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - start_cpu)  # every thread's CPU: what a loaded machine cannot inflate
+            assert all(s.pairs == window and len(s.building) == 10 for s in view.symbols)
+        timings[group_by], cpu[group_by] = statistics.median(times), statistics.median(cpus)
+    return {"view_symbols": symbols, "view_window": window, "view_rows_stored": rows.num_rows,
+            "view_median_s": round(timings["contract"], 4), "view_strike_median_s": round(timings["strike"], 4),
+            "view_cpu_s": round(cpu["contract"], 4), "view_strike_cpu_s": round(cpu["strike"], 4)}
+
+
+BASELINE_COMMIT = "0068a23"
+
+
+def load_baseline() -> Any:
+    """``stages/analytics/flow.py`` as of ``BASELINE_COMMIT``, as a module (None without git)."""
+    import importlib.util
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        text = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:stages/analytics/flow.py"], cwd=root,
+                              capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="bench_flow_"))
+    path = folder / f"flow_{BASELINE_COMMIT}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def run(quick: bool = False, repeats: int | None = None) -> dict:
-    """Time both implementations on the same chain; returns the figures as a dict (``quick``: 3
-    repeats instead of 7, for ``run_all --quick``; the chain and the agreement check are the same)."""
-    repeats = repeats or (3 if quick else 7)
+    """Time the implementations on the same chain; returns the figures as a dict (``quick``: fewer
+    repeats, for ``run_all --quick``; the chain and the agreement check are the same)."""
+    repeats = repeats or (5 if quick else 15)
     previous, current = make_sessions()
     fast = compute_flow(current, previous, group_bys=FLOW_GROUP_BYS).to_pandas()
     slow = naive_flow(current, previous)
     assert_agree(fast, slow)
-    fast_s = _median_seconds(lambda: compute_flow(current, previous), repeats)
-    slow_s = _median_seconds(lambda: naive_flow(current, previous), max(3, repeats // 2))
+    baseline = load_baseline()
+    # interleaved, so that a loaded machine slows both alike
+    fast_times, base_times = [], []
+    for _ in range(repeats):
+        fast_times.append(_median_seconds(lambda: compute_flow(current, previous), 1))
+        if baseline is not None:
+            base_times.append(_median_seconds(lambda: baseline.compute_flow(current, previous), 1))
+    fast_s = statistics.median(fast_times)
+    base_s = statistics.median(base_times) if base_times else None
+    slow_s = _median_seconds(lambda: naive_flow(current, previous), 3 if quick else 5)
+    view = view_bench(quick=quick)
     return {
         "benchmark": "flow",
         "contracts_previous": previous.num_rows,
@@ -213,6 +332,11 @@ def run(quick: bool = False, repeats: int | None = None) -> dict:
         "vectorised_median_s": round(fast_s, 5),
         "naive_median_s": round(slow_s, 5),
         "speedup": round(slow_s / fast_s, 1),
+        "baseline_commit": BASELINE_COMMIT,
+        "baseline_median_s": None if base_s is None else round(base_s, 5),
+        "ratio_to_baseline": None if base_s is None else round(fast_s / base_s, 3),
+        "ratio_target": 1.2,
+        **view,
     }
 
 
@@ -220,11 +344,20 @@ def main() -> None:
     import sys
 
     result = run(quick="--quick" in sys.argv[1:])
+    base = result["baseline_median_s"]
     print(
         f"flow on {result['contracts_previous']} -> {result['contracts_current']} contracts "
         f"({result['output_rows']} output rows): vectorised median {result['vectorised_median_s'] * 1000:.1f} ms, "
         f"naive median {result['naive_median_s'] * 1000:.1f} ms, speedup x{result['speedup']}"
     )
+    if base is not None:
+        print(f"  baseline {result['baseline_commit']} median {base * 1000:.1f} ms: ratio "
+              f"{result['ratio_to_baseline']:.2f} (target <= {result['ratio_target']})")
+    print(f"flow --window {result['view_window']} for {result['view_symbols']} symbols from stored rows: "
+          f"median {result['view_median_s'] * 1000:.0f} ms grouped by contract, "
+          f"{result['view_strike_median_s'] * 1000:.0f} ms by strike, over {result['view_rows_stored']:,} stored rows "
+          f"(target < 1000 ms); process CPU {result['view_cpu_s'] * 1000:.0f} ms and "
+          f"{result['view_strike_cpu_s'] * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,15 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("Flow: vectorised vs pandas `apply` ratio reported",
                  "not measured" if speed is None else f"x{speed:,.1f} ({_fmt_s(fast)} vs {_fmt_s(slow)})",
                  _verdict(None if speed is None else True), "flow.speedup"))
+    ratio, base = _num(g("flow.ratio_to_baseline")), _num(g("flow.baseline_median_s"))
+    rows.append(("Flow for a 2,000-contract chain within 1.2x of the code before expirations were set apart "
+                 "(0068a23, same process)",
+                 "not measured" if ratio is None else f"x{ratio:.2f} ({_fmt_s(fast)} vs {_fmt_s(base)})",
+                 _verdict(_below(ratio, 1.2)), "flow.ratio_to_baseline"))
+    view_w, view_c = _num(g("flow.view_median_s")), _num(g("flow.view_cpu_s"))
+    rows.append(("`flow --window 5` for 50 symbols from stored rows < 1 s (grouped by contract, the heaviest)",
+                 "not measured" if view_w is None else f"{_fmt_s(view_w)} wall / {_fmt_s(view_c)} CPU",
+                 _verdict_wall_cpu(view_w, view_c, 1.0, True), "flow.view_median_s"))
 
     # planner
     cells = _num(g("planner.cells_expected"))

@@ -36,8 +36,8 @@ def test_ingest_candles_json(settings: Settings) -> None:
 def test_a_failed_job_exits_9_and_still_prints_its_json(settings: Settings) -> None:
     code, doc, _ = cli(settings, "flow", "--as-of", "2026-11-20", "--symbols", "SPY", "--json")
     assert code == StageError.exit_code == 9
-    assert doc["status"] == "failed"
-    assert "snapshot-options" in doc["outcomes"][0]["error"]
+    assert doc["runs"][0]["status"] == "failed" and doc["symbols"][0]["pairs"] == 0
+    assert "snapshot-options" in doc["runs"][0]["outcomes"][0]["error"]
 
 
 def test_watchlists_come_from_the_config_file(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -75,7 +75,12 @@ def reference_plan(con: duckdb.DuckDBPyConnection, *, graph: Sequence[PlannerAss
                         st = state.get((up, j, uk))
                         if st is None:
                             continue
-                        up_bits |= st[0]
+                        bits = st[0]
+                        if lag and a.lag_reach > 1 and bits & ABSENT_BLOCKED and any(
+                                (rows.get((up, j - m, uk)) or (None,))[0] == "materialized"
+                                for m in range(1, a.lag_reach) if j - m >= 0):
+                            bits &= ~ABSENT_BLOCKED  # an earlier input within the reach will do
+                        up_bits |= bits
                         if st[1] is not None and (up_vseq is None or st[1] > up_vseq):
                             up_vseq = st[1]
                 if status == "failed":

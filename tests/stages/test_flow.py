@@ -33,7 +33,7 @@ def _by_symbol(frame: pd.DataFrame) -> dict[str, dict]:
 def test_contract_flow_by_hand(flow_sessions):
     previous, current = flow_sessions
     rows = _by_symbol(contract_flow(current, previous))
-    assert len(rows) == 8  # 6 in both + 1 disappeared + 1 new
+    assert len(rows) == 8  # 6 in both + 1 expired + 1 new
 
     # C100 E1: dOI = 1150-1000 = +150; mark = (2.40+2.60)/2 = 2.50; threshold max(10, 100) = 100 -> building
     r = rows[occ(E1, "call", 100)]
@@ -68,14 +68,15 @@ def test_contract_flow_by_hand(flow_sessions):
     r = rows[occ(E2, "put", 100)]
     assert r["mark"] == pytest.approx(3.00) and r["delta_oi"] == 0 and r["flow_class"] == "unknown"
 
-    # The expired C100 E0 is reported, not lost: dOI = 0-80 = -80 (threshold 10) -> unwinding;
-    # mark and delta from its last snapshot: last 0.05, delta 0.10; spot is today's 100.
+    # C100 E0 expired on 2025-01-02, before this session: its 80 contracts rolled off, which is not
+    # flow (no dOI, no notionals, class expired); what rolled off is kept apart, at its last mark
+    # (last 0.05): 80*0.05*100 = 400.
     r = rows[occ(E0, "call", 100)]
-    assert r["status"] == "disappeared" and r["oi"] == 0 and r["delta_oi"] == -80
-    assert r["delta_oi_notional"] == pytest.approx(-400)  # -80*0.05*100
-    assert r["delta_notional"] == pytest.approx(-80_000)  # -80*0.10*100*100
-    assert math.isnan(r["volume"]) and math.isnan(r["volume_notional"])
-    assert r["flow_class"] == "unwinding"
+    assert r["status"] == "expired" and r["flow_class"] == "expired"
+    assert r["oi_prev"] == 80 and r["oi"] == 0 and math.isnan(r["delta_oi"])
+    assert math.isnan(r["delta_oi_notional"]) and math.isnan(r["delta_notional"]) and math.isnan(r["volume_notional"])
+    assert r["expired_oi"] == 80 and r["expired_notional"] == pytest.approx(400)
+    assert rows[occ(E1, "call", 100)]["expired_oi"] != rows[occ(E1, "call", 100)]["expired_oi"]  # NaN for live ones
 
     # The new C110 listing: oi_prev 0, dOI = +60 >= 10 -> building; mark (0.20+0.30)/2 = 0.25
     r = rows[occ(E1, "call", 110)]
@@ -99,18 +100,19 @@ def test_aggregated_rows_by_hand(flow_sessions):
     counts = out.groupby("group_by").size().to_dict()
     # 8 contracts; strikes: call 100/105/110, put 90/95/100; expiries: call E0/E1, put E1/E2;
     # expiry-strike: call E0-100, E1-100/105/110, put E1-90/95/100, E2-100
-    assert counts == {"contract": 8, "strike": 6, "expiry": 4, "expiry-strike": 8}
+    # the expired C100 E0 is in no grouped row: strikes call 100/105/110, put 90/95/100; expiries
+    # call E1, put E1/E2; expiry-strike call E1-100/105/110, put E1-90/95/100, E2-100; totals call, put
+    assert counts == {"contract": 8, "strike": 6, "expiry": 3, "expiry-strike": 7, "total": 2}
     keyed = out.set_index(["group_by", "row_key"])
+    assert ("expiry", "call|2025-01-02") not in keyed.index
 
-    # strike call|100 = C100 E1 + the disappeared C100 E0
+    # strike call|100 = C100 E1 only (the expired C100 E0 rolled off)
     r = keyed.loc[("strike", "call|100")]
-    assert r["delta_oi"] == 70  # +150 - 80
-    assert r["delta_oi_notional"] == pytest.approx(37_100)  # 37,500 - 400
-    assert r["volume_notional"] == pytest.approx(75_000)  # 75,000 + (none for the expired one)
-    assert r["delta_notional"] == pytest.approx(700_000)  # 780,000 - 80,000
-    assert r["n_pairs"] == 2 and r["n_contracts"] == 2 and r["n_disappeared"] == 1 and r["status"] == "mixed"
-    # oi_start = 1000 + 80 = 1080 -> threshold 108 > 70; volume 300 < max(50, 540) -> unknown
-    assert r["oi_start"] == 1080 and r["flow_class"] == "unknown"
+    assert r["delta_oi"] == 150 and r["delta_oi_notional"] == pytest.approx(37_500)
+    assert r["volume_notional"] == pytest.approx(75_000) and r["delta_notional"] == pytest.approx(780_000)
+    assert r["n_pairs"] == 1 and r["n_contracts"] == 1 and r["n_expired"] == 0 and r["status"] == "matched"
+    # oi_start 1000 -> threshold 100 <= 150 -> building (before: 70 against 108, unknown)
+    assert r["oi_start"] == 1000 and r["flow_class"] == "building"
 
     # strike put|100 = P100 E1 + P100 E2: dOI -20 + 0; oi_start 510 -> threshold 51; volume 400 >= 255 -> churn
     r = keyed.loc[("strike", "put|100")]
@@ -125,6 +127,20 @@ def test_aggregated_rows_by_hand(flow_sessions):
     # the put at 90 has no known dOI: sums stay null rather than 0
     r = keyed.loc[("strike", "put|90")]
     assert pd.isna(r["delta_oi"]) and pd.isna(r["delta_oi_notional"]) and r["flow_class"] == "unknown"
+
+    # totals per type: calls = C100 E1 + C105 + C110 (new) = +150 - 50 + 60 = +160 contracts,
+    # 37,500 - 3,500 + 1,500 = $35,500; oi_start 1200 (live only) -> threshold 120 -> building;
+    # the expired C100 E0 apart: 1 contract, 80 OI, $400
+    r = keyed.loc[("total", "call")]
+    assert r["delta_oi"] == 160 and r["delta_oi_notional"] == pytest.approx(35_500) and r["oi_start"] == 1200
+    assert r["n_pairs"] == 4 and r["n_new"] == 1 and r["n_expired"] == 1 and r["flow_class"] == "building"
+    assert r["expired_oi"] == 80 and r["expired_notional"] == pytest.approx(400) and r["status"] == "mixed"
+    # puts: -20 + 5 + 0 (P90 unknown) = -15; -3,200 + 175 + 0 = -3,025; oi_start 500+300+50+10 = 860
+    # -> threshold 86 > 15; volume 400+30+0+0 = 430 >= max(50, 0.5*860 = 430) -> churn (at the boundary)
+    r = keyed.loc[("total", "put")]
+    assert r["delta_oi"] == -15 and r["delta_oi_notional"] == pytest.approx(-3_025) and r["oi_start"] == 860
+    assert r["volume"] == 430 and r["flow_class"] == "churn" and r["n_expired"] == 0 and pd.isna(r["expired_oi"])
+    assert set(out["gap_sessions"]) == {1}  # Thursday -> Friday
 
     # row keys follow the original: contract_symbol|expiry|option_type|strike, strike trimmed
     assert (("contract", f"{occ(E1, 'call', 105)}|2025-01-17|call|105") in keyed.index)

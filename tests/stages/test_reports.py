@@ -47,10 +47,14 @@ def test_briefing_banner_numbers_and_payload(flow_sessions, derived_snapshot, ca
     assert "100.00, change +2.00 (+2.04%)" in markdown
     assert "ATM IV 21.0%" in markdown and "±4.8%" in markdown
     assert "call 105.00, put 95.00; gamma peak 100.00" in markdown
-    # top building by strike is call 100 (+70 contracts, $37.1k); top unwinding call 105 (-$3.5k)
+    # top building by strike is call 100 (+150 contracts, $37.5k: the expired C100 E0 is not in it);
+    # top unwinding call 105 (-$3.5k); the pair is Thursday -> Friday (1 session)
+    assert "### Flow by strike vs 2025-01-02 (1 session)" in markdown
     section = markdown.split("**Building:**")[1]
-    assert section.split("\n")[4].startswith("| call | 100.00 | +70 | +$37.1k")
+    assert section.split("\n")[4].startswith("| call | 100.00 | +150 | +$37.5k | building |")
     assert "| call | 105.00 | -50 | -$3.5k |" in markdown.split("**Unwinding:**")[1]
+    # what expired is one line apart: C100 E0, 80 contracts at 0.05 = $400
+    assert "**Expired** (not flow): 1 contract, open interest 80 rolled off ($400)" in markdown
     assert "snapshot_null_iv_ratio (warn): 40% of live contracts lack IV" in markdown
     assert "candles are a day old" in markdown
 
@@ -60,6 +64,8 @@ def test_briefing_banner_numbers_and_payload(flow_sessions, derived_snapshot, ca
     assert sym["change"] == 2.0 and abs(sym["volatility"]["atm_iv_near"] - 0.21) < 1e-12
     assert sym["positioning"]["call_wall"] == 105.0
     assert sym["flow"]["building"][0]["strike"] == 100.0 and sym["flow"]["building"][0]["option_type"] == "call"
+    assert (sym["flow"]["from_date"], sym["flow"]["gap_sessions"], sym["flow"]["expired_contracts"]) == ("2025-01-02", 1, 1)
+    assert sym["flow"]["expired_oi"] == 80 and sym["flow"]["expired_notional"] == 400
 
 
 def test_briefing_without_synthetic_or_data():
