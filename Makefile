@@ -23,7 +23,7 @@ help:
 	@echo "make demo   set up .venv and run the daily pipeline on the synthetic provider"
 	@echo "make test   set up .venv and run the whole test suite"
 	@echo "make test-slow  the long kill and contention variants"
-	@echo "make lint   ruff and mypy"
+	@echo "make lint   ruff, mypy and the import contracts (lint-imports)"
 	@echo "make bench  benchmarks; figures go to docs/performance.md"
 	@echo "make soak   long kill / contention / fault harness (not part of make test)"
 
@@ -65,6 +65,7 @@ test-slow: venv
 lint: venv
 	$(BIN)/ruff check ledger stages frontends tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: venv
 	$(BIN)/python -m tests.bench.run_all

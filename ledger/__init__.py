@@ -9,16 +9,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ledger import errors as _errors
+
 _EXPORTS = {
     "APP_VERSION": "ledger.api",
     "Ledger": "ledger.api",
     "RunContext": "ledger.api",
     "open": "ledger.api",
+    "AlpacaSettings": "ledger.config",
     "Settings": "ledger.config",
     "get_duckdb_path": "ledger.config",
     "load_settings": "ledger.config",
     "DuckDBEventStore": "ledger.duckdb_store",
-    "OptionsHelperError": "ledger.errors",
     "AssetFailed": "ledger.events",
     "AssetMaterialized": "ledger.events",
     "AssetSkipped": "ledger.events",
@@ -26,6 +28,9 @@ _EXPORTS = {
     "BackfillPlanned": "ledger.events",
     "CheckEvaluated": "ledger.events",
     "Event": "ledger.events",
+    "GapPlan": "ledger.planner.model",
+    "GapRange": "ledger.planner.model",
+    "PlanStep": "ledger.planner.model",
     "RunAbandoned": "ledger.events",
     "RunFailed": "ledger.events",
     "RunHeartbeat": "ledger.events",
@@ -33,9 +38,10 @@ _EXPORTS = {
     "RunSucceeded": "ledger.events",
     "StoredEvent": "ledger.events",
     "EventStore": "ledger.store",
-    "InMemoryEventStore": "ledger.store",
     "VerifyReport": "ledger.verify",
     "TradingCalendar": "ledger.calendar",
+    # every error class, so that callers catch them from here (ledger.errors lists them)
+    **{name: "ledger.errors" for name in _errors.__all__ if isinstance(getattr(_errors, name), type)},
 }
 
 __all__ = sorted(_EXPORTS)

@@ -30,10 +30,18 @@ PROVIDERS = ("synthetic", "alpaca")
 DEFAULT_FLOW_MAX_GAP_SESSIONS = 5
 
 
+def _expand(text: str | os.PathLike[str], what: str) -> Path:
+    """``text`` as a path, a leading ``~`` or ``~user`` expanded (an unknown user is a ConfigError)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError as e:  # pathlib: "Could not determine home directory"
+        raise ConfigError(f"{what} {str(text)!r} names a home directory that does not exist; write the full path") from e
+
+
 def _config_file_path(environ: Mapping[str, str]) -> Path | None:
     named = environ.get("OPTIONS_HELPER_CONFIG")
     if named:
-        path = Path(named).expanduser()
+        path = _expand(named, "OPTIONS_HELPER_CONFIG")
         if not path.is_file():
             raise ConfigError(
                 f"OPTIONS_HELPER_CONFIG names {path}, which does not exist; create it or unset the variable"
@@ -71,15 +79,15 @@ def get_duckdb_path(
     """The database path: ``--duckdb-path`` > ``OPTIONS_HELPER_DUCKDB_PATH`` > config file > default."""
     env = os.environ if environ is None else environ
     if flag:
-        return Path(flag).expanduser()
+        return _expand(flag, "--duckdb-path")
     if env.get("OPTIONS_HELPER_DUCKDB_PATH"):
-        return Path(env["OPTIONS_HELPER_DUCKDB_PATH"]).expanduser()
+        return _expand(env["OPTIONS_HELPER_DUCKDB_PATH"], "OPTIONS_HELPER_DUCKDB_PATH")
     cfg = load_config_file(env) if config is None else config
     value = cfg.get("duckdb_path")
     if value is not None:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"duckdb_path in {cfg.get('__path__', CONFIG_FILE_NAME)} must be a non-empty string")
-        return Path(value).expanduser()
+        return _expand(value, "duckdb_path")
     return DEFAULT_DUCKDB_PATH
 
 
@@ -143,6 +151,20 @@ def _int(cfg: Mapping[str, Any], key: str, default: int) -> int:
     return value
 
 
+def _text(cfg: Mapping[str, Any], key: str, default: str | None) -> str | None:
+    value = cfg.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def _bool(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
 def _path_text(cfg: Mapping[str, Any], key: str) -> str | None:
     value = cfg.get(key)
     if value is None:
@@ -183,27 +205,30 @@ def load_settings(
         if not isinstance(value, Mapping):
             raise ConfigError(f"[{section}] in the config file must be a table")
 
-    chosen_provider = provider or env.get("OPTIONS_HELPER_PROVIDER") or cfg.get("provider") or "synthetic"
+    chosen_provider = provider or env.get("OPTIONS_HELPER_PROVIDER") or cfg.get("provider", "synthetic")
     if chosen_provider not in PROVIDERS:
         raise ConfigError(f"unknown provider {chosen_provider!r}; choose one of: {', '.join(PROVIDERS)}")
 
     root = data_root or env.get("OPTIONS_HELPER_DATA_ROOT") or _path_text(cfg, "data_root") or DEFAULT_DATA_ROOT
     env_file = env.get("OPTIONS_HELPER_ALPACA_ENV_FILE") or _path_text(alpaca_cfg, "env_file")
     alpaca = AlpacaSettings(
-        stock_feed=str(env.get("OPTIONS_HELPER_STOCK_FEED") or alpaca_cfg.get("stock_feed", "iex")),
-        options_feed=str(env.get("OPTIONS_HELPER_OPTIONS_FEED") or alpaca_cfg.get("options_feed", "indicative")),
-        env_file=Path(env_file).expanduser() if env_file else None,
-        data_url=env.get("APCA_API_DATA_URL") or alpaca_cfg.get("data_url"),
-        trading_url=env.get("APCA_API_BASE_URL") or alpaca_cfg.get("trading_url"),
-        paper=bool(alpaca_cfg.get("paper", True)),
+        stock_feed=str(env.get("OPTIONS_HELPER_STOCK_FEED") or _text(alpaca_cfg, "stock_feed", "iex")),
+        options_feed=str(env.get("OPTIONS_HELPER_OPTIONS_FEED") or _text(alpaca_cfg, "options_feed", "indicative")),
+        env_file=_expand(env_file, "env_file") if env_file else None,
+        data_url=env.get("APCA_API_DATA_URL") or _text(alpaca_cfg, "data_url", None),
+        trading_url=env.get("APCA_API_BASE_URL") or _text(alpaca_cfg, "trading_url", None),
+        paper=_bool(alpaca_cfg, "paper", True),
         retry_budget_seconds=_float(alpaca_cfg, "retry_budget_seconds", 30.0),
         requests_per_second=_float(alpaca_cfg, "requests_per_second", 3.0),
     )
     lock_env = env.get("OPTIONS_HELPER_LOCK_TIMEOUT")
-    try:
-        lock_timeout = float(lock_env) if lock_env else _float(ledger_cfg, "lock_timeout_seconds", 60.0)
-    except ValueError as e:
-        raise ConfigError(f"OPTIONS_HELPER_LOCK_TIMEOUT must be a number of seconds, got {lock_env!r}") from e
+    if lock_env:
+        try:
+            lock_timeout = float(lock_env)
+        except ValueError as e:
+            raise ConfigError(f"OPTIONS_HELPER_LOCK_TIMEOUT must be a number of seconds, got {lock_env!r}") from e
+    else:
+        lock_timeout = _float(ledger_cfg, "lock_timeout_seconds", 60.0)
     if not math.isfinite(lock_timeout) or lock_timeout <= 0:
         raise ConfigError(f"the lock timeout must be a positive number of seconds, got {lock_timeout!r}")
     rate = stages_cfg.get("risk_free_rate", 0.04)
@@ -217,7 +242,7 @@ def load_settings(
         raise ConfigError(f"flow_max_gap_sessions must be at least 1 (1: the previous session only), got {max_gap!r}")
     return Settings(
         duckdb_path=get_duckdb_path(duckdb_path, environ=env, config=cfg),
-        data_root=Path(root).expanduser(),
+        data_root=_expand(root, "data_root"),
         provider=chosen_provider,
         synthetic_seed=_int(synthetic_cfg, "seed", 7),
         watchlists=_watchlists(cfg.get("watchlists")),

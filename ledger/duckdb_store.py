@@ -1,7 +1,13 @@
 """The DuckDB event store: the log, the projections and the data, in one transaction per append.
 
 A file-backed store opens the file read-write only for the length of a commit (and read-only per
-query), so other processes can write and read between commits. ``:memory:`` keeps one connection.
+query), so other processes can write and read between commits. ``:memory:`` keeps one connection
+and runs the same code.
+
+An append reads the head and the state of the runs it continues (one statement), checks the
+batch, masks secrets in its payloads, chains its hashes, moves the checkpoint row, runs the
+stage's data writer, inserts the events and folds them into the projections with the statements
+``ledger.projections`` generates from its one definition; all in one transaction.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,18 +24,11 @@ from typing import Any
 
 import duckdb
 
-from ledger import incremental, liveness, migrate, projections
-from ledger.append_session import (
-    SessionCache,
-    StaleCache,
-    check_head,
-    read_state,
-    sql_list,
-    write_checkpoint,
-)
+from ledger import liveness, migrate, projections
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
+from ledger.redact import known_secret_values, redact_event
 from ledger.store import (
     GENESIS_HASH,
     Clock,
@@ -47,7 +47,8 @@ _EVENT_COLUMNS = ("seq", "event_id", "event_type", "schema_version", "recorded_a
                   "partition_key", "scope_key", "payload", "prev_hash", "hash")
 
 
-def _events_table(stored: Sequence[StoredEvent], rows: Sequence[StoredRow]) -> Any:
+def _events_table(stored: Sequence[StoredEvent], rows: Sequence[StoredRow], now: dt.datetime) -> Any:
+    """A batch as an Arrow table with the columns of ``meta.events`` in their order."""
     import pyarrow as pa
 
     # The payload column is typed arrow.json: its text comes from the JSON encoder, so DuckDB's cast
@@ -55,20 +56,12 @@ def _events_table(stored: Sequence[StoredEvent], rows: Sequence[StoredRow]) -> A
     return pa.Table.from_arrays([
         pa.array([st.seq for st in stored], pa.int64()), pa.array([r.event_id for r in rows], pa.string()),
         pa.array([r.event_type for r in rows], pa.string()), pa.array([r.schema_version for r in rows], pa.int32()),
+        pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
         pa.array([r.run_id for r in rows], pa.string()), pa.array([r.asset_key for r in rows], pa.string()),
         pa.array([r.partition_key for r in rows], pa.string()), pa.array([r.scope_key for r in rows], pa.string()),
         pa.array([r.payload for r in rows], pa.json_()), pa.array([st.prev_hash for st in stored], pa.string()),
         pa.array([st.hash for st in stored], pa.string()),
     ], schema=_events_schema())
-
-
-def _insert_events(con: duckdb.DuckDBPyConnection, table: Any, now: dt.datetime) -> None:
-    """Insert the ``_events_table`` of a batch, recorded at ``now`` (one literal for the batch)."""
-    # DuckDB's replacement scan reads the local by name: no register/unregister (~0.9 ms).
-    _ledger_batch = table
-    con.execute(f"INSERT INTO meta.events ({', '.join(_EVENT_COLUMNS)}) SELECT seq, event_id, event_type, "
-                f"schema_version, {incremental.timestamp_literal(now)}, run_id, asset_key, partition_key, scope_key, "
-                "payload, prev_hash, hash FROM _ledger_batch")
 
 
 @functools.cache
@@ -77,9 +70,61 @@ def _events_schema() -> Any:
 
     return pa.schema([
         ("seq", pa.int64()), ("event_id", pa.string()), ("event_type", pa.string()), ("schema_version", pa.int32()),
-        ("run_id", pa.string()), ("asset_key", pa.string()), ("partition_key", pa.string()),
-        ("scope_key", pa.string()), ("payload", pa.json_()), ("prev_hash", pa.string()), ("hash", pa.string()),
+        ("recorded_at", pa.timestamp("us", tz="UTC")), ("run_id", pa.string()), ("asset_key", pa.string()),
+        ("partition_key", pa.string()), ("scope_key", pa.string()), ("payload", pa.json_()),
+        ("prev_hash", pa.string()), ("hash", pa.string()),
     ])
+
+
+def _read_state(
+    con: duckdb.DuckDBPyConnection, run_ids: Sequence[str], *, expired_before: dt.datetime | None
+) -> tuple[int, str, dict[str, RunState]]:
+    """What an append must know of the log, in one statement: its head (seq and hash, to chain the
+    batch) and the state of the batch's runs and, to reap, of the runs whose lease expired before
+    ``expired_before``."""
+    where: list[str] = []
+    params: list[Any] = []
+    if run_ids:
+        where.append(f"run_id IN ({', '.join('?' * len(run_ids))})")
+        params.extend(run_ids)
+    if expired_before is not None:
+        where.append("(status_rank = 0 AND lease_expires_at < ?)")
+        params.append(expired_before)
+    rows = con.execute(
+        "SELECT c.last_seq, c.last_hash, r.run_id, r.status_rank, r.lease_expires_at FROM (SELECT 1) AS one "
+        "LEFT JOIN meta.ledger_checkpoint c ON c.name = 'log' "
+        "LEFT JOIN (SELECT run_id, status_rank, lease_expires_at FROM meta.ingestion_runs "
+        f"WHERE {' OR '.join(where) or 'false'}) r ON true", params
+    ).fetchall()
+    head, head_hash = (int(rows[0][0]), str(rows[0][1])) if rows[0][0] is not None else (0, GENESIS_HASH)
+    runs = {run_id: RunState(rank=int(rank), lease_expires_at=_utc(lease))
+            for _, _, run_id, rank, lease in rows if run_id is not None}
+    return head, head_hash, runs
+
+
+def _write_checkpoint(
+    con: duckdb.DuckDBPyConnection, old: tuple[int, str], new: tuple[int, str], now: dt.datetime
+) -> bool:
+    """Move the checkpoint row from the head ``old`` to ``new`` (an INSERT for an empty log); False,
+    with nothing written, if the stored head is not ``old``."""
+    (old_seq, old_hash), (seq, new_hash) = old, new
+    if old_seq == 0:
+        con.execute("INSERT INTO meta.ledger_checkpoint VALUES ('log', ?, ?, ?)", [seq, new_hash, now])
+        return True
+    updated = con.execute(
+        "UPDATE meta.ledger_checkpoint SET last_seq = ?, last_hash = ?, updated_at = ? "
+        "WHERE name = 'log' AND last_seq = ? AND last_hash = ?", [seq, new_hash, now, old_seq, old_hash]
+    ).fetchone()
+    return bool(updated and updated[0] == 1)
+
+
+def _seqs_of(con: duckdb.DuckDBPyConnection, event_ids: Sequence[str]) -> dict[str, int]:
+    if not event_ids:
+        return {}
+    ids = sorted(set(event_ids))
+    rows = con.execute(f"SELECT event_id, seq FROM meta.events WHERE event_id IN ({', '.join('?' * len(ids))})",
+                       ids).fetchall()
+    return {e: int(s) for e, s in rows}
 
 
 class DuckDBEventStore:
@@ -98,9 +143,7 @@ class DuckDBEventStore:
         self._timeout = lock_timeout_seconds
         self._on_wait = on_lock_wait
         self._memory_con: duckdb.DuckDBPyConnection | None = None
-        self._held: duckdb.DuckDBPyConnection | None = None
         self._local = threading.RLock()
-        self._writer = incremental.ProjectionWriter()
         if self.path == ":memory:":
             self._memory_con = duckdb.connect(":memory:", config=CONFIG)
             self._memory_con.execute("SET enable_progress_bar = false")
@@ -129,29 +172,8 @@ class DuckDBEventStore:
             with self._local:
                 yield self._memory_con
             return
-        if self._held is not None:
-            with self._local:
-                yield self._held
-            return
         with connect(self.path, read_only=read_only, timeout_seconds=self._timeout, on_wait=self._on_wait) as con:
             yield con
-
-    @contextmanager
-    def session(self) -> Iterator[DuckDBEventStore]:
-        """Hold one read-write connection across several appends (bulk loads, benchmarks).
-
-        Other processes cannot open the file meanwhile: keep sessions short.
-        """
-        if self._memory_con is not None or self._held is not None:
-            yield self
-            return
-        with connect(self.path, read_only=False, timeout_seconds=self._timeout, on_wait=self._on_wait) as con:
-            self._held = con
-            try:
-                yield self
-            finally:
-                self._held = None
-                self._writer.cache.drop()  # it was proved on this connection only
 
     # -- writing ------------------------------------------------------------------------------
     def append(
@@ -174,135 +196,45 @@ class DuckDBEventStore:
         reap: bool,
         now: dt.datetime | None = None,
     ) -> list[StoredEvent]:
+        """One append's read, checks and writes, inside the caller's transaction."""
         now = now or self._clock()
-        cache = self._writer.cache
-        keep = self._may_keep(con)
-        try:
-            if keep and cache.valid_for(con):
-                try:
-                    return self._append_batch(con, batch, expected_last_seq, data_writer, reap, now, cache=cache)
-                except StaleCache:
-                    pass  # nothing is written yet: read the state and start over
-            cache.drop()
-            return self._append_batch(con, batch, expected_last_seq, data_writer, reap, now,
-                                      fill=cache if keep else None)
-        except BaseException:
-            cache.drop()
-            raise
-
-    def _may_keep(self, con: duckdb.DuckDBPyConnection) -> bool:
-        # Only a connection this store holds across appends (a session, or ``:memory:``) may keep
-        # state between them: between two short-lived connections another process may write.
-        return con is self._held or con is self._memory_con
-
-    def _append_batch(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        batch: list[Event],
-        expected_last_seq: int | None,
-        data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None,
-        reap: bool,
-        now: dt.datetime,
-        *,
-        cache: SessionCache | None = None,
-        fill: SessionCache | None = None,
-    ) -> list[StoredEvent]:
-        """One append's reads (none with a valid ``cache``), checks and writes; ``fill`` is a cache
-        to load with the state read here."""
         run_ids = sorted({e.run_id for e in batch if e.run_id})
         gone = _gone_runs(con, batch, run_ids) if reap else {}
-        if cache is not None:
-            head, prev, runs_rows = cache.head, cache.head_hash, cache.open_runs
-        else:
-            head, prev, runs_rows = read_state(con, [*run_ids, *gone], now=now,
-                                               open_runs="all" if fill is not None else "expired" if reap else None)
-        batch = self._check_batch(batch, expected_last_seq, reap, now, head, runs_rows, run_ids,
-                                  cached=cache is not None, gone=gone)
+        head, prev, runs = _read_state(con, sorted({*run_ids, *gone}), expired_before=now if reap else None)
+        if expected_last_seq is not None and expected_last_seq != head:
+            raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
+        if reap:
+            # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
+            batch = abandon_events(to_reap(runs, now, gone, alive=run_ids), runs, gone) + batch
+        validate_batch(batch, runs)
         if not batch:
-            if cache is not None:
-                check_head(con, head, prev)  # "nothing to reap" is the stored state's answer too
-            elif fill is not None and head > 0:
-                fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
             return []
         batch_seq = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
         wanted = [e.materialization_id for e in batch  # type: ignore[attr-defined]
                   if getattr(e, "materialization_id", None) and e.materialization_id not in batch_seq]  # type: ignore[attr-defined]
-        known = self._seqs_of(con, wanted)
+        known = _seqs_of(con, wanted)
         batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
+        # The ledger's boundary: no secret is hashed or stored, whichever code built the event.
+        secrets = known_secret_values(os.environ)
+        batch = [redact_event(event, secrets) for event in batch]
         rows = [to_row(event) for event in batch]
         hashes = chain(prev, head + 1, now, rows)
         stored = [StoredEvent(seq=head + i, recorded_at=now, prev_hash=p, hash=h, event=event)
                   for i, (event, p, h) in enumerate(zip(batch, [prev, *hashes[:-1]], hashes, strict=True), start=1)]
-        batch_runs = {e.run_id for e in batch if e.run_id}
-        delta = incremental.fold_batch(head + 1, batch, {r: runs_rows[r] for r in batch_runs if r in runs_rows}, now)
-        # The checkpoint row is a projection of the log's head. Moving it is the first write: it
-        # proves a cached state (the stored head is the cached one) before anything else is written.
-        if not write_checkpoint(con, (head, prev), (stored[-1].seq, stored[-1].hash), now):
-            if cache is not None:
-                raise StaleCache
+        # The checkpoint row is a projection of the log's head; moving it first refuses a second
+        # writer of this process that read the same head.
+        if not _write_checkpoint(con, (head, prev), (stored[-1].seq, stored[-1].hash), now):
             raise ConflictError(f"the log moved past seq {head} during this append; retry it")
         if data_writer is not None:
             data_writer(con)
-        for sql, table in incremental.statements(delta, {e.run_id for e in batch if isinstance(e, RunStarted)}):  # type: ignore[arg-type]
-            incremental.execute(con, sql, table)
-        _insert_events(con, _events_table(stored, rows), now)
-        if cache is not None:
-            cache.advance(stored[-1].seq, stored[-1].hash, delta.runs)
-        elif fill is not None:
-            fill.fill(con, head, prev, {r: v for r, v in runs_rows.items() if v["status_rank"] == 0})
-            fill.advance(stored[-1].seq, stored[-1].hash, delta.runs)
+        con.from_arrow(_events_table(stored, rows, now)).insert_into("meta.events")
+        started = {e.run_id for e in batch if isinstance(e, RunStarted)}
+        projections.fold_batch(con, head, rows, new_runs=all(e.run_id in started for e in batch if e.run_id))
         return stored
-
-    def _check_batch(
-        self,
-        batch: list[Event],
-        expected_last_seq: int | None,
-        reap: bool,
-        now: dt.datetime,
-        head: int,
-        runs_rows: dict[str, dict[str, Any]],
-        run_ids: list[str],
-        *,
-        cached: bool,
-        gone: dict[str, str],
-    ) -> list[Event]:
-        """The batch to write (expired runs' abandonment first), or ``ConflictError``; with a cached
-        state, ``StaleCache`` instead: a conflict is judged on the stored state."""
-        try:
-            if expected_last_seq is not None and expected_last_seq != head:
-                raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
-            if cached and any(r not in runs_rows for r in run_ids):
-                started_here = {e.run_id for e in batch if isinstance(e, RunStarted)}
-                if any(r not in runs_rows and r not in started_here for r in run_ids):
-                    raise StaleCache  # a finished or unknown run: the batch conflicts; read why
-            runs = {r: RunState(rank=int(v["status_rank"]), lease_expires_at=v["lease_expires_at"])
-                    for r, v in runs_rows.items()}
-            if reap:
-                # A run appending now is alive, whatever its lease says: never reap the batch's own runs.
-                batch = abandon_events(to_reap(runs, now, gone, alive=run_ids), runs, gone) + batch
-            validate_batch(batch, runs)
-        except ConflictError:
-            if cached:
-                raise StaleCache from None
-            raise
-        return batch
 
     def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
         row = con.execute("SELECT last_seq, last_hash FROM meta.ledger_checkpoint WHERE name = 'log'").fetchone()
         return (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
-
-    def _run_rows(
-        self, con: duckdb.DuckDBPyConnection, run_ids: list[str], *, include_expired: bool, now: dt.datetime
-    ) -> dict[str, dict[str, Any]]:
-        """Full projection rows of the given runs, and of runs whose lease expired (to reap)."""
-        return read_state(con, run_ids, open_runs="expired" if include_expired else None, now=now)[2]
-
-    def _seqs_of(self, con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> dict[str, int]:
-        if not event_ids:
-            return {}
-        rows = con.execute(f"SELECT event_id, seq FROM meta.events WHERE event_id IN ({sql_list(set(event_ids))})"
-                           ).fetchall()
-        return {e: int(s) for e, s in rows}
 
     def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
         """Mark open runs as abandoned: those whose lease expired, and those whose process is gone from
@@ -377,8 +309,8 @@ class DuckDBEventStore:
                     cur = self._memory_con.cursor()
                     try:
                         events = cur.sql(
-                            "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events "
-                            f"WHERE seq <= {int(seq)}"
+                            "SELECT * REPLACE (CAST(payload AS VARCHAR) AS payload) FROM meta.events WHERE seq <= ?",
+                            params=[int(seq)],
                         ).to_arrow_table()
                     finally:
                         cur.close()

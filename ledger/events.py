@@ -27,7 +27,10 @@ from ledger.errors import (
 from ledger.ids import new_uuid7
 
 RUN_STATUSES = ("started", "abandoned", "success", "failed")
+# A run's status only moves up this rank (the one definition: validation and the projections use it).
 STATUS_RANK = {"started": 0, "abandoned": 1, "success": 2, "failed": 3}
+# The status each terminal run event sets.
+RUN_EVENT_STATUS = {"run_abandoned": "abandoned", "run_succeeded": "success", "run_failed": "failed"}
 TRIGGERS = ("cli", "dagster", "python", "backfill", "schedule")
 SEVERITIES = ("warn", "error")
 CHECK_STATUSES = ("pass", "fail", "skip")
@@ -407,6 +410,7 @@ def from_row(
 __all__ = [
     "CHECK_STATUSES",
     "EVENT_TYPES",
+    "RUN_EVENT_STATUS",
     "RUN_STATUSES",
     "SEVERITIES",
     "STATUS_RANK",

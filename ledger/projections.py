@@ -1,187 +1,446 @@
-"""The projections of the event log, as set-based SQL folds.
+"""The projections of the event log: every rule written once, here, and every statement generated
+from it.
 
-Each statement folds a relation of events (``{events}``: the whole log, or the log up to a bound)
-into an empty projection table in schema ``{meta}``: a rebuild, time travel, ``db verify``.
-Appends maintain the projections incrementally with the Python fold (``ledger.fold`` through
-``ledger.incremental``), whose merge rules are joins in a semilattice (max of rank, of seq, of
-watermark); the tests check that both give the same rows.
+A projection is a table keyed on a few columns, folded from one family of events (runs, assets,
+checks). Each of its columns says what one event contributes (``expr``, SQL over the event's
+envelope columns and its parsed payload, ``{field}`` or ``{field TYPE}``) and how contributions
+combine (its rule):
+
+- ``Key``: part of the table's key.
+- ``Max`` / ``Min``: the greatest / least value (a status rank, a lease, a seq).
+- ``From(group)``: taken together with the other columns of its ``Group`` from one winning
+  event: the greatest by the group's ``order`` (table columns; the earliest event on a tie), or
+  the least for an ``earliest`` group, among the events that pass the group's ``where``.
+- ``Derived``: computed from the row's other columns (``{column}``), or a constant.
+- ``Value``: for a table with one row per event (``per_event``), the event's value as it is.
+
+Every rule is a join in a semilattice: combining the rows of two slices of the log gives the row of
+both. So the one definition serves the whole log and a batch alike:
+
+- ``fold`` (``db rebuild``, time travel, ``db verify``): each table is one ``INSERT ... SELECT``
+  that groups the events by key.
+- ``fold_batch`` (every append): the same ``SELECT`` over the batch's events (already in
+  ``meta.events``, in the append's transaction, ``seq > head``) is the source of one ``MERGE INTO``
+  per table, whose ``UPDATE SET`` is each rule's combination of the stored row with the batch's
+  (``greatest``, ``coalesce``, a group's ``CASE WHEN`` on its order). A table with one row per
+  event gets a plain ``INSERT``.
+
+Adding a projection column is one migration (``ALTER TABLE ... ADD COLUMN``) and one line in its
+projection below; see docs/ledger.md for a worked example.
 
 A rebuild writes about a million rows. What it costs is parsing payloads, building primary-key
-indexes and compressing the rows, so: each payload is parsed once, with a shape of only the fields
-its family of events needs (a run's start and winning terminal payloads after grouping, once per
-run); and a table keyed on several columns gets its key after its rows, so that DuckDB builds the
-index once, at commit, instead of a transaction-local index while inserting and the table's
-index again at commit; and rows are inserted in no particular order.
-
-This module is the one place the projection SQL lives.
+indexes and compressing the rows, so: a family's payloads are parsed once, with a shape of only the
+fields its projections read (into a temporary table when several projections read the family); a
+table keyed on several columns gets its key after its rows (DuckDB then builds the index once, at
+commit); and rows are inserted in no particular order.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
+from collections.abc import Sequence
 from contextlib import suppress
 
+import attrs
 import duckdb
 
-PROJECTION_TABLES = (
-    "ingestion_runs",
-    "ingestion_run_assets",
-    "asset_watermarks",
-    "asset_checks",
-    "partition_status",
-)
+from ledger.events import RUN_EVENT_STATUS, STATUS_RANK, StoredRow
 
-# Primary keys, for comparisons and ordered reads.
-PROJECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "ingestion_runs": ("run_id",),
-    "ingestion_run_assets": ("run_id", "asset_key", "partition_key", "scope_key"),
-    "asset_watermarks": ("asset_key", "scope_key"),
-    "asset_checks": ("check_id",),
-    "partition_status": ("asset_key", "partition_key", "scope_key"),
+
+# -- the rules ------------------------------------------------------------------------------------
+@attrs.frozen
+class Key:
+    expr: str
+
+
+@attrs.frozen
+class Max:
+    expr: str
+
+
+@attrs.frozen
+class Min:
+    expr: str
+
+
+@attrs.frozen
+class From:
+    expr: str
+    group: str
+
+
+@attrs.frozen
+class Derived:
+    template: str
+
+
+@attrs.frozen
+class Value:
+    expr: str
+
+
+Rule = Key | Max | Min | From | Derived | Value
+
+
+@attrs.frozen
+class Group:
+    """Columns taken together from one winning event: the greatest by ``order`` (table columns, the
+    earliest event on a tie), or the least if ``earliest``, among the events where ``where`` (over
+    contributions) holds. No ``order``: the latest event (a batch's events all come after the stored
+    ones, so the batch's wins whenever it has one)."""
+
+    name: str
+    order: tuple[str, ...] = ()
+    where: str | None = None
+    earliest: bool = False
+
+
+@attrs.frozen
+class Projection:
+    table: str
+    family: str
+    columns: tuple[tuple[str, Rule], ...]
+    groups: tuple[Group, ...] = ()
+    where: str | None = None  # which events of the family contribute
+    per_event: bool = False  # one row per event: no grouping, no merging
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(name for name, rule in self.columns if isinstance(rule, Key))
+
+
+# Event families: a projection reads one, parsed once per statement (or once per rebuild).
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "runs": ("run_started", "run_heartbeat", "run_succeeded", "run_failed", "run_abandoned"),
+    "assets": ("asset_materialized", "asset_failed", "asset_skipped"),
+    "checks": ("check_evaluated",),
 }
+FAMILY_OF = {event_type: family for family, types in FAMILIES.items() for event_type in types}
 
-_RUN_TYPES = "('run_started', 'run_heartbeat', 'run_succeeded', 'run_failed', 'run_abandoned')"
-_ASSET_TYPES = "('asset_materialized', 'asset_failed', 'asset_skipped')"
+# The status rank (ledger.events.STATUS_RANK, the one definition) of a run event, and back.
+_RANK = "CASE event_type {} ELSE 0 END".format(
+    " ".join(f"WHEN '{t}' THEN {STATUS_RANK[s]}" for t, s in RUN_EVENT_STATUS.items()))
+_STATUS = "CASE {{status_rank}} {} END".format(
+    " ".join(f"WHEN {rank} THEN '{status}'" for status, rank in STATUS_RANK.items()))
+_STARTED = "event_type = 'run_started'"
+_MATERIALIZED = "event_type = 'asset_materialized'"
 
-# The payload fields each fold reads, by family of events (json_transform parses a payload once).
-START_SHAPE = (
-    '{"parent_run_id":"VARCHAR","job_name":"VARCHAR","triggered_by":"VARCHAR","provider":"VARCHAR",'
-    '"args":"JSON","app_version":"VARCHAR","scope_keys":["VARCHAR"],"code_version":"VARCHAR","backfill_id":"VARCHAR"}'
-)
-END_SHAPE = (
-    '{"error_type":"VARCHAR","error_message":"VARCHAR","reason":"VARCHAR","stack_hash":"VARCHAR",'
-    '"error_fingerprint":"VARCHAR"}'
-)
-ASSET_SHAPE = (
-    '{"asset_kind":"VARCHAR","rows":"BIGINT","bytes":"BIGINT","min_data_time":"VARCHAR","max_data_time":"VARCHAR",'
-    '"extra":"JSON","error_type":"VARCHAR","error_message":"VARCHAR","reason":"VARCHAR","code_version":"VARCHAR",'
-    '"data_version":"VARCHAR","path":"VARCHAR","sha256":"VARCHAR"}'
-)
-CHECK_SHAPE = (
-    '{"check_name":"VARCHAR","severity":"VARCHAR","status":"VARCHAR","metrics":"JSON","message":"VARCHAR",'
-    '"materialization_id":"VARCHAR","materialization_seq":"BIGINT"}'
-)
 
-# Three folds read the asset events: their payloads are parsed once, into a temporary table.
-FLATTEN = f"""
-CREATE OR REPLACE TEMP TABLE _ledger_assets AS
-SELECT seq, event_type, recorded_at, run_id, asset_key, partition_key, scope_key,
-       json_transform(payload, '{ASSET_SHAPE}') AS p
-FROM {{events}}
-WHERE event_type IN {_ASSET_TYPES}
-"""
+def _asset_status(materialized: str) -> str:
+    return (f"CASE event_type WHEN 'asset_materialized' THEN '{materialized}' WHEN 'asset_failed' THEN 'failed' "
+            "ELSE 'skipped' END")
 
-_RANK = """CASE event_type WHEN 'run_abandoned' THEN 1 WHEN 'run_succeeded' THEN 2
-                          WHEN 'run_failed' THEN 3 ELSE 0 END"""
-_STATUS_OF_RANK = "CASE {r} WHEN 0 THEN 'started' WHEN 1 THEN 'abandoned' WHEN 2 THEN 'success' ELSE 'failed' END"
 
-RUNS = f"""
-INSERT INTO {{meta}}.ingestion_runs
-WITH agg AS (
-    SELECT run_id,
-           max(rnk) AS status_rank,
-           -- the terminal event that wins: highest rank, then earliest seq
-           arg_max_null({{'at': recorded_at, 'type': event_type, 'payload': payload}}, rnk * 1000000000000000 - seq)
-               FILTER (WHERE rnk > 0) AS term,
-           max(recorded_at) AS last_heartbeat_at,
-           max(CASE WHEN event_type IN ('run_started', 'run_heartbeat') THEN recorded_at + to_microseconds(CAST(
-               json_transform(payload, '{{"lease_seconds":"DOUBLE"}}').lease_seconds * 1000000 AS BIGINT)) END)
-               AS lease_expires_at,
-           min(seq) FILTER (WHERE event_type = 'run_started') AS first_seq,
-           max(seq) AS last_seq
-    FROM (SELECT run_id, seq, recorded_at, event_type, payload, {_RANK} AS rnk
-          FROM {{events}} WHERE event_type IN {_RUN_TYPES})
-    GROUP BY run_id
-), runs AS (
-    -- a run has one start (the store refuses another): its payload and the winner's, parsed once per run
-    SELECT agg.*, s.recorded_at AS started_at, s.partition_key, s.p,
-           json_transform(term.payload, '{END_SHAPE}') AS e
-    FROM agg LEFT JOIN (
-        SELECT seq, recorded_at, partition_key, json_transform(payload, '{START_SHAPE}') AS p
-        FROM {{events}} WHERE event_type = 'run_started'
-    ) s ON s.seq = agg.first_seq
-)
-SELECT run_id, p.parent_run_id, p.job_name, p.triggered_by, {_STATUS_OF_RANK.format(r="status_rank")} AS status,
-       started_at, term.at AS ended_at,
-       (epoch_us(term.at) - epoch_us(started_at)) // 1000 AS duration_ms,
-       p.provider, 'duckdb' AS storage_backend, p.args, NULL AS git_sha, p.app_version,
-       CASE term.type WHEN 'run_failed' THEN e.error_type WHEN 'run_abandoned' THEN 'Abandoned' END AS error_type,
-       CASE term.type WHEN 'run_failed' THEN e.error_message WHEN 'run_abandoned' THEN e.reason END AS error_message,
-       e.stack_hash, status_rank, last_heartbeat_at, lease_expires_at,
-       partition_key, p.scope_keys, p.code_version, p.backfill_id, e.error_fingerprint, first_seq, last_seq
-FROM runs
-"""
+RUNS = Projection("ingestion_runs", "runs", (
+    ("run_id", Key("run_id")),
+    ("parent_run_id", From("{parent_run_id}", "start")),
+    ("job_name", From("{job_name}", "start")),
+    ("triggered_by", From("{triggered_by}", "start")),
+    ("status", Derived(_STATUS)),
+    ("started_at", From("recorded_at", "start")),
+    # the terminal event that wins: the highest rank, then the earliest
+    ("ended_at", From("recorded_at", "outcome")),
+    ("duration_ms", Derived("(epoch_us({ended_at}) - epoch_us({started_at})) // 1000")),
+    ("provider", From("{provider}", "start")),
+    ("storage_backend", Derived("'duckdb'")),
+    ("args_json", From("{args JSON}", "start")),
+    ("git_sha", Derived("NULL")),
+    ("app_version", From("{app_version}", "start")),
+    ("error_type", From("CASE event_type WHEN 'run_failed' THEN {error_type} "
+                          "WHEN 'run_abandoned' THEN 'Abandoned' END", "outcome")),
+    ("error_message", From("CASE event_type WHEN 'run_failed' THEN {error_message} "
+                             "WHEN 'run_abandoned' THEN {reason} END", "outcome")),
+    ("error_stack_hash", From("{stack_hash}", "outcome")),
+    ("status_rank", Max(_RANK)),
+    ("last_heartbeat_at", Max("recorded_at")),
+    # run_started and run_heartbeat carry a lease (DuckDB's CAST rounds to the nearest microsecond)
+    ("lease_expires_at", Max("recorded_at + to_microseconds(CAST({lease_seconds DOUBLE} * 1000000 AS BIGINT))")),
+    ("partition_key", From("partition_key", "start")),
+    ("scope_keys", From("{scope_keys VARCHAR[]}", "start")),
+    ("code_version", From("{code_version}", "start")),
+    ("backfill_id", From("{backfill_id}", "start")),
+    ("error_fingerprint", From("{error_fingerprint}", "outcome")),
+    ("first_seq", From(f"CASE WHEN {_STARTED} THEN seq END", "start")),
+    ("last_seq", Max("seq")),
+), groups=(
+    # a run has one start (the store refuses another)
+    Group("start", ("first_seq",), where="first_seq IS NOT NULL", earliest=True),
+    Group("outcome", ("status_rank",), where="status_rank > 0"),
+))
 
-RUN_ASSETS = """
-INSERT INTO {meta}.ingestion_run_assets
-SELECT run_id, asset_key, p.asset_kind AS asset_kind, partition_key,
-       CASE event_type WHEN 'asset_materialized' THEN 'success' WHEN 'asset_failed' THEN 'failed' ELSE 'skipped' END,
-       p.rows, NULL, NULL, p.bytes,
-       CAST(p.min_data_time AS TIMESTAMPTZ), CAST(p.max_data_time AS TIMESTAMPTZ),
-       CASE event_type
-            WHEN 'asset_failed' THEN json_merge_patch(p.extra,
-                 json_object('error_type', p.error_type, 'error', p.error_message))
-            WHEN 'asset_skipped' THEN json_merge_patch(p.extra, json_object('reason', p.reason))
-            ELSE p.extra END,
-       NULL, recorded_at, NULL,
-       scope_key, p.code_version, p.data_version, p.path, p.sha256, seq
-FROM _ledger_assets
-QUALIFY row_number() OVER (PARTITION BY run_id, asset_key, partition_key, scope_key ORDER BY seq DESC) = 1
-"""
+RUN_ASSETS = Projection("ingestion_run_assets", "assets", (
+    ("run_id", Key("run_id")),
+    ("asset_key", Key("asset_key")),
+    ("asset_kind", From("{asset_kind}", "last")),
+    ("partition_key", Key("partition_key")),
+    ("status", From(_asset_status("success"), "last")),
+    ("rows_inserted", From("{rows BIGINT}", "last")),
+    ("rows_updated", Derived("NULL")),
+    ("rows_deleted", Derived("NULL")),
+    ("bytes_written", From("{bytes BIGINT}", "last")),
+    ("min_event_ts", From("CAST({min_data_time} AS TIMESTAMPTZ)", "last")),
+    ("max_event_ts", From("CAST({max_data_time} AS TIMESTAMPTZ)", "last")),
+    ("extra_json", From(
+        "CASE event_type WHEN 'asset_failed' THEN json_merge_patch({extra JSON}, "
+        "json_object('error_type', {error_type}, 'error', {error_message})) "
+        "WHEN 'asset_skipped' THEN json_merge_patch({extra JSON}, json_object('reason', {reason})) "
+        "ELSE {extra JSON} END", "last")),
+    ("started_at", Derived("NULL")),
+    ("ended_at", From("recorded_at", "last")),
+    ("duration_ms", Derived("NULL")),
+    ("scope_key", Key("scope_key")),
+    ("code_version", From("{code_version}", "last")),
+    ("data_version", From("{data_version}", "last")),
+    ("path", From("{path}", "last")),
+    ("sha256", From("{sha256}", "last")),
+    ("seq", From("seq", "last")),
+), groups=(Group("last"),))
 
-WATERMARKS = """
-INSERT INTO {meta}.asset_watermarks
-SELECT asset_key, scope_key, w.watermark_ts, w.updated_at, w.last_run_id, w.seq
-FROM (
-    -- the newest data date wins, then the latest event: an aggregate, not a sort of the events
-    SELECT asset_key, scope_key,
-           arg_max({'watermark_ts': watermark_ts, 'updated_at': recorded_at, 'last_run_id': run_id, 'seq': seq},
-                   {'watermark_ts': watermark_ts, 'seq': seq}) AS w
-    FROM (SELECT *, CAST(p.max_data_time AS TIMESTAMPTZ) AS watermark_ts FROM _ledger_assets
-          WHERE event_type = 'asset_materialized' AND p.max_data_time IS NOT NULL)
-    GROUP BY asset_key, scope_key
-)
-"""
+WATERMARKS = Projection("asset_watermarks", "assets", (
+    ("asset_key", Key("asset_key")),
+    ("scope_key", Key("scope_key")),
+    # the newest data date wins, then the latest event: a watermark never moves back
+    ("watermark_ts", From("CAST({max_data_time} AS TIMESTAMPTZ)", "newest")),
+    ("updated_at", From("recorded_at", "newest")),
+    ("last_run_id", From("run_id", "newest")),
+    ("seq", From("seq", "newest")),
+), groups=(Group("newest", ("watermark_ts", "seq")),),
+    where=f"{_MATERIALIZED} AND {{max_data_time}} IS NOT NULL")
 
-CHECKS = f"""
-INSERT INTO {{meta}}.asset_checks
-SELECT event_id, asset_key, partition_key, p.check_name, p.severity, p.status,
-       recorded_at, p.metrics, p.message, run_id, scope_key,
-       p.materialization_id, p.materialization_seq, seq
-FROM (SELECT *, json_transform(payload, '{CHECK_SHAPE}') AS p FROM {{events}} WHERE event_type = 'check_evaluated')
-"""
+CHECKS = Projection("asset_checks", "checks", (
+    ("check_id", Key("event_id")),
+    ("asset_key", Value("asset_key")),
+    ("partition_key", Value("partition_key")),
+    ("check_name", Value("{check_name}")),
+    ("severity", Value("{severity}")),
+    ("status", Value("{status}")),
+    ("checked_at", Value("recorded_at")),
+    ("metrics_json", Value("{metrics JSON}")),
+    ("message", Value("{message}")),
+    ("run_id", Value("run_id")),
+    ("scope_key", Value("scope_key")),
+    ("materialization_event_id", Value("{materialization_id}")),
+    ("materialization_seq", Value("{materialization_seq BIGINT}")),
+    ("seq", Value("seq")),
+), per_event=True)
 
-PARTITIONS = """
-INSERT INTO {meta}.partition_status
-WITH ev AS (
-    SELECT *, event_type = 'asset_materialized' AS is_mat FROM _ledger_assets
-)
-SELECT asset_key, partition_key, scope_key,
-       arg_max_null(CASE event_type WHEN 'asset_materialized' THEN 'materialized'
-                               WHEN 'asset_failed' THEN 'failed' ELSE 'skipped' END, seq) AS status,
-       arg_max_null(run_id, seq) AS run_id,
-       max(seq) AS last_seq,
-       arg_max_null(recorded_at, seq) AS updated_at,
-       max(seq) FILTER (WHERE is_mat) AS materialized_seq,
-       arg_max_null(recorded_at, seq) FILTER (WHERE is_mat) AS materialized_at,
-       arg_max_null(run_id, seq) FILTER (WHERE is_mat) AS materialized_run_id,
-       arg_max_null(p.code_version, seq) FILTER (WHERE is_mat) AS code_version,
-       arg_max_null(p.data_version, seq) FILTER (WHERE is_mat) AS data_version,
-       arg_max_null(p.rows, seq) FILTER (WHERE is_mat) AS rows,
-       arg_max_null(p.bytes, seq) FILTER (WHERE is_mat) AS bytes,
-       arg_max_null(p.path, seq) FILTER (WHERE is_mat) AS path,
-       arg_max_null(p.sha256, seq) FILTER (WHERE is_mat) AS sha256
-FROM ev
-GROUP BY asset_key, partition_key, scope_key
-"""
+PARTITIONS = Projection("partition_status", "assets", (
+    ("asset_key", Key("asset_key")),
+    ("partition_key", Key("partition_key")),
+    ("scope_key", Key("scope_key")),
+    # the latest asset event sets the status ...
+    ("status", From(_asset_status("materialized"), "latest")),
+    ("run_id", From("run_id", "latest")),
+    ("last_seq", From("seq", "latest")),
+    ("updated_at", From("recorded_at", "latest")),
+    # ... the latest materialization, if any, the rest (a later failure keeps it)
+    ("materialized_seq", From(f"CASE WHEN {_MATERIALIZED} THEN seq END", "materialized")),
+    ("materialized_at", From("recorded_at", "materialized")),
+    ("materialized_run_id", From("run_id", "materialized")),
+    ("code_version", From("{code_version}", "materialized")),
+    ("data_version", From("{data_version}", "materialized")),
+    ("rows", From("{rows BIGINT}", "materialized")),
+    ("bytes", From("{bytes BIGINT}", "materialized")),
+    ("path", From("{path}", "materialized")),
+    ("sha256", From("{sha256}", "materialized")),
+), groups=(Group("latest"), Group("materialized", where="materialized_seq IS NOT NULL")))
 
-FOLDS = (RUNS, RUN_ASSETS, WATERMARKS, CHECKS, PARTITIONS)
+PROJECTIONS = (RUNS, RUN_ASSETS, WATERMARKS, CHECKS, PARTITIONS)
+PROJECTION_TABLES = tuple(p.table for p in PROJECTIONS)
+# Primary keys, for comparisons and ordered reads.
+PROJECTION_KEYS: dict[str, tuple[str, ...]] = {p.table: p.key for p in PROJECTIONS}
+
+
+# -- generating the statements --------------------------------------------------------------------
+_FIELD = re.compile(r"\{(\w+)(?: ([A-Z]+(?:\[\])?))?\}")
+_ENVELOPE = "seq, event_id, event_type, recorded_at, run_id, asset_key, partition_key, scope_key"
+
+
+def _fields(text: str, shape: dict[str, str]) -> str:
+    """``text`` with each ``{field TYPE}`` replaced by ``p.field``, the field added to ``shape``."""
+    def sub(m: re.Match[str]) -> str:
+        name, kind = m.group(1), m.group(2) or "VARCHAR"
+        if shape.setdefault(name, kind) != kind:
+            raise ValueError(f"payload field {name} read as {shape[name]} and {kind}")
+        return f'p."{name}"'
+    return _FIELD.sub(sub, text)
+
+
+@functools.cache
+def _shapes() -> dict[str, str]:
+    """Each family's json_transform shape: the payload fields its projections read."""
+    shapes: dict[str, dict[str, str]] = {family: {} for family in FAMILIES}
+    for proj in PROJECTIONS:
+        for _, rule in proj.columns:
+            if not isinstance(rule, Derived):
+                _fields(rule.expr, shapes[proj.family])
+        _fields(proj.where or "", shapes[proj.family])
+    return {family: json.dumps({name: [kind[:-2]] if kind.endswith("[]") else kind for name, kind in fields.items()},
+                               separators=(",", ":"))
+            for family, fields in shapes.items()}
+
+
+def family_select(family: str, events: str, where: str = "") -> str:
+    """The family's events of relation ``events`` with their payload parsed once (``p``)."""
+    types = ", ".join(f"'{t}'" for t in FAMILIES[family])
+    return (f"SELECT {_ENVELOPE}, json_transform(payload, '{_shapes()[family]}') AS p FROM {events} "
+            f"WHERE event_type IN ({types}){where}")
+
+
+def _derived(template: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
+
+
+def _select(proj: Projection, source: str, *, presence: bool = False, single: bool = False) -> str:
+    """The projection's rows folded from ``source`` (a family relation), columns in table order:
+    one aggregate over the events (each contribution written into it), then the groups' columns
+    and the derived ones. ``presence`` adds ``_n_<group>``, the events of each latest-event group
+    with a ``where`` (for a merge: does the batch have a winner). ``single``: no two events of
+    ``source`` share a key, so each rule's value is its one event's contribution (no grouping)."""
+    shape: dict[str, str] = {}  # already in the family's shape
+    expr = {name: _fields(rule.expr, shape) for name, rule in proj.columns if not isinstance(rule, Derived)}
+
+    def inline(text: str) -> str:  # a condition over contributions, each replaced by its expression
+        return re.sub(r"\b(\w+)\b", lambda m: f"({expr[m.group(1)]})" if m.group(1) in expr else m.group(1), text)
+
+    where = f" WHERE {_fields(proj.where, shape)}" if proj.where else ""
+    final: dict[str, str] = {}
+    if proj.per_event:
+        final = {name: expr[name] for name in expr}
+        body = f"({source}){where}"
+    elif single:
+        groups = {g.name: g for g in proj.groups}
+        for name, rule in proj.columns:
+            only = groups[rule.group].where if isinstance(rule, From) else None
+            if only:
+                final[name] = f"CASE WHEN {inline(only)} THEN {expr[name]} END"
+            elif not isinstance(rule, Derived):
+                final[name] = expr[name]
+        for g in proj.groups:
+            if presence and g.where and not g.order:
+                final[f"_n_{g.name}"] = f"CAST({inline(g.where)} AS INTEGER)"
+        body = f"({source}){where}"
+    else:
+        aggregates = [f"{expr[k]} AS {k}" for k in proj.key]
+        members: dict[str, list[str]] = {g.name: [] for g in proj.groups}
+        for name, rule in proj.columns:
+            if isinstance(rule, Key):
+                final[name] = name
+            elif isinstance(rule, Max | Min):
+                aggregates.append(f"{type(rule).__name__.lower()}({expr[name]}) AS {name}")
+                final[name] = name
+            elif isinstance(rule, From):
+                members[rule.group].append(name)
+                final[name] = f"_g_{rule.group}.{name}"
+        for g in proj.groups:
+            packed = ", ".join(f"'{c}': {expr[c]}" for c in members[g.name])
+            order = ("{" + ", ".join([*(f"'{c}': {expr[c]}" for c in g.order), f"'_seq': {'' if g.earliest else '-'}seq"])
+                     + "}") if g.order else "seq"
+            only = f" FILTER (WHERE {inline(g.where)})" if g.where else ""
+            pick = "arg_min_null" if g.earliest else "arg_max_null"
+            aggregates.append(f"{pick}({{{packed}}}, {order}){only} AS _g_{g.name}")
+            if presence and g.where and not g.order:
+                aggregates.append(f"count(*){only} AS _n_{g.name}")
+                final[f"_n_{g.name}"] = f"_n_{g.name}"
+        body = f"(SELECT {', '.join(aggregates)} FROM ({source}){where} GROUP BY {', '.join(expr[k] for k in proj.key)})"
+    for name, rule in proj.columns:
+        if isinstance(rule, Derived):
+            final[name] = _derived(rule.template, final)
+    names = [n for n, _ in proj.columns] + [n for n in final if n.startswith("_n_")]
+    return f"SELECT {', '.join(f'{final[n]} AS {n}' for n in names)} FROM {body}"
+
+
+def _merged(proj: Projection) -> dict[str, str]:
+    """Each column of a stored row ``t`` combined with the batch's row ``s``."""
+    groups = {g.name: g for g in proj.groups}
+    out: dict[str, str] = {}
+    for name, rule in proj.columns:
+        if isinstance(rule, Key):
+            out[name] = f"t.{name}"
+        elif isinstance(rule, Max):
+            out[name] = f"greatest(t.{name}, s.{name})"
+        elif isinstance(rule, Min):
+            out[name] = f"least(t.{name}, s.{name})"
+        elif isinstance(rule, From) and not groups[rule.group].order:
+            assert not groups[rule.group].earliest, "an earliest-event group needs an order to merge on"
+            # the latest event: the batch's, if it has one
+            has = f"s._n_{rule.group} > 0" if groups[rule.group].where else None
+            out[name] = f"CASE WHEN {has} THEN s.{name} ELSE t.{name} END" if has else f"s.{name}"
+        elif isinstance(rule, From):
+            group = groups[rule.group]
+            order, first, than = group.order, group.order[0], "<" if group.earliest else ">"
+            beats = (f"s.{first} {than} t.{first}" if len(order) == 1 else
+                     f"({', '.join(f's.{c}' for c in order)}) {than} ({', '.join(f't.{c}' for c in order)})")
+            out[name] = f"CASE WHEN s.{first} IS NOT NULL AND (t.{first} IS NULL OR {beats}) THEN s.{name} ELSE t.{name} END"
+    for name, rule in proj.columns:
+        if isinstance(rule, Derived):
+            out[name] = _derived(rule.template, out)
+    return out
+
+
+def fold_statement(table: str, events: str) -> str:
+    """``INSERT`` of the projection ``table`` folded from the event relation ``events``."""
+    proj = _projection(table)
+    columns = ", ".join(name for name, _ in proj.columns)
+    return f"INSERT INTO {{meta}}.{table} ({columns}) {_select(proj, events)}"
+
+
+@functools.cache
+def batch_statement(table: str, *, fresh: bool = False, single: bool = False) -> str:
+    """The statement that folds the batch (events with ``seq > $head``, the head before it) into
+    the stored rows of ``table``; ``fresh``: none of its rows can exist yet (an ``INSERT``);
+    ``single``: no two events of the batch share a key (no grouping)."""
+    proj = _projection(table)
+    source = family_select(proj.family, "meta.events", " AND seq > $head")
+    columns = [name for name, _ in proj.columns]
+    if proj.per_event or fresh:
+        return f"INSERT INTO meta.{table} ({', '.join(columns)}) {_select(proj, source, single=single)}"
+    merged = _merged(proj)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in proj.key)
+    update = ", ".join(f"{c} = {merged[c]}" for c in columns if c not in proj.key)
+    return (f"MERGE INTO meta.{table} t USING ({_select(proj, source, presence=True, single=single)}) s ON {on} "
+            f"WHEN MATCHED THEN UPDATE SET {update} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})")
+
+
+def _projection(table: str) -> Projection:
+    for proj in PROJECTIONS:
+        if proj.table == table:
+            return proj
+    raise KeyError(table)
+
+
+# -- running them ---------------------------------------------------------------------------------
+def fold_batch(con: duckdb.DuckDBPyConnection, head: int, rows: Sequence[StoredRow], *, new_runs: bool = False) -> None:
+    """Fold the batch ``rows`` (inserted in this transaction after seq ``head``) into the stored
+    projections: one statement per table the batch touches. ``new_runs``: every run of the batch
+    starts in it, so rows keyed on its run ids are inserted, not merged (nothing is stored to merge
+    with). A table whose key no two events of the batch share is folded without grouping (each
+    rule over one event is that event's contribution)."""
+    by_family: dict[str, list[StoredRow]] = {}
+    for row in rows:
+        if row.event_type in FAMILY_OF:
+            by_family.setdefault(FAMILY_OF[row.event_type], []).append(row)
+    for proj in PROJECTIONS:
+        events = by_family.get(proj.family)
+        if events:
+            fresh = new_runs and "run_id" in proj.key
+            single = not proj.per_event and _distinct_keys(proj, events)
+            con.execute(batch_statement(proj.table, fresh=fresh, single=single), {"head": head})
+
+
+def _distinct_keys(proj: Projection, rows: Sequence[StoredRow]) -> bool:
+    """No two of ``rows`` share the projection's key (its keys are envelope columns)."""
+    fields = [rule.expr for _, rule in proj.columns if isinstance(rule, Key)]
+    keys = {tuple(getattr(row, f) for f in fields) for row in rows}
+    return len(keys) == len(rows)
 
 
 def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta") -> None:
     """Fold the event relation ``events`` (a table name or parenthesised query) into the empty
-    projections of ``meta`` (a rebuild, time travel, verify). Appends merge batches into existing
-    rows with the Python fold (``ledger.incremental``), which applies the same rules.
+    projections of ``meta`` (a rebuild, time travel, verify).
 
     Run it in a transaction where a failure must leave the tables as they were: tables keyed on
     several columns are re-created without their key until their rows are in.
@@ -192,17 +451,24 @@ def fold(con: duckdb.DuckDBPyConnection, events: str, meta: str = "meta") -> Non
     # transaction's: it is put back, except after a failure in a transaction, which refuses SET.
     ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]  # type: ignore[index]
     con.execute("SET preserve_insertion_order = false")
+    readers = {family: sum(p.family == family for p in PROJECTIONS) for family in FAMILIES}
+    temps = [family for family, n in readers.items() if n > 1]
     try:
-        con.execute(FLATTEN.replace("{events}", events))  # the shapes hold braces: no str.format
-        for statement in FOLDS:
-            con.execute(statement.replace("{meta}", meta).replace("{events}", events))
-        con.execute("DROP TABLE _ledger_assets")
+        for family in temps:  # parsed once for the projections that share them
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _ledger_{family} AS {family_select(family, events)}")
+        for proj in PROJECTIONS:
+            source = f"SELECT * FROM _ledger_{proj.family}" if proj.family in temps else \
+                family_select(proj.family, events)
+            con.execute(fold_statement(proj.table, source).replace("{meta}", meta))
+        for family in temps:
+            con.execute(f"DROP TABLE _ledger_{family}")
         for table, key in keys.items():
             # In a transaction DuckDB builds the index at commit (and checks the key there).
             con.execute(f"ALTER TABLE {meta}.{table} ADD {key}")
     except BaseException:
         with suppress(duckdb.Error):  # a failed transaction refuses both: its rollback drops the table
-            con.execute("DROP TABLE IF EXISTS _ledger_assets")
+            for family in temps:
+                con.execute(f"DROP TABLE IF EXISTS _ledger_{family}")
             con.execute(f"SET preserve_insertion_order = {bool(ordered)}")
         raise
     con.execute(f"SET preserve_insertion_order = {bool(ordered)}")
@@ -257,4 +523,22 @@ def clear(con: duckdb.DuckDBPyConnection, meta: str = "meta") -> None:
         con.execute(row[0])
 
 
-__all__ = ["FOLDS", "PROJECTION_KEYS", "PROJECTION_TABLES", "clear", "fold"]
+__all__ = [
+    "FAMILIES",
+    "PROJECTIONS",
+    "PROJECTION_KEYS",
+    "PROJECTION_TABLES",
+    "Derived",
+    "From",
+    "Group",
+    "Key",
+    "Max",
+    "Min",
+    "Projection",
+    "Value",
+    "batch_statement",
+    "clear",
+    "fold",
+    "fold_batch",
+    "fold_statement",
+]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+
+E = TypeVar("E")
 
 REDACTED = "***"
 _SECRET_NAME = re.compile(r"(key|secret|token|password|passwd|credential|auth)", re.IGNORECASE)
@@ -68,4 +72,54 @@ def _redact(value: Any, secrets: list[str]) -> Any:
     return redact_text(str(value), secrets)
 
 
-__all__ = ["REDACTED", "is_secret_name", "known_secret_values", "redact", "redact_text", "remember_secret"]
+def redact_event(event: E, secrets: Sequence[str]) -> E:
+    """``event`` with every payload text masked (known secret ``secrets``, values under
+    secret-named keys), or ``event`` itself when nothing needs masking. The ledger calls it on every
+    event before hashing and storing it, whichever code built the event. Envelope fields (run id,
+    asset, partition, scope) are identifiers, not text, and stay; values other than text keep their
+    type (a payload the log refuses is still refused)."""
+    changes = {}
+    for field in attrs.fields(type(event)):  # type: ignore[arg-type]
+        if field.name in _ENVELOPE:
+            continue
+        value = getattr(event, field.name)
+        masked = _mask(value, secrets)
+        if masked is not value:
+            changes[field.name] = masked
+    return attrs.evolve(event, **changes) if changes else event  # type: ignore[misc]
+
+
+_ENVELOPE = frozenset(("event_id", "run_id", "asset_key", "partition_key", "scope_key"))
+
+
+def _mask(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` with secrets masked; the very same object when nothing changed."""
+    if isinstance(value, str):
+        if secrets and any(s in value for s in secrets):
+            return redact_text(value, secrets)
+        return value
+    if isinstance(value, Mapping):
+        out, changed = {}, False
+        for k, v in value.items():
+            masked = REDACTED if isinstance(k, str) and is_secret_name(k) and v not in (None, "", False, REDACTED) \
+                else _mask(v, secrets)
+            changed = changed or masked is not v
+            out[k] = masked
+        return out if changed else value
+    if isinstance(value, list | tuple):
+        items = [_mask(v, secrets) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(items) if isinstance(value, tuple) else items
+    return value
+
+
+__all__ = [
+    "REDACTED",
+    "is_secret_name",
+    "known_secret_values",
+    "redact",
+    "redact_event",
+    "redact_text",
+    "remember_secret",
+]

@@ -25,6 +25,7 @@ import attrs
 
 from ledger.errors import ConflictError
 from ledger.events import (
+    RUN_EVENT_STATUS,
     STATUS_RANK,
     CheckEvaluated,
     Event,
@@ -34,9 +35,7 @@ from ledger.events import (
     RunSucceeded,
     StoredEvent,
     StoredRow,
-    to_row,
 )
-from ledger.fold import ProjectionState, fold_events
 
 GENESIS_HASH = "0" * 64
 Clock = Callable[[], dt.datetime]
@@ -47,38 +46,36 @@ def utc_now() -> dt.datetime:
 
 
 def event_hash(prev_hash: str, seq: int, recorded_at: dt.datetime, row: StoredRow) -> str:
-    """SHA-256 over the canonical row and the previous hash: the bytes of ``canonical_json`` of
-    the list below (``hash_body``), built without the generic encoder's per-call set-up."""
-    return hashlib.sha256(hash_body(prev_hash, seq, recorded_at, row).encode()).hexdigest()
+    """SHA-256 over the canonical row and the previous hash (``hash_body``)."""
+    return chain(prev_hash, seq, recorded_at, [row])[0]
 
 
 def hash_body(prev_hash: str, seq: int, recorded_at: dt.datetime, row: StoredRow) -> str:
     """``canonical_json([prev_hash, seq, event_id, event_type, schema_version, recorded_at,
-    run_id, asset_key, partition_key, scope_key, payload])``, byte for byte (a test checks)."""
+    run_id, asset_key, partition_key, scope_key, payload])``, byte for byte (a test checks), built
+    without the generic encoder's per-call set-up."""
+    return _body(prev_hash, seq, f"{_json_str(_iso_utc(recorded_at))},", row)
+
+
+def _body(prev_hash: str, seq: int, when: str, row: StoredRow) -> str:
+    """The hash body's one layout (``when`` is the JSON of recorded_at and its comma)."""
+    text = _json_str
     return (
-        f"[{_json_str(prev_hash)},{int(seq)},{_json_str(row.event_id)},{_json_str(row.event_type)},"
-        f"{int(row.schema_version)},{_json_str(_iso_utc(recorded_at))},{_json_str(row.run_id)},"
-        f"{_json_str(row.asset_key)},{_json_str(row.partition_key)},{_json_str(row.scope_key)},"
-        f"{_json_str(row.payload)}]"
+        f"[{text(prev_hash)},{int(seq)},{text(row.event_id)},{text(row.event_type)},{int(row.schema_version)},{when}"
+        f"{text(row.run_id)},{text(row.asset_key)},{text(row.partition_key)},{text(row.scope_key)},"
+        f"{text(row.payload)}]"
     )
 
 
 def chain(prev_hash: str, first_seq: int, recorded_at: dt.datetime, rows: Sequence[StoredRow]) -> list[str]:
     """``event_hash`` of each row in turn, seqs from ``first_seq``, each chained to the previous
-    hash: the same bytes as ``hash_body`` (a test checks), with the batch's shared parts built once."""
-    sha256, text = hashlib.sha256, _json_str
-    when = f"{text(_iso_utc(recorded_at))},"
+    hash; the batch's shared recorded_at is formatted once."""
+    sha256 = hashlib.sha256
+    when = f"{_json_str(_iso_utc(recorded_at))},"
     hashes = []
-    seq = int(first_seq)
-    for row in rows:
-        body = (
-            f"[{text(prev_hash)},{seq},{text(row.event_id)},{text(row.event_type)},{int(row.schema_version)},{when}"
-            f"{text(row.run_id)},{text(row.asset_key)},{text(row.partition_key)},{text(row.scope_key)},"
-            f"{text(row.payload)}]"
-        )
-        prev_hash = sha256(body.encode()).hexdigest()
+    for seq, row in enumerate(rows, start=int(first_seq)):
+        prev_hash = sha256(_body(prev_hash, seq, when, row).encode()).hexdigest()
         hashes.append(prev_hash)
-        seq += 1
     return hashes
 
 
@@ -154,7 +151,7 @@ def validate_batch(
 
 
 def _terminal_status(event: Event) -> str:
-    return {RunSucceeded: "success", RunFailed: "failed", RunAbandoned: "abandoned"}[type(event)]
+    return RUN_EVENT_STATUS[event.EVENT_TYPE]
 
 
 def expired_runs(runs: dict[str, RunState], now: dt.datetime) -> list[str]:
@@ -203,106 +200,9 @@ def resolve_check_links(events: Sequence[Event], seq_of: Callable[[str], int | N
     return out
 
 
-class InMemoryEventStore:
-    """A list of events and a Python fold: the reference backend and the model for tests."""
-
-    def __init__(self, *, clock: Clock = utc_now, auto_reap: bool = True) -> None:
-        self._clock = clock
-        self._auto_reap = auto_reap
-        self._log: list[StoredEvent] = []
-        self._rows: list[StoredRow] = []
-        self._ids: dict[str, int] = {}
-        self._state = ProjectionState()
-
-    def _runs(self) -> dict[str, RunState]:
-        return {
-            str(run_id): RunState(rank=r["status_rank"], lease_expires_at=r["lease_expires_at"])
-            for run_id, r in self._state.tables["ingestion_runs"].items()
-        }
-
-    def append(
-        self,
-        events: Sequence[Event],
-        *,
-        expected_last_seq: int | None = None,
-        data_writer: Callable[[Any], None] | None = None,
-    ) -> list[StoredEvent]:
-        if data_writer is not None:
-            raise ConflictError("the in-memory store holds no data tables; use the DuckDB store")
-        head = len(self._log)
-        if expected_last_seq is not None and expected_last_seq != head:
-            raise ConflictError(f"expected the log to end at seq {expected_last_seq}, it ends at {head}")
-        now = self._clock()
-        runs = self._runs()
-        batch = list(events)
-        if self._auto_reap:
-            alive = {e.run_id for e in batch if e.run_id}  # a run appending now is not abandoned
-            batch = abandon_events([r for r in expired_runs(runs, now) if r not in alive], runs) + batch
-        validate_batch(batch, runs, ())
-        dup = [e.event_id for e in batch if e.event_id in self._ids]
-        if dup:
-            raise ConflictError(f"duplicate event id {dup[0]}")
-        batch_ids = {e.event_id: head + i + 1 for i, e in enumerate(batch)}
-        batch = resolve_check_links(batch, lambda eid: batch_ids.get(eid) or self._ids.get(eid))
-        stored, rows = self._seal(batch, head, now)
-        self._log.extend(stored)
-        self._rows.extend(rows)
-        self._ids.update({s.event.event_id: s.seq for s in stored})
-        fold_events(self._state, zip(stored, rows, strict=True))
-        return stored
-
-    def _seal(self, batch: list[Event], head: int, now: dt.datetime) -> tuple[list[StoredEvent], list[StoredRow]]:
-        prev = self._log[-1].hash if self._log else GENESIS_HASH
-        stored, rows = [], []
-        for i, event in enumerate(batch):
-            seq = head + i + 1
-            row = to_row(event)
-            h = event_hash(prev, seq, now, row)
-            stored.append(StoredEvent(seq=seq, recorded_at=now, prev_hash=prev, hash=h, event=event))
-            rows.append(row)
-            prev = h
-        return stored, rows
-
-    def last_seq(self) -> int:
-        return len(self._log)
-
-    def read(
-        self, *, since_seq: int = 0, until_seq: int | None = None, run_id: str | None = None, limit: int | None = None
-    ) -> list[StoredEvent]:
-        out = [
-            s for s in self._log
-            if s.seq > since_seq and (until_seq is None or s.seq <= until_seq)
-            and (run_id is None or s.event.run_id == run_id)
-        ]
-        return out[:limit] if limit is not None else out
-
-    def projection(self, table: str, *, as_of_seq: int | None = None) -> list[dict[str, Any]]:
-        state = self._state
-        if as_of_seq is not None and as_of_seq < len(self._log):
-            state = ProjectionState()
-            fold_events(state, zip(self._log[:as_of_seq], self._rows[:as_of_seq], strict=True))
-        return state.rows(table)
-
-    def reap(self, now: dt.datetime | None = None) -> list[StoredEvent]:
-        runs = self._runs()
-        doomed = expired_runs(runs, now or self._clock())
-        if not doomed:
-            return []
-        saved, self._auto_reap = self._auto_reap, False
-        try:
-            return self.append(abandon_events(doomed, runs))
-        finally:
-            self._auto_reap = saved
-
-    def rebuild(self) -> None:
-        self._state = ProjectionState()
-        fold_events(self._state, zip(self._log, self._rows, strict=True))
-
-
 __all__ = [
     "GENESIS_HASH",
     "EventStore",
-    "InMemoryEventStore",
     "RunState",
     "chain",
     "event_hash",

@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stages.analytics.checks import CheckResult
     from stages.backfills import BackfillResult, backfill, backfill_resume, backfill_status
     from stages.inputs import default_session, resolve_symbols
     from stages.planning import plan
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from stages.runner import run_daily, run_job
 
 _LAZY = {
+    "CheckResult": "stages.analytics.checks",
     "BackfillResult": "stages.backfills",
     "backfill": "stages.backfills",
     "backfill_resume": "stages.backfills",
@@ -55,6 +57,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BackfillResult",
+    "CheckResult",
     "DailyResult",
     "JobResult",
     "SymbolOutcome",

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ledger.errors import StageError
+from ledger.redact import known_secret_values, redact_text
 from stages.jobs.base import FAILED, SKIPPED, SUCCESS
 
 if TYPE_CHECKING:
@@ -48,13 +50,18 @@ class SymbolOutcome:
     bytes: int | None = None
     path: str | None = None
     sha256: str | None = None
-    reason: str | None = None
-    error: str | None = None
+    # Messages are masked against the known secrets here, whoever raised them (results are printed).
+    reason: str | None = attrs.field(default=None, converter=lambda v: _masked(v))
+    error: str | None = attrs.field(default=None, converter=lambda v: _masked(v))
     materialization_id: str | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(attrs.asdict(self))  # type: ignore[no-any-return]
+
+
+def _masked(text: str | None) -> str | None:
+    return None if text is None else redact_text(text, known_secret_values(os.environ))
 
 
 @attrs.frozen(kw_only=True)
@@ -68,7 +75,7 @@ class JobResult:
     status: str  # success | failed
     outcomes: tuple[SymbolOutcome, ...] = ()
     checks: tuple[CheckResult, ...] = ()
-    error: str | None = None
+    error: str | None = attrs.field(default=None, converter=lambda v: _masked(v))
     seconds: float = 0.0
     ledger_seconds: float = 0.0  # inside ledger commits (run start, heartbeats, the final transaction)
     data_write_seconds: float = 0.0  # the part of the final transaction spent writing data rows

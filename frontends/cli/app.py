@@ -181,7 +181,12 @@ def _report(e: BaseException, *, debug: bool) -> None:
         import traceback
 
         traceback.print_exception(e)
-    typer.secho(f"error: {e}", fg="red", err=True)
+    import os
+
+    from ledger.redact import known_secret_values, redact_text
+
+    # masked whoever raised it: a message may quote a key it was given
+    typer.secho(f"error: {redact_text(str(e), known_secret_values(os.environ))}", fg="red", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

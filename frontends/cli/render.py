@@ -37,10 +37,6 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def to_jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_default))
-
-
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, default=_default, indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
@@ -94,4 +90,4 @@ def progress(enabled: bool | None = None) -> Any:
                     console=__getattr__("err"), disable=not show, transient=False)
 
 
-__all__ = ["fmt", "print_json", "progress", "table", "to_jsonable"]  # plus the lazy `out` and `err` consoles
+__all__ = ["fmt", "print_json", "progress", "table"]  # plus the lazy `out` and `err` consoles

@@ -351,20 +351,17 @@ def heatmap_summary(cells: pd.DataFrame) -> dict[str, int]:
 
 def gap_plan(settings: Any, *, start: dt.date | None = None, end: dt.date | None = None,
              assets: list[str] | None = None, symbols: list[str] | None = None,
-             now: dt.datetime | None = None) -> dict[str, Any] | None:
-    """The gap planner's plan as a dict (``GapPlan.to_dict()``), or None when no planner is installed.
+             now: dt.datetime | None = None) -> dict[str, Any]:
+    """The gap planner's plan as a dict (``GapPlan.to_dict()``). The planner is part of the core:
+    a failing import is a bug and raises.
 
     The same inputs as ``stages.plan`` (registry graph, provider capabilities, window, universe), but
     planned on a read-only connection of our own: ``stages.plan`` goes through ``ledger.open``, whose
     store opens the file read-write. Display only: the portal never runs a backfill.
     """
-    try:
-        from ledger.planner import default_window, plan_gaps
-        from stages import planning
-    except ImportError:
-        return None
     from ledger.calendar import TradingCalendar
-    from stages import registry
+    from ledger.planner import default_window, plan_gaps
+    from stages import planning, registry
 
     cal = TradingCalendar.xnys()
     latest = cal.latest_completed_session(now or dt.datetime.now(dt.UTC), settings.session_close_delay_minutes)
@@ -386,7 +383,7 @@ def gap_plan(settings: Any, *, start: dt.date | None = None, end: dt.date | None
     return plan.to_dict()
 
 
-def gap_plan_for(path: str | Path, *, start: dt.date, end: dt.date, symbols: tuple[str, ...]) -> dict[str, Any] | None:
+def gap_plan_for(path: str | Path, *, start: dt.date, end: dt.date, symbols: tuple[str, ...]) -> dict[str, Any]:
     """``gap_plan`` for the ledger at ``path`` (cacheable: plain arguments only)."""
     import attrs
 

@@ -8,9 +8,12 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import numpy as np
 
+# the submodules themselves, not the package (whose __init__ imports this module)
+import ledger.planner.grid as grid
+import ledger.planner.ranges as ranges
+import ledger.planner.reads as reads
 from ledger.calendar import CALENDAR_NAME, TradingCalendar
 from ledger.errors import UsageError
-from ledger.planner import grid, ranges, reads
 from ledger.planner.graph import ancestors, check_graph, lookback_assets
 from ledger.planner.model import REASONS, GapPlan, PlannerAsset
 

@@ -1,7 +1,7 @@
 """Benchmark: every portal page rendered with Streamlit's AppTest on a ledger of 1,000,000 events.
 
 Run with ``python -m tests.bench.bench_portal`` (``--quick``: 100,000 events). The ledger is built
-with ``DuckDBEventStore(path).session()`` and batched appends of realistic run, asset and check
+with batched appends (the file opened per batch of ~20,000 events) of realistic run, asset and check
 events: 16 symbols, every job every session back from the latest completed one, about 2% of runs
 failing with one of a few fingerprints, a failed check now and then. Each page is rendered once to
 warm Streamlit's imports, then N times with the query cache cleared before each render (so every
@@ -93,13 +93,12 @@ def build(path: Path, events: int, *, batch: int = 20_000) -> dict[str, Any]:
     store = DuckDBEventStore(path, clock=clock, auto_reap=False)
     t0 = time.perf_counter()
     pending: list[Any] = []
-    with store.session():
-        for i, day in enumerate(days):
-            pending.extend(_session_events(day, i))
-            if len(pending) >= batch or i == len(days) - 1:
-                clock.now = cal.session_close(day) + dt.timedelta(minutes=45)
-                store.append(pending)
-                pending = []
+    for i, day in enumerate(days):
+        pending.extend(_session_events(day, i))
+        if len(pending) >= batch or i == len(days) - 1:
+            clock.now = cal.session_close(day) + dt.timedelta(minutes=45)
+            store.append(pending)  # the file opened per batch
+            pending = []
     return {"events": store.last_seq(), "sessions": len(days), "build_seconds": round(time.perf_counter() - t0, 1)}
 
 

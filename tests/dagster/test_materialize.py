@@ -99,11 +99,20 @@ def test_materialize_writes_the_ledger_like_the_cli(dagster_side) -> None:
         # One ledger run per stage, in the seed's daily order, each a child of the Dagster run.
         assert [r[0] for r in runs] == list(registry.DAILY_ORDER)
         assert {(r[1], r[2], r[3]) for r in runs} == {("dagster", result.run_id, "success")}
-        status = side.query("select asset_key, scope_key, status from meta.partition_status where partition_key = ?",
-                            session)
-        expected = {(a.key, s) for a in registry.ASSETS for s in (SYMBOLS if a.per_symbol else (registry.ALL_SCOPE,))}
-        assert {(a, s) for a, s, _ in status} == expected
-        assert {st for _, _, st in status} <= {"materialized", "skipped", "success"}
+        cells = {(a, s): (st, rows, size) for a, s, st, rows, size in side.query(
+            "select asset_key, scope_key, status, rows, bytes from meta.partition_status where partition_key = ?",
+            session)}
+        # Every cell materialized, except flow on the first session: no earlier snapshot to compare with.
+        expected = {(a.key, s): ("skipped" if a.key == registry.OPTIONS_FLOW and session == SESSIONS[0]
+                                 else "materialized")
+                    for a in registry.ASSETS for s in (SYMBOLS if a.per_symbol else (registry.ALL_SCOPE,))}
+        assert {cell: st for cell, (st, _, _) in cells.items()} == expected
+        assert all(rows > 0 for st, rows, _ in cells.values() if st == "materialized")
+        [(reasons,)] = side.query(
+            "select coalesce(list(distinct json_extract_string(payload, '$.reason')), []) from meta.events e "
+            "join meta.ingestion_runs r using (run_id) where e.event_type = 'asset_skipped' and r.partition_key = ?",
+            session)
+        assert reasons == (["no_previous_snapshot"] if session == SESSIONS[0] else [])
 
         # Metadata: the ledger run id, rows and bytes; path and sha256 for the single-file assets.
         by_asset = {m.asset_key.to_user_string(): m.materialization.metadata
@@ -113,7 +122,12 @@ def test_materialize_writes_the_ledger_like_the_cli(dagster_side) -> None:
             run_id = meta["ledger_run_id"].value
             [(job, parent)] = side.query("select job_name, parent_run_id from meta.ingestion_runs where run_id = ?", run_id)
             assert job == registry.job_for_asset(key).name and parent == result.run_id
-            assert meta["rows"].value >= 0 and meta["bytes"].value >= 0
+            # Rows and bytes: the sums over the asset's cells in the ledger; scopes counted by outcome.
+            mine = [v for (a, _), v in cells.items() if a == key]
+            assert meta["rows"].value == sum(rows or 0 for _, rows, _ in mine)
+            assert meta["bytes"].value == sum(size or 0 for _, _, size in mine)
+            assert (meta["scopes_succeeded"].value, meta["scopes_skipped"].value, meta["scopes_failed"].value) == (
+                sum(st == "materialized" for st, _, _ in mine), sum(st == "skipped" for st, _, _ in mine), 0)
         for spec in registry.ASSETS:
             if spec.kind == "file" and not spec.per_symbol:
                 meta = by_asset[spec.key]

@@ -1,10 +1,14 @@
-"""The config file and environment: ``load_settings`` returns Settings or raises ConfigError,
-whatever TOML or OPTIONS_HELPER_* values it is given (anything else is exit 1 in the CLI)."""
+"""The config file and environment: ``load_settings`` gives exactly the Settings that the rules below
+(written out here, apart from ledger/config.py) say, or a ConfigError naming one of the bad inputs."""
 
 from __future__ import annotations
 
-import contextlib
 import math
+import os
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given
@@ -20,7 +24,8 @@ KEYS = {
     "alpaca": ["stock_feed", "options_feed", "env_file", "data_url", "trading_url", "paper", "retry_budget_seconds",
                "requests_per_second"],
     "synthetic": ["seed"],
-    "stages": ["session_close_delay_minutes", "expiry_horizon_days", "moneyness_band", "risk_free_rate"],
+    "stages": ["session_close_delay_minutes", "expiry_horizon_days", "moneyness_band", "risk_free_rate",
+               "flow_max_gap_sessions"],
     "watchlists": ["default", "tech", "x y"],
 }
 TOML_SCALARS = st.one_of(
@@ -48,21 +53,148 @@ def toml_documents(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _load(tmp_path, text: str, env: dict[str, str] | None = None) -> None:
+# -- the rules, written out independently of ledger/config.py --------------------------------------
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _positive(v: Any) -> bool:
+    return _number(v) and math.isfinite(v) and v > 0
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _home(v: str) -> bool:
+    """A leading ``~`` or ``~/`` is the home directory; ``~name`` must name a known user."""
+    return not v.startswith("~") or os.path.expanduser(v) != v
+
+
+def _path(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip()) and _home(v)
+
+
+def _expand(v: str) -> Path:
+    return Path(os.path.expanduser(v))
+
+
+# (section, key) -> (is the value valid, the Settings attribute it sets, how the value is stored)
+RULES: dict[tuple[str | None, str], tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
+    (None, "duckdb_path"): (_path, "duckdb_path", _expand),
+    (None, "data_root"): (_path, "data_root", _expand),
+    (None, "provider"): (lambda v: v in ("synthetic", "alpaca"), "provider", str),
+    ("ledger", "lock_timeout_seconds"): (_positive, "lock_timeout_seconds", float),
+    ("ledger", "lease_seconds"): (_positive, "lease_seconds", float),
+    ("alpaca", "stock_feed"): (lambda v: isinstance(v, str), "alpaca.stock_feed", str),
+    ("alpaca", "options_feed"): (lambda v: isinstance(v, str), "alpaca.options_feed", str),
+    ("alpaca", "env_file"): (_path, "alpaca.env_file", _expand),
+    ("alpaca", "data_url"): (lambda v: isinstance(v, str), "alpaca.data_url", str),
+    ("alpaca", "trading_url"): (lambda v: isinstance(v, str), "alpaca.trading_url", str),
+    ("alpaca", "paper"): (lambda v: isinstance(v, bool), "alpaca.paper", bool),
+    ("alpaca", "retry_budget_seconds"): (_positive, "alpaca.retry_budget_seconds", float),
+    ("alpaca", "requests_per_second"): (_positive, "alpaca.requests_per_second", float),
+    ("synthetic", "seed"): (_count, "synthetic_seed", int),
+    ("stages", "session_close_delay_minutes"): (_count, "session_close_delay_minutes", int),
+    ("stages", "expiry_horizon_days"): (_count, "expiry_horizon_days", int),
+    ("stages", "moneyness_band"): (lambda v: _number(v) and 0 < v <= 1, "moneyness_band", float),
+    ("stages", "risk_free_rate"): (lambda v: _number(v) and math.isfinite(v), "risk_free_rate", float),
+    ("stages", "flow_max_gap_sessions"): (lambda v: _count(v) and v >= 1, "flow_max_gap_sessions", int),
+}
+# Environment variables that win over the file: (the file key they hide, the attribute, parse or None).
+ENV_RULES = {
+    "OPTIONS_HELPER_DUCKDB_PATH": ((None, "duckdb_path"), "duckdb_path", None),
+    "OPTIONS_HELPER_DATA_ROOT": ((None, "data_root"), "data_root", None),
+    "OPTIONS_HELPER_PROVIDER": ((None, "provider"), "provider", None),
+    "OPTIONS_HELPER_LOCK_TIMEOUT": (("ledger", "lock_timeout_seconds"), "lock_timeout_seconds", None),
+    "OPTIONS_HELPER_STOCK_FEED": (("alpaca", "stock_feed"), "alpaca.stock_feed", None),
+    "APCA_API_DATA_URL": (("alpaca", "data_url"), "alpaca.data_url", None),
+}
+
+
+def _env_value(name: str, text: str) -> tuple[bool, Any]:
+    """(valid, value) for a non-empty environment variable."""
+    if name in ("OPTIONS_HELPER_DUCKDB_PATH", "OPTIONS_HELPER_DATA_ROOT"):
+        return _home(text), _expand(text)
+    if name == "OPTIONS_HELPER_PROVIDER":
+        return text in ("synthetic", "alpaca"), text
+    if name == "OPTIONS_HELPER_LOCK_TIMEOUT":
+        try:
+            value = float(text)
+        except ValueError:
+            return False, None
+        return _positive(value), value
+    return True, text
+
+
+def expected(doc: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], set[str]]:
+    """The Settings attributes the inputs set, and the names of the invalid inputs (any one of which
+    the ConfigError must name); an empty set means load_settings must succeed."""
+    want: dict[str, Any] = {}
+    bad: set[str] = set()
+    hidden = {ENV_RULES[n][0] for n, t in env.items() if t}
+    for (section, key), (valid, attr, store) in RULES.items():
+        table = doc if section is None else doc.get(section, {})
+        if key not in table or (section, key) in hidden:
+            continue
+        if valid(table[key]):
+            want[attr] = store(table[key])
+        else:
+            bad.add(key)
+    for name, text in env.items():
+        if text:
+            ok, value = _env_value(name, text)
+            if ok:
+                want[ENV_RULES[name][1]] = value
+            else:
+                bad |= {name, ENV_RULES[name][0][1]} | ({"lock timeout"} if "LOCK" in name else set())
+    for name, symbols in doc.get("watchlists", {}).items():
+        if isinstance(symbols, list) and all(isinstance(s, str) for s in symbols):
+            want[f"watchlists.{name}"] = tuple(sorted({s.strip().upper() for s in symbols if s.strip()}))
+        else:
+            bad.add(f"watchlist {name!r}")
+    return want, bad
+
+
+def _attr(settings: Settings, name: str) -> Any:
+    if name.startswith("watchlists."):
+        return settings.watchlists[name.removeprefix("watchlists.")]
+    obj: Any = settings
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _load(tmp_path, text: str | bytes, env: dict[str, str] | None = None) -> None:
+    """Load ``text`` as the config file under ``env``: exactly the expected Settings, or a ConfigError
+    naming one of the invalid inputs (a file that is not UTF-8 TOML: naming the file)."""
+    env = env or {}
     path = tmp_path / "options-helper.toml"
-    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", errors="surrogatepass"))
     try:
-        s = load_settings(environ={"OPTIONS_HELPER_CONFIG": str(path), **(env or {})})
-    except ConfigError:
+        doc = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        with pytest.raises(ConfigError, match=r"is not (UTF-8 text|valid TOML)"):
+            load_settings(environ={"OPTIONS_HELPER_CONFIG": str(path), **env})
         return
-    assert isinstance(s, Settings)
-
-
+    want, bad = expected(doc, env)
+    if bad:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(environ={"OPTIONS_HELPER_CONFIG": str(path), **env})
+        assert any(name in str(caught.value) for name in bad), (bad, str(caught.value))
+        return
+    settings = load_settings(environ={"OPTIONS_HELPER_CONFIG": str(path), **env})
+    got = {name: _attr(settings, name) for name in want}
+    assert got == want
+    assert settings.config_path == path
 
 
 @FUZZ
 @given(toml_documents())
 @example('[stages]\nrisk_free_rate = "abc"\n')
+@example('provider = ""\n')
+@example('[alpaca]\npaper = "false"\nstock_feed = 5\n')
+@example('data_root = "~nosuchuser/data"\n')
 def test_random_config_files_load_or_raise_config_error(tmp_path_factory, text):
     _load(tmp_path_factory.mktemp("cfg"), text)
 
@@ -71,10 +203,7 @@ def test_random_config_files_load_or_raise_config_error(tmp_path_factory, text):
 @given(st.binary(max_size=200))
 @example(b"\xff\xfe = 1")
 def test_random_bytes_as_config_raise_config_error(tmp_path_factory, data):
-    path = tmp_path_factory.mktemp("cfg") / "c.toml"
-    path.write_bytes(data)
-    with contextlib.suppress(ConfigError):
-        load_settings(environ={"OPTIONS_HELPER_CONFIG": str(path)})
+    _load(tmp_path_factory.mktemp("cfg"), data)
 
 
 @FUZZ
@@ -83,6 +212,8 @@ def test_random_bytes_as_config_raise_config_error(tmp_path_factory, data):
                                         "OPTIONS_HELPER_STOCK_FEED", "APCA_API_DATA_URL"]),
                        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                                max_size=12), max_size=4))
+@example({"OPTIONS_HELPER_DUCKDB_PATH": "~nosuchuser"})
+@example({"OPTIONS_HELPER_LOCK_TIMEOUT": "1_0"})
 def test_random_environment_loads_or_raises_config_error(tmp_path_factory, env):
     _load(tmp_path_factory.mktemp("cfg"), "", env)
 
@@ -96,11 +227,8 @@ def test_wrongly_typed_values_are_config_errors(tmp_path, text):
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf"])
 def test_a_nonsense_lock_timeout_is_refused(tmp_path, value):
     """OPTIONS_HELPER_LOCK_TIMEOUT must be a positive finite number of seconds."""
-    try:
-        s = load_settings(environ={"OPTIONS_HELPER_CONFIG": str(_empty(tmp_path)), "OPTIONS_HELPER_LOCK_TIMEOUT": value})
-    except ConfigError:
-        return
-    assert s.lock_timeout_seconds > 0 and math.isfinite(s.lock_timeout_seconds), value
+    with pytest.raises(ConfigError, match="lock timeout must be a positive number"):
+        load_settings(environ={"OPTIONS_HELPER_CONFIG": str(_empty(tmp_path)), "OPTIONS_HELPER_LOCK_TIMEOUT": value})
 
 
 def _empty(tmp_path):

@@ -1,4 +1,5 @@
-"""Fixtures for the ledger tests: the three store backends, built with an injectable fixed clock."""
+"""Fixtures for the ledger tests: the store backends (DuckDB in memory and in a file), built with an
+injectable fixed clock."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ from typing import Any
 import pytest
 
 from ledger.duckdb_store import DuckDBEventStore
-from ledger.store import InMemoryEventStore
 from tests.ledger.helpers import FixedClock
 
-BACKENDS = ("in_memory", "duckdb_memory", "duckdb_file")
+# The in-memory backend is DuckDB ":memory:" running the same code (the tests' independent model
+# is tests/ledger/model.py).
+BACKENDS = ("duckdb_memory", "duckdb_file")
 DUCKDB_BACKENDS = ("duckdb_memory", "duckdb_file")
 
 
 def build_store(backend: str, clock: Callable[[], Any], tmp_path: Path, **kwargs: Any) -> Any:
-    if backend == "in_memory":
-        return InMemoryEventStore(clock=clock, **kwargs)
     if backend == "duckdb_memory":
         return DuckDBEventStore(":memory:", clock=clock, **kwargs)
     if backend == "duckdb_file":

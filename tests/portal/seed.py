@@ -90,8 +90,7 @@ def seed(path: str | Path, *, data_root: str | Path | None = None, symbols: tupl
     root = Path(data_root) if data_root else Path(path).parent / "data"
     info: dict[str, Any] = {"sessions": [d.isoformat() for d in days], "symbols": list(symbols), "run_ids": [],
                             "failed_run_ids": [], "data_root": str(root)}
-    with led.store.session():
-        _write(led, clock, cal, days, symbols, root, info)
+    _write(led, clock, cal, days, symbols, root, info)
     info["last_seq"] = led.last_seq()
     return info
 

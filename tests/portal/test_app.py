@@ -81,7 +81,9 @@ def test_gaps_page(portal_env: dict[str, Any]) -> None:
     assert not at.exception and not at.error and "ok: 35" in _texts(at)
     at.toggle(key="g_plan").set_value(True).run()
     assert not at.exception and not at.error
-    assert any(c.value.startswith("options-helper ") and "MSFT" in c.value for c in at.code) or "not installed" in _texts(at)
+    assert not at.warning, [w.value for w in at.warning]  # the planner answered
+    commands = [line for c in at.code for line in c.value.splitlines() if line.startswith("options-helper ")]
+    assert commands and all("--symbols MSFT" in c for c in commands if "--symbols" in c), commands
 
 
 def test_runs_page_list_filter_and_detail(portal_env: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ completion while the pages reload in a loop."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -103,6 +104,16 @@ def _settled(page: Any, texts: list[str], timeout: float = 60_000) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def _filter_runs(page: Any, url: str, partition: str, count: int) -> None:
+    """The runs list filtered to ``partition`` shows exactly ``count`` runs."""
+    page.goto(url + "/runs")
+    _settled(page, ["Open run id"])
+    box = page.get_by_label("Partition (YYYY-MM-DD)")
+    box.fill(partition)
+    box.press("Enter")
+    _settled(page, [f"{count:,} runs shown"])
+
+
 def _pages(info: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
     rid = info["failed_run_ids"][0]
     return [
@@ -141,13 +152,18 @@ def test_every_page_in_chromium_while_a_writer_runs(portal: dict[str, Any]) -> N
             page.screenshot(path=str(ARTIFACTS / "sql-refused.png"), full_page=True)
 
             # a writer runs to completion while every page reloads in a loop
-            writer_log = portal["cwd"] / "daily.log"
-            with writer_log.open("wb") as wlog:
+            from frontends.portal import queries
+
+            session = portal["sessions"][-1]  # the writer's session: the latest completed one
+            before = set(queries.runs(portal["path"], partition=session, limit=5000)["run_id"])
+            # the runs list for that partition, read (and cached) before the writer starts
+            _filter_runs(page, portal["url"], session, len(before))
+            writer_out, writer_log = portal["cwd"] / "daily.json", portal["cwd"] / "daily.log"
+            with writer_out.open("wb") as wout, writer_log.open("wb") as wlog:
                 writer = subprocess.Popen(
                     [*_cli(), "--data-root", portal["data_root"], "daily", "--symbols", "SPY",
                      "--duckdb-path", portal["path"], "--json"],
-                    cwd=portal["cwd"], env=portal["env"], stdout=wlog, stderr=subprocess.STDOUT,
-                    start_new_session=True)
+                    cwd=portal["cwd"], env=portal["env"], stdout=wout, stderr=wlog, start_new_session=True)
             loads = 0
             try:
                 deadline = time.monotonic() + 300
@@ -162,14 +178,21 @@ def test_every_page_in_chromium_while_a_writer_runs(portal: dict[str, Any]) -> N
                     os.killpg(writer.pid, signal.SIGKILL)
             assert writer.returncode == 0, writer_log.read_text()[-2000:]
             assert loads >= 1
-            # the portal shows the writer's runs at once (the cache is keyed by the ledger's head)
-            page.goto(portal["url"] + "/runs")
-            _settled(page, ["Open run id"])
+            day = json.loads(writer_out.read_text())
+            assert day["as_of"] == session, (day["as_of"], session)
+            written = [r["run_id"] for r in day["results"]]
+            assert len(written) == len(set(written)) == len(day["results"]) > 0 and not set(written) & before
+            # the portal shows the writer's runs at once (the cache is keyed by the ledger's head): the same
+            # filter as before the writer now counts its runs too, and its last run opens by id
+            _filter_runs(page, portal["url"], session, len(before) + len(written))
+            page.get_by_label("Open run id").fill(written[-1])
+            page.get_by_label("Open run id").press("Enter")
+            _settled(page, [written[-1], "Event timeline", day["results"][-1]["job"]])
         finally:
             browser.close()
-    from frontends.portal import queries
-
-    assert len(queries.runs(portal["path"], triggered_by="cli", partition=portal["sessions"][-1])) >= 14
+    after = queries.runs(portal["path"], partition=session, limit=5000)
+    assert set(after["run_id"]) == before | set(written)
+    assert set(after[after["run_id"].isin(written)]["triggered_by"]) == {"cli"}
     # Tests never rewrite tracked files: refresh docs/images only when asked (UPDATE_DOCS=1).
     if os.environ.get("UPDATE_DOCS"):
         DOC_IMAGES.mkdir(parents=True, exist_ok=True)

@@ -90,16 +90,15 @@ def run(*, years: float = 5, symbols: int = 100, repeats: int = 20, backfill_ses
     store = DuckDBEventStore(db, auto_reap=False)
     t0 = time.perf_counter()
     appended = 0
-    with store.session():
-        week: list[Any] = []
-        for i, day in enumerate(sessions):
-            week += session_events(day, syms)
-            if day.weekday() == 4 or i == len(sessions) - 1:
-                store.append(week)
-                appended += len(week)
-                week = []
-            if (i + 1) % 252 == 0:
-                print(f"[growth] {i + 1}/{len(sessions)} sessions, {appended:,} events", flush=True)
+    week: list[Any] = []
+    for i, day in enumerate(sessions):
+        week += session_events(day, syms)
+        if day.weekday() == 4 or i == len(sessions) - 1:
+            store.append(week)  # the file opened per append
+            appended += len(week)
+            week = []
+        if (i + 1) % 252 == 0:
+            print(f"[growth] {i + 1}/{len(sessions)} sessions, {appended:,} events", flush=True)
     load_s = time.perf_counter() - t0
     base_bytes = _checkpointed_bytes(db)
     base = _counts(db)
@@ -116,11 +115,10 @@ def run(*, years: float = 5, symbols: int = 100, repeats: int = 20, backfill_ses
     sizes = [base_bytes]
     for r in range(repeats):
         bf = str(uuid.uuid4())
-        with store.session():
-            store.append([BackfillPlanned(backfill_id=bf, cells=cells, args={"repeat": r})])
-            for day in rng_days:
-                store.append(session_events(day, syms, backfill_id=bf))
-            store.append([BackfillFinished(backfill_id=bf)])
+        store.append([BackfillPlanned(backfill_id=bf, cells=cells, args={"repeat": r})])
+        for day in rng_days:
+            store.append(session_events(day, syms, backfill_id=bf))
+        store.append([BackfillFinished(backfill_id=bf)])
         history.append(_counts(db))
         sizes.append(_checkpointed_bytes(db) if r in (0, repeats - 1) else 0)
     deltas = [{k: history[i + 1][k] - history[i][k] for k in base} for i in range(repeats)]

@@ -51,9 +51,6 @@ def plan_section(s, start: dt.date, end: dt.date, symbol: str | None, symbols: l
     except Exception as e:
         st.warning(f"The planner could not plan this window: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return
-    if plan is None:
-        st.info("The gap planner is not installed in this version; the heatmap above shows the gaps.")
-        return
     c = st.columns(4)
     c[0].metric("Sessions", plan.get("sessions", "-"))
     c[1].metric("Cells expected", plan.get("cells_expected", "-"))
