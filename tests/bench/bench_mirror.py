@@ -47,19 +47,18 @@ def seed(path: Path, runs: int, *, first_session: int = 0, scopes: int = 100) ->
     # Past sessions inside the Dagster partitions (2025-01-02 on): the mirror reports nothing else.
     sessions = TradingCalendar.xnys().sessions_in_range(dt.date(2025, 1, 2), dt.date(2026, 11, 25))
     store = DuckDBEventStore(path, auto_reap=False)
-    with store.session():
-        for i in range(runs):
-            run_id, session = new_uuid7(), sessions[(first_session + i) % len(sessions)].isoformat()
-            batch: list[Any] = [RunStarted(run_id=run_id, job_name=registry.INGEST_CANDLES, partition_key=session,
-                                           triggered_by="dagster" if i % 5 == 4 else "cli")]
-            for s in range(scopes):
-                mat = AssetMaterialized(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
-                                        scope_key=f"S{s:03d}", rows=250, bytes=None, code_version="1")
-                batch += [mat, CheckEvaluated(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
-                                              scope_key=mat.scope_key, check_name="candles_unique_symbol_date",
-                                              severity="error", status="pass", materialization_id=mat.event_id,
-                                              metrics={"rows_checked": 250})]
-            store.append([*batch, RunSucceeded(run_id=run_id)])
+    for i in range(runs):
+        run_id, session = new_uuid7(), sessions[(first_session + i) % len(sessions)].isoformat()
+        batch: list[Any] = [RunStarted(run_id=run_id, job_name=registry.INGEST_CANDLES, partition_key=session,
+                                       triggered_by="dagster" if i % 5 == 4 else "cli")]
+        for s in range(scopes):
+            mat = AssetMaterialized(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
+                                    scope_key=f"S{s:03d}", rows=250, bytes=None, code_version="1")
+            batch += [mat, CheckEvaluated(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
+                                          scope_key=mat.scope_key, check_name="candles_unique_symbol_date",
+                                          severity="error", status="pass", materialization_id=mat.event_id,
+                                          metrics={"rows_checked": 250})]
+        store.append([*batch, RunSucceeded(run_id=run_id)])
     return store.last_seq()
 
 

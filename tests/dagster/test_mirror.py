@@ -195,21 +195,20 @@ def seed(path: Path, *, runs: int, scopes: int, dagster_every: int = 5) -> list[
     sessions = TradingCalendar.xnys().sessions_in_range(dt.date(2025, 1, 2), dt.date(2026, 11, 25))[:runs]
     store = DuckDBEventStore(path, auto_reap=False)
     out = []
-    with store.session():
-        for i, day in enumerate(sessions):
-            run_id, session = new_uuid7(), day.isoformat()
-            trigger = "dagster" if i % dagster_every == dagster_every - 1 else "cli"
-            batch: list[Any] = [RunStarted(run_id=run_id, job_name=registry.INGEST_CANDLES, triggered_by=trigger,
-                                           partition_key=session)]
-            for s in range(scopes):
-                mat = AssetMaterialized(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
-                                        scope_key=f"S{s:03d}", rows=1, code_version="1")
-                batch += [mat, CheckEvaluated(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
-                                              scope_key=mat.scope_key, check_name="candles_unique_symbol_date",
-                                              severity="error", status="fail" if s == 7 and i % 2 else "pass",
-                                              materialization_id=mat.event_id)]
-            store.append([*batch, RunSucceeded(run_id=run_id)])
-            out.append((run_id, session, trigger))
+    for i, day in enumerate(sessions):
+        run_id, session = new_uuid7(), day.isoformat()
+        trigger = "dagster" if i % dagster_every == dagster_every - 1 else "cli"
+        batch: list[Any] = [RunStarted(run_id=run_id, job_name=registry.INGEST_CANDLES, triggered_by=trigger,
+                                       partition_key=session)]
+        for s in range(scopes):
+            mat = AssetMaterialized(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
+                                    scope_key=f"S{s:03d}", rows=1, code_version="1")
+            batch += [mat, CheckEvaluated(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
+                                          scope_key=mat.scope_key, check_name="candles_unique_symbol_date",
+                                          severity="error", status="fail" if s == 7 and i % 2 else "pass",
+                                          materialization_id=mat.event_id)]
+        store.append([*batch, RunSucceeded(run_id=run_id)])
+        out.append((run_id, session, trigger))
     return out
 
 
