@@ -28,20 +28,16 @@ DEFAULT_SESSIONS = 20
 
 
 def provider_capabilities(settings: Settings) -> ProviderCapabilities:
-    """The capabilities of the configured provider, without needing its credentials."""
-    from stages.providers import build_provider
+    """The capabilities of the configured provider, without building or importing it (no
+    credentials needed, and `gaps` starts without the synthetic market's modules)."""
+    from stages.providers.base import CAPABILITIES
 
     try:
-        return build_provider(settings).capabilities
-    except OptionsHelperError:
-        if settings.provider == "alpaca":  # no keys or no extra: the class still says what it can do
-            try:
-                from stages.providers.alpaca_provider import AlpacaProvider
-            except ImportError:
-                pass
-            else:
-                return AlpacaProvider.capabilities
-        raise
+        return CAPABILITIES[settings.provider]
+    except KeyError:
+        from ledger.errors import ConfigError
+
+        raise ConfigError(f"unknown provider {settings.provider!r}; choose synthetic or alpaca") from None
 
 
 def planner_graph(capabilities: ProviderCapabilities | None = None, *,

@@ -9,11 +9,19 @@ implied volatility from the mid when the source gives none.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 MIN_T = 1e-6
 IV_LOW, IV_HIGH = 1e-4, 5.0
+
+
+def ndtr(x: np.ndarray) -> np.ndarray:
+    """The standard normal CDF: ``scipy.special.ndtr``, imported on first use (scipy costs ~0.15 s
+    to import, which `options-helper gaps` would pay: it imports the synthetic provider only to
+    read its capabilities)."""
+    from scipy.special import ndtr as scipy_ndtr
+
+    return scipy_ndtr(x)
 
 
 def _pdf(x: np.ndarray) -> np.ndarray:

@@ -13,10 +13,7 @@ error: recorded, nothing written for that partition) or ``skipped`` (with a reas
 fails when an error-severity check fails (the data is still committed: a failing check never
 hides it) or when every attempted scope fails; a check that raises, a bug, or a failed commit
 fails the run with nothing written. ``run_daily`` runs every stage in the seed's order and skips
-a symbol's downstream stages once one of its upstream assets failed; each of its runs after the
-first starts in its predecessor's final transaction (``start=[next_run]``), so a daily of *n*
-jobs costs *n* + 1 read-write commits, not 2 *n*. If that transaction fails, nothing of it is
-kept, and the next run starts in a commit of its own.
+a symbol's downstream stages once one of its upstream assets failed.
 """
 
 from __future__ import annotations
@@ -130,10 +127,6 @@ def run_job(
                     generated_at=generated_at, clock=clock, started=started, cpu=cpu)
 
 
-# Given the outcomes a run is about to commit, the run to start in the same commit (run_daily's next job).
-_Then = Callable[[Sequence[SymbolOutcome]], "RunContext | None"]
-
-
 @attrs.define(kw_only=True)
 class _Plan:
     """A job's scopes for one session, decided before its run starts: to compute, skip or leave."""
@@ -196,7 +189,7 @@ class _Plan:
 
     def new_run(self, led: Ledger, *, triggered_by: str, parent_run_id: str | None,
                 backfill_id: str | None) -> RunContext:
-        """The run (not yet started: enter it, or start it in another run's commit)."""
+        """The run (not yet started: ``_perform`` enters it)."""
         partition = self.as_of.isoformat()
         args = {"as_of": partition, "symbols": list(self.names), "resume": self.resume, "skip": dict(self.skip)}
         return led.run(self.job, triggered_by=triggered_by, parent_run_id=parent_run_id,
@@ -218,9 +211,8 @@ def _perform(
     clock: _Clock,
     started: float,
     cpu: float,
-    then: _Then | None = None,
 ) -> JobResult:
-    """Start ``run`` (unless its start was already committed), compute, commit its end."""
+    """Start ``run``, compute, commit its end."""
     clock.timed(run.__enter__)
 
     def reader(fn: Callable[[Any], Any]) -> Any:
@@ -233,7 +225,7 @@ def _perform(
                      generated_at=generated_at)
     partials: list[PartitionResult] = []
     try:
-        result = _execute(ctx, run, asset, plan.spec, pending, skip, preset, partials, clock, progress, then)
+        result = _execute(ctx, run, asset, plan.spec, pending, skip, preset, partials, clock, progress)
     except BaseException as exc:
         for p in partials:
             for f in p.files:
@@ -297,7 +289,6 @@ def _execute(
     partials: list[PartitionResult],
     clock: _Clock,
     progress: Progress | None,
-    then: _Then | None = None,
 ) -> JobResult:
     from stages.analytics.checks import run_checks
     from stages.jobs import stage
@@ -379,17 +370,15 @@ def _execute(
             clock.data_cpu += time.process_time() - c0
 
     writer = write_data if successes else None
-    following = _following(then, outcomes)
-    start = [following] if following is not None else []
     if error is None:
-        clock.timed(lambda: run.complete(events, data_writer=writer, start=start))
+        clock.timed(lambda: run.complete(events, data_writer=writer))
     else:
         from ledger.events import RunFailed
         from ledger.fingerprint import fingerprint
 
         failed_event = RunFailed(run_id=ctx.run_id, error_type="StageError", error_message=error[:2000],
                                  error_fingerprint=fingerprint("StageError", error))
-        clock.timed(lambda: run.commit([*events, failed_event], data_writer=writer, start=start))
+        clock.timed(lambda: run.commit([*events, failed_event], data_writer=writer))
         run.finished = True
     for part in successes:  # committed: the files may now appear under their final names
         from stages.jobs._files import publish
@@ -400,16 +389,6 @@ def _execute(
     return JobResult(run_id=ctx.run_id, job=ctx.job, asset_key=asset.key, as_of=ctx.as_of,
                      status=SUCCESS if error is None else FAILED, outcomes=tuple(_in_order(scopes, outcomes)),
                      checks=tuple(all_checks), error=error)
-
-
-def _following(then: _Then | None, outcomes: Sequence[SymbolOutcome]) -> RunContext | None:
-    """The run to start with this commit; None (it starts on its own later) if planning it fails."""
-    if then is None:
-        return None
-    try:
-        return then(outcomes)
-    except Exception:  # the next job plans again, and reports the problem, in its own turn
-        return None
 
 
 def _ts(day: dt.date | None) -> str | None:
@@ -469,44 +448,19 @@ def run_daily(
     led = _open_ledger(settings)
     todo = [j for j in registry.DAILY_ORDER if j in order]
     broken: dict[str, set[str]] = {}  # asset -> symbols without a usable partition this session
-    begun: dict[str, tuple[_Plan, RunContext]] = {}  # runs started in their predecessor's final commit
     results: list[JobResult] = []
-
-    def plan(job: str, broken_now: Mapping[str, set[str]]) -> _Plan:
-        asset = registry.asset(registry.job(job).asset_key)
-        return _Plan.make(job, as_of=as_of, names=names, settings=settings, provider=provider,
-                          skip=_skips_for(asset, broken_now), resume=resume, skip_failed_upstream=False, led=led)
-
-    def new_run(p: _Plan) -> RunContext:
-        return p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
-
-    def starter(job: str, asset_key: str) -> _Then:
-        # One commit instead of two between jobs: the next run starts as this one ends, with the
-        # skip list this run's outcomes imply (a failed commit starts nothing; it plans again).
-        def then(outcomes: Sequence[SymbolOutcome]) -> RunContext | None:
-            p = plan(job, {**broken, asset_key: _broken_scopes(outcomes)})
-            if p.idle:
-                return None
-            begun[job] = (p, new_run(p))
-            return begun[job][1]
-
-        return then
-
-    for i, j in enumerate(todo):
+    for j in todo:
         t0, c0 = time.perf_counter(), time.process_time()
-        if j in begun:
-            p, run = begun.pop(j)
-        else:
-            p = plan(j, broken)
-            if p.idle:
-                results.append(p.idle_result(t0, c0))
-                broken[p.asset.key] = set()
-                continue
-            run = new_run(p)
-        then = starter(todo[i + 1], p.asset.key) if i + 1 < len(todo) else None
+        asset = registry.asset(registry.job(j).asset_key)
+        p = _Plan.make(j, as_of=as_of, names=names, settings=settings, provider=provider,
+                       skip=_skips_for(asset, broken), resume=resume, skip_failed_upstream=False, led=led)
+        if p.idle:
+            results.append(p.idle_result(t0, c0))
+            broken[p.asset.key] = set()
+            continue
+        run = p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
         result = _perform(p, run, led=led, settings=settings, now=now, calendar=calendar, progress=progress,
-                          generated_at=generated_at, clock=_Clock(), started=t0, cpu=c0, then=then)
-        begun = {k: v for k, v in begun.items() if v[1].begun}
+                          generated_at=generated_at, clock=_Clock(), started=t0, cpu=c0)
         results.append(result)
         broken[p.asset.key] = _broken_scopes(result.outcomes)
     status = SUCCESS if all(r.ok for r in results) else FAILED

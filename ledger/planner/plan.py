@@ -71,7 +71,7 @@ def plan_gaps(
     versions = {a.key: a.code_version for a in graph} | dict(code_versions or {})
 
     analysed = ancestors(graph, report)
-    window = calendar.session_array(start, end).astype("datetime64[D]")
+    window = np.array(calendar.sessions_in_range(start, end), dtype="datetime64[D]")
     if not len(window):
         raise UsageError(f"no {CALENDAR_NAME} sessions between {start} and {end}")
     sub = [by_key[k] for k in analysed]

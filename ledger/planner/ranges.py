@@ -2,37 +2,20 @@
 and steps (one command per island, symbols with the same island grouped).
 
 The islands are found with numpy on the few cells to fix; what costs here is building the answer's
-Python objects (a plan can hold a hundred thousand ranges), so that part avoids every overhead it
-can: no generational garbage collection while the (acyclic) objects are built, ranges built by
-setting their slots, the date strings of the commands formatted once.
+Python objects (a plan can hold a hundred thousand ranges), one ``GapRange`` per island and one
+``PlanStep`` per group of symbols with the same island.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import itertools
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
-import attrs
 import numpy as np
 
 from ledger.planner.grid import CODE, Layout
 from ledger.planner.model import ALL_SCOPE, REASONS, GapRange, PlannerAsset, PlanStep
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No generational collection while building many acyclic objects: each one would traverse
-    the young objects (and the growing lists holding them) for nothing to free."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _islands(key: np.ndarray, value: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -61,76 +44,42 @@ def collapse(layout: Layout, reasons: Sequence[tuple[np.ndarray, np.ndarray]],
     totals = np.zeros(len(REASONS) + 1, np.int64)
     ranges: list[GapRange] = []
     steps: list[PlanStep] = []
-    with _gc_paused():
-        for i, a in reported:
-            idx, code = reasons[i]
-            totals += np.bincount(code, minlength=len(REASONS) + 1)
-            scopes = list(layout.syms) if a.per_symbol else [ALL_SCOPE]
-            # Scope-major keys with a gap of one between scopes, so runs never cross scopes.
-            session, scope = np.divmod(idx, max(layout.width[i], 1))
-            key = scope * (n_days + 1) + session
-            order = np.argsort(key, kind="stable")
-            key, code = key[order], code[order]
-            starts, lengths = _islands(key, code)
-            scope_of, first = np.divmod(key[starts], n_days + 1)
-            ranges += _gap_ranges(a.key, [scopes[s] for s in scope_of.tolist()], first.tolist(), lengths.tolist(),
-                                  [names[v] for v in code[starts].tolist()], days)
-            # Steps: islands of cells to fix (any reason but unrecoverable), symbols with the same
-            # island grouped, ordered by first session, last session, then symbol.
-            fix = key[code != unrec]
-            starts, lengths = _islands(fix)
-            s_arr, lo_arr = np.divmod(fix[starts], n_days + 1)
-            hi_arr = lo_arr + lengths - 1
-            order = np.lexsort((s_arr, hi_arr, lo_arr))
-            s_arr, lo_arr, hi_arr = s_arr[order], lo_arr[order], hi_arr[order]
-            cut = np.flatnonzero((np.diff(lo_arr) != 0) | (np.diff(hi_arr) != 0)) + 1
-            bounds = np.concatenate([[0], cut, [len(order)]]).tolist() if len(order) else [0]
-            s_list, lo_list, hi_list = s_arr.tolist(), lo_arr.tolist(), hi_arr.tolist()
-            for b0, b1 in itertools.pairwise(bounds):
-                lo, hi = lo_list[b0], hi_list[b0]
-                steps.append(_step(len(steps) + 1, a, [scopes[s] for s in s_list[b0:b1]], days, iso, lo, hi,
-                                   universe_option))
-        counts = {r: int(totals[CODE[r]]) for r in REASONS if totals[CODE[r]]}
-        return tuple(ranges), tuple(steps), counts
-
-
-def _plain_init(cls: type) -> bool:
-    """Whether ``cls``'s ``__init__`` only stores its arguments in slots (nothing to validate,
-    convert or run after), so an instance can be built by setting the slots directly."""
-    return ("__slots__" in cls.__dict__ and not hasattr(cls, "__attrs_post_init__")
-            and all(f.validator is None and f.converter is None and f.on_setattr in (None, attrs.setters.NO_OP)
-                    for f in attrs.fields(cls)))
-
-
-_RANGE_FIELDS = ("asset_key", "scope_key", "start", "end", "sessions", "reason")
-_FAST_RANGES = _plain_init(GapRange) and tuple(f.name for f in attrs.fields(GapRange)) == _RANGE_FIELDS
-_STEP_FIELDS = ("step", "job", "asset_key", "symbols", "start", "end", "sessions", "command")
-_FAST_STEPS = _plain_init(PlanStep) and tuple(f.name for f in attrs.fields(PlanStep)) == _STEP_FIELDS
-_STEP_SETTERS = tuple(getattr(PlanStep, f).__set__ for f in _STEP_FIELDS) if _FAST_STEPS else ()
+    for i, a in reported:
+        idx, code = reasons[i]
+        totals += np.bincount(code, minlength=len(REASONS) + 1)
+        scopes = list(layout.syms) if a.per_symbol else [ALL_SCOPE]
+        # Scope-major keys with a gap of one between scopes, so runs never cross scopes.
+        session, scope = np.divmod(idx, max(layout.width[i], 1))
+        key = scope * (n_days + 1) + session
+        order = np.argsort(key, kind="stable")
+        key, code = key[order], code[order]
+        starts, lengths = _islands(key, code)
+        scope_of, first = np.divmod(key[starts], n_days + 1)
+        ranges += _gap_ranges(a.key, [scopes[s] for s in scope_of.tolist()], first.tolist(), lengths.tolist(),
+                              [names[v] for v in code[starts].tolist()], days)
+        # Steps: islands of cells to fix (any reason but unrecoverable), symbols with the same
+        # island grouped, ordered by first session, last session, then symbol.
+        fix = key[code != unrec]
+        starts, lengths = _islands(fix)
+        s_arr, lo_arr = np.divmod(fix[starts], n_days + 1)
+        hi_arr = lo_arr + lengths - 1
+        order = np.lexsort((s_arr, hi_arr, lo_arr))
+        s_arr, lo_arr, hi_arr = s_arr[order], lo_arr[order], hi_arr[order]
+        cut = np.flatnonzero((np.diff(lo_arr) != 0) | (np.diff(hi_arr) != 0)) + 1
+        bounds = np.concatenate([[0], cut, [len(order)]]).tolist() if len(order) else [0]
+        s_list, lo_list, hi_list = s_arr.tolist(), lo_arr.tolist(), hi_arr.tolist()
+        for b0, b1 in itertools.pairwise(bounds):
+            lo, hi = lo_list[b0], hi_list[b0]
+            steps.append(_step(len(steps) + 1, a, [scopes[s] for s in s_list[b0:b1]], days, iso, lo, hi,
+                               universe_option))
+    counts = {r: int(totals[CODE[r]]) for r in REASONS if totals[CODE[r]]}
+    return tuple(ranges), tuple(steps), counts
 
 
 def _gap_ranges(asset_key: str, scopes: list[str], first: list[int], lengths: list[int], reasons: list[str],
                 days: Sequence[dt.date]) -> list[GapRange]:
-    """``GapRange`` objects, built by setting their slots: the generated keyword ``__init__`` of a
-    frozen class costs about twice as much, and a plan can hold a hundred thousand ranges."""
-    if not _FAST_RANGES:  # pragma: no cover - the class gained a validator, a converter or a hook
-        return [GapRange(asset_key=asset_key, scope_key=sc, start=days[lo], end=days[lo + n - 1], sessions=n,
-                         reason=r) for sc, lo, n, r in zip(scopes, first, lengths, reasons, strict=True)]
-    new = object.__new__
-    set_asset, set_scope, set_start, set_end, set_sessions, set_reason = (
-        getattr(GapRange, f).__set__ for f in _RANGE_FIELDS)
-    out: list[GapRange] = []
-    append = out.append
-    for sc, lo, n, r in zip(scopes, first, lengths, reasons, strict=True):
-        g = new(GapRange)
-        set_asset(g, asset_key)
-        set_scope(g, sc)
-        set_start(g, days[lo])
-        set_end(g, days[lo + n - 1])
-        set_sessions(g, n)
-        set_reason(g, r)
-        append(g)
-    return out
+    return [GapRange(asset_key=asset_key, scope_key=sc, start=days[lo], end=days[lo + n - 1], sessions=n, reason=r)
+            for sc, lo, n, r in zip(scopes, first, lengths, reasons, strict=True)]
 
 
 def _step(n: int, a: PlannerAsset, scopes: list[str], days: Sequence[dt.date], iso: Sequence[str], lo: int,
@@ -146,17 +95,5 @@ def _step(n: int, a: PlannerAsset, scopes: list[str], days: Sequence[dt.date], i
         command = f"options-helper {a.cli_command} --as-of {iso[lo]}{sym_opt}"
     else:
         command = f"options-helper backfill --assets {a.key}{sym_opt} --start {iso[lo]} --end {iso[hi]}"
-    if not _FAST_STEPS:  # pragma: no cover - the class gained a validator, a converter or a hook
-        return PlanStep(step=n, job=a.job, asset_key=a.key, symbols=symbols, start=days[lo], end=days[hi],
-                        sessions=hi - lo + 1, command=command)
-    step = object.__new__(PlanStep)  # as in _gap_ranges: about half the cost of the keyword __init__
-    set_step, set_job, set_asset, set_symbols, set_start, set_end, set_sessions, set_command = _STEP_SETTERS
-    set_step(step, n)
-    set_job(step, a.job)
-    set_asset(step, a.key)
-    set_symbols(step, symbols)
-    set_start(step, days[lo])
-    set_end(step, days[hi])
-    set_sessions(step, hi - lo + 1)
-    set_command(step, command)
-    return step
+    return PlanStep(step=n, job=a.job, asset_key=a.key, symbols=symbols, start=days[lo], end=days[hi],
+                    sessions=hi - lo + 1, command=command)

@@ -6,8 +6,9 @@
 - **narrow** (a few scopes, e.g. one symbol): one scan with the scope filter (bound parameters)
   applied inside it, no joins; the matching rows' raw columns come back as one list, and their
   keys are mapped to grid positions with Arrow hash lookups and numpy.
-- **wide** (many scopes): one scan joined with three small registered Arrow tables (sessions,
-  scopes, assets) that map every key to an integer, so DuckDB returns grid positions directly.
+- **wide** (many scopes): one scan joined with three small dictionary tables (sessions, scopes,
+  assets) that map every key to an integer, so DuckDB returns grid positions directly. This way
+  never imports pandas (see ``_numpy``), so ``options-helper gaps`` starts fast.
 
 Either way the result comes back as Arrow (``fetchnumpy`` costs twice as much on millions of rows).
 Failed and abandoned runs and failed error checks are rare: the read only counts those of the
@@ -16,10 +17,8 @@ window, and reads them (one small statement each, few rows mapped in Python) whe
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -125,7 +124,20 @@ def _scopes(layout: Layout) -> list[str]:
 
 
 def _numpy(column: pa.ChunkedArray | pa.Array, dtype: Any, null: int = 0) -> np.ndarray:
-    """``column`` as a numpy array of ``dtype``, nulls replaced by ``null``."""
+    """``column`` as a numpy array of ``dtype``, nulls replaced by ``null``.
+
+    An integer column without nulls (every column of the wide read) is viewed from its Arrow
+    buffers: Arrow's own ``to_numpy`` imports pandas on its first call (~0.25 s of CPU), which
+    ``options-helper gaps`` would otherwise pay."""
+    import pyarrow as pa
+
+    if not column.null_count and pa.types.is_integer(column.type):
+        kind = "i" if pa.types.is_signed_integer(column.type) else "u"
+        width = np.dtype(f"{kind}{column.type.bit_width // 8}")
+        whole = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if not len(whole):
+            return np.zeros(0, dtype)
+        return np.frombuffer(whole.buffers()[1], width, len(whole), whole.offset * width.itemsize).astype(dtype, copy=False)
     if column.null_count:
         import pyarrow.compute as pc
 
@@ -196,41 +208,27 @@ def _narrow_cells(layout: Layout, versions: Mapping[str, str | None], scopes: Se
     return np.where(keep, pos, -1), code, seqs
 
 
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, layout: Layout,
-                versions: Mapping[str, str | None]) -> Iterator[dict[str, str]]:
-    """The plan's small dictionary tables, registered under unique names and dropped afterwards:
-    ``cal`` (idx, pk), ``scopes`` (sid, scope_key, is_all: the symbols, then ALL as column 0 of
-    the ALL-scoped assets) and ``assets`` (asset_key, per_symbol, version, base, w): every string
-    is mapped to an integer once, by these joins."""
-    import pyarrow as pa
-
-    tag = uuid.uuid4().hex[:10]
-    names = {k: f"_gp_{tag}_{k}" for k in ("cal", "scopes", "assets")}
+def _dictionaries(layout: Layout, versions: Mapping[str, str | None]) -> tuple[str, list[Any]]:
+    """The plan's small dictionary tables as a WITH clause, and its parameters: ``cal`` (idx, pk),
+    ``scopes`` (sid, scope_key, is_all: the symbols, then ALL as column 0 of the ALL-scoped assets)
+    and ``assets`` (asset_key, per_symbol, version, base, w): every string is mapped to an integer
+    once, by the joins with these. Each is built by DuckDB from bound lists (``unnest`` zips them),
+    not registered from Arrow: building Arrow arrays from Python imports pandas (~0.25 s of CPU)."""
     sub = layout.sub
     n_syms = len(layout.syms)
-    tables = {
-        "cal": pa.table({"idx": pa.array(np.arange(len(layout.days), dtype=np.int64)),
-                         "pk": pa.array(layout.day_keys, pa.string())}),
-        "scopes": pa.table({"sid": pa.array(np.append(np.arange(n_syms, dtype=np.int64), 0)),
-                            "scope_key": pa.array([*layout.syms, ALL_SCOPE], pa.string()),
-                            "is_all": pa.array(np.arange(n_syms + 1) == n_syms)}),
-        "assets": pa.table({
-            "asset_key": pa.array([a.key for a in sub], pa.string()),
-            "per_symbol": pa.array([a.per_symbol for a in sub], pa.bool_()),
-            "version": pa.array([versions.get(a.key) for a in sub], pa.string()),
-            "base": pa.array(layout.base, pa.int64()),
-            "w": pa.array(layout.width, pa.int64()),
-        }),
-    }
-    try:
-        for k, t in tables.items():
-            con.register(names[k], t)
-        yield names
-    finally:
-        for k in tables:
-            with suppress(Exception):  # best effort: the connection may already be closed
-                con.unregister(names[k])
+    sql = """WITH
+        cal AS (SELECT unnest(?::VARCHAR[]) AS pk, unnest(range(?::BIGINT)) AS idx),
+        scopes AS (SELECT unnest(?::VARCHAR[]) AS scope_key, unnest(?::BIGINT[]) AS sid,
+                          unnest(?::BOOLEAN[]) AS is_all),
+        assets AS (SELECT unnest(?::VARCHAR[]) AS asset_key, unnest(?::BOOLEAN[]) AS per_symbol,
+                          unnest(?::VARCHAR[]) AS version, unnest(?::BIGINT[]) AS base, unnest(?::BIGINT[]) AS w)"""
+    params: list[Any] = [
+        list(layout.day_keys), len(layout.days),
+        [*layout.syms, ALL_SCOPE], [*range(n_syms), 0], [False] * n_syms + [True],
+        [a.key for a in sub], [a.per_symbol for a in sub], [versions.get(a.key) for a in sub],
+        [int(b) for b in layout.base], [int(w) for w in layout.width],
+    ]
+    return sql, params
 
 
 def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping[str, str | None], meta: str,
@@ -248,16 +246,17 @@ def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping
     if not outer and len(scopes) <= _SCOPE_PUSHDOWN:
         where, params = f"p.scope_key IN ({_marks(len(scopes))})", [*scopes]
     join = "LEFT JOIN" if outer else "JOIN"
-    with _registered(con, layout, versions) as names:
-        table = con.sql(f"""
-            SELECT coalesce(a.base + c.idx * a.w + s.sid, -1) AS pos,
-                   {_code('a.version')} AS code {', ' + _VSEQ + ' AS vseq' if layout.needs_seqs else ''}
-            FROM {meta}.partition_status p
-            {join} {names['assets']} a ON a.asset_key = p.asset_key
-            {join} {names['cal']} c ON c.pk = p.partition_key
-            {join} {names['scopes']} s ON s.scope_key = p.scope_key AND s.is_all <> a.per_symbol
-            WHERE {where}""", params=params).to_arrow_table()
-    seqs = _numpy(table.column("vseq"), np.int64, NO_SEQ) if layout.needs_seqs else None
+    dictionaries, dict_params = _dictionaries(layout, versions)
+    # vseq: NO_SEQ for NULL in SQL, so that every column comes back without nulls (see _numpy)
+    vseq = f", coalesce({_VSEQ}, ({NO_SEQ})::BIGINT) AS vseq" if layout.needs_seqs else ""
+    table = con.sql(f"""{dictionaries}
+        SELECT coalesce(a.base + c.idx * a.w + s.sid, -1) AS pos, {_code('a.version')} AS code {vseq}
+        FROM {meta}.partition_status p
+        {join} assets a ON a.asset_key = p.asset_key
+        {join} cal c ON c.pk = p.partition_key
+        {join} scopes s ON s.scope_key = p.scope_key AND s.is_all <> a.per_symbol
+        WHERE {where}""", params=[*dict_params, *params]).to_arrow_table()
+    seqs = _numpy(table.column("vseq"), np.int64) if layout.needs_seqs else None
     return _numpy(table.column("pos"), np.int64), _numpy(table.column("code"), np.uint8), seqs
 
 

@@ -15,7 +15,6 @@ import functools
 import hashlib
 
 import numpy as np
-from scipy.special import ndtri
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -53,6 +52,13 @@ def bits(key: int, counter: np.ndarray) -> np.ndarray:
 def uniform(key: int, counter: np.ndarray) -> np.ndarray:
     """Uniform draws in the open interval (0, 1)."""
     return ((bits(key, counter) >> np.uint64(11)).astype(np.float64) + 0.5) * _TO_UNIT
+
+
+def ndtri(p: np.ndarray) -> np.ndarray:
+    """The inverse normal CDF: ``scipy.special.ndtri``, imported on first use (see ``stages.pricing.ndtr``)."""
+    from scipy.special import ndtri as scipy_ndtri
+
+    return scipy_ndtri(p)
 
 
 def normal(key: int, counter: np.ndarray) -> np.ndarray:

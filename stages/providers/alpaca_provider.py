@@ -55,17 +55,13 @@ from stages.occ import parse_occ, require_ticker
 from stages.providers import alpaca_parse as parse
 from stages.providers.alpaca_http import Retrier, install
 from stages.providers.base import (
-    OPTION_BARS,
+    CAPABILITIES,
     OPTION_BARS_SCHEMA,
     OPTION_BARS_SORT,
-    OPTION_CHAIN,
-    OPTION_CONTRACTS,
-    STOCK_BARS,
     STOCK_BARS_SCHEMA,
     STOCK_BARS_SORT,
     ChainSnapshot,
     CheckItem,
-    ProviderCapabilities,
     ProviderCheck,
     sorted_table,
 )
@@ -110,10 +106,7 @@ class AlpacaProvider:
 
     name = "alpaca"
     is_synthetic = False
-    capabilities = ProviderCapabilities(
-        historical=frozenset({STOCK_BARS, OPTION_CONTRACTS, OPTION_BARS}),
-        live=frozenset({STOCK_BARS, OPTION_CONTRACTS, OPTION_CHAIN, OPTION_BARS}),
-    )
+    capabilities = CAPABILITIES["alpaca"]
 
     def __init__(
         self,

@@ -159,6 +159,17 @@ class ProviderCapabilities:
         return dataset in self.historical or dataset in self.live
 
 
+# What each provider can fetch, declared here rather than only on its class so that the gap
+# planner (`options-helper gaps`) can ask without importing the provider (numpy, pyarrow.compute,
+# the synthetic market's modules) or needing its credentials.
+CAPABILITIES: dict[str, ProviderCapabilities] = {
+    "synthetic": ProviderCapabilities(historical=frozenset(DATASETS), live=frozenset(DATASETS)),
+    # Alpaca has no historical option chain snapshots: the chain is live only.
+    "alpaca": ProviderCapabilities(historical=frozenset({STOCK_BARS, OPTION_CONTRACTS, OPTION_BARS}),
+                                   live=frozenset({STOCK_BARS, OPTION_CONTRACTS, OPTION_CHAIN, OPTION_BARS})),
+}
+
+
 def _known(dataset: str) -> None:
     if dataset not in DATASETS:
         from ledger.errors import UsageError

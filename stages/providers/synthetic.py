@@ -25,7 +25,7 @@ from ledger.errors import UsageError
 from stages.occ import occ_root, parse_occ, require_ticker
 from stages.pricing import bs_greeks, bs_price
 from stages.providers.base import (
-    DATASETS,
+    CAPABILITIES,
     OPTION_BARS_SCHEMA,
     OPTION_BARS_SORT,
     OPTION_CHAIN_SCHEMA,
@@ -34,7 +34,6 @@ from stages.providers.base import (
     TS,
     ChainSnapshot,
     CheckItem,
-    ProviderCapabilities,
     ProviderCheck,
     sorted_table,
 )
@@ -116,7 +115,7 @@ class SyntheticProvider:
 
     name = "synthetic"
     is_synthetic = True
-    capabilities = ProviderCapabilities(historical=frozenset(DATASETS), live=frozenset(DATASETS))
+    capabilities = CAPABILITIES["synthetic"]
 
     def __init__(self, *, seed: int = 7, risk_free_rate: float = 0.04) -> None:
         self.seed = int(seed)

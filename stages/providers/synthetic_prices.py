@@ -106,7 +106,7 @@ def _sessions() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from ledger.calendar import TradingCalendar
 
     cal = TradingCalendar.xnys()
-    days = cal.session_array(cal.first_session, cal.last_session)
+    days = np.array(cal.sessions_in_range(cal.first_session, cal.last_session), dtype="datetime64[D]")
     ordinals = days.astype(np.int64)
     ts = pd.DatetimeIndex(days.astype("datetime64[ns]")).tz_localize("America/New_York").tz_convert("UTC")
     return days, ordinals, (ts.asi8 // 1000).astype(np.int64)

@@ -27,6 +27,8 @@ from typing import Any
 
 BENCHES = ("ledger", "providers", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "mirror", "cli")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
+INTERACTIVE_COMMANDS = (("health", "health"), ("runs", "runs"), ("gaps", "gaps"), ("events", "events"),
+                        ("db_status", "db status"))
 
 
 def versions() -> dict[str, str]:
@@ -154,6 +156,15 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("`options-helper --help` median < 0.3 s",
                  _fmt_s(help_s) + (f" (bare `python -c pass`: {_fmt_s(bare)})" if bare is not None else ""),
                  _verdict(_below(help_s, 0.3)), "cli.options_helper_help_median_s"))
+    # the interactive commands on the `make demo` database, as installed (with a bytecode cache)
+    for name, label in INTERACTIVE_COMMANDS:
+        wall = _num(g(f"cli.interactive_with_bytecode_cache.{name}.median_s"))
+        cpu = _num(g(f"cli.interactive_with_bytecode_cache.{name}.median_cpu_s"))
+        cold = _num(g(f"cli.interactive.{name}.median_s"))
+        rows.append((f"`options-helper {label}` on the demo database: median < 0.3 s",
+                     "not measured" if wall is None else
+                     f"{_fmt_s(wall)} wall / {_fmt_s(cpu)} CPU (without a bytecode cache: {_fmt_s(cold)})",
+                     _verdict_wall_cpu(wall, cpu, 0.3), f"cli.interactive_with_bytecode_cache.{name}"))
 
     # providers
     chain_w, chain_c = _num(g("providers.chain_median_wall_s")), _num(g("providers.chain_median_cpu_s"))
@@ -294,6 +305,8 @@ def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: 
         "\"n/a\": the figure was not measured at the target's size (quick mode, or the bench failed).",
         "The sections below are every figure each benchmark returned.",
         "",
+        *INTERACTIVE_NOTE,
+        "",
         "## Machine and versions",
         "",
         "| what | value |",
@@ -306,6 +319,25 @@ def render(results: dict[str, Any], started: dt.datetime, quick: bool, seconds: 
         for k, v in _rows("", figures):
             lines.append("| " + k + " | " + v.replace("|", "\\|") + " |")
     return "\n".join(lines) + "\n"
+
+
+INTERACTIVE_NOTE = (
+    "## Interactive commands",
+    "",
+    "`tests/bench/bench_cli.py` times `health`, `runs`, `gaps`, `events` and `db status` as separate processes",
+    "on the `make demo` database (built in a temporary directory when the checkout has none), commands taking",
+    "turns run by run, each with its ratio to `options-helper --help` in the same run (`cli.interactive*`).",
+    "The target is judged with a bytecode cache (what an installation has; this sandbox sets",
+    "`PYTHONDONTWRITEBYTECODE`, so without one every start compiles this repository's modules: `cli.interactive`).",
+    "What they cost, and what was taken out: the XNYS calendar is read from `ledger/data/xnys_sessions.txt`",
+    "(generated from exchange-calendars, checked equal to it by `tests/ledger/test_calendar.py`) instead of",
+    "importing exchange-calendars and pandas and building the calendar (~0.5 s of CPU); `gaps` imports neither",
+    "pandas (pyarrow imports it on its first conversion from or to Python or numpy, so the planner's wide read",
+    "builds its dictionary tables in SQL and views its integer results through their Arrow buffers) nor scipy",
+    "(imported where a price or a random normal is first computed). What remains is the start-up every command",
+    "with options pays: Python, typer (which validates options with pydantic), rich, DuckDB and the ledger's",
+    "modules. `python -m tests.bench.bench_cli --against DIR` compares with another checkout, alternating.",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

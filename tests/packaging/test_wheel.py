@@ -33,6 +33,11 @@ def test_the_wheel_ships_every_migration(wheel: Path) -> None:
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
+def test_the_wheel_ships_the_xnys_session_table(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ledger/data/xnys_sessions.txt" in names
+
+
 def test_the_unpacked_wheel_creates_and_verifies_a_ledger_without_the_checkout(wheel: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
@@ -42,6 +47,8 @@ def test_the_unpacked_wheel_creates_and_verifies_a_ledger_without_the_checkout(w
         f"led = ledger.open({str(tmp_path / 'w.duckdb')!r})\n"
         "with led.run('ingest_candles'):\n    pass\n"
         "assert led.verify().ok\n"
+        "from ledger.calendar import SESSIONS_FILE, TradingCalendar\n"
+        f"assert SESSIONS_FILE.is_relative_to({str(site)!r}) and TradingCalendar.xnys().last_session.year == 2036\n"
         "print('ok', m.code_schema_version())\n"
     )
     # Run from an empty folder with only the unpacked wheel ahead of the venv's site-packages.
