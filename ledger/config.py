@@ -28,6 +28,8 @@ DEFAULT_WATCHLIST: tuple[str, ...] = ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA
 PROVIDERS = ("synthetic", "alpaca")
 # Flow compares a session's snapshot with the latest earlier one at most this many sessions back.
 DEFAULT_FLOW_MAX_GAP_SESSIONS = 5
+PORTFOLIO_ENV = "OPTIONS_HELPER_PORTFOLIO"
+DEFAULT_PORTFOLIO_FILE = "portfolio.json"
 
 
 def _expand(text: str | os.PathLike[str], what: str) -> Path:
@@ -91,6 +93,31 @@ def get_duckdb_path(
     return DEFAULT_DUCKDB_PATH
 
 
+def get_portfolio_path(
+    flag: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    cwd: Path | None = None,
+) -> Path | None:
+    """The portfolio file: ``--portfolio`` > ``OPTIONS_HELPER_PORTFOLIO`` > ``portfolio = "..."`` in
+    the config file > ``./portfolio.json`` when it exists > None (no portfolio, a normal state).
+
+    A file named by the flag, the environment or the config file is returned even when missing
+    (reading it then says so); only the implicit ``./portfolio.json`` is optional."""
+    env = os.environ if environ is None else environ
+    if flag:
+        return Path(flag).expanduser()
+    if env.get(PORTFOLIO_ENV):
+        return Path(env[PORTFOLIO_ENV]).expanduser()
+    cfg = load_config_file(env) if config is None else config
+    named = _path_text(cfg, "portfolio")
+    if named is not None:
+        return Path(named).expanduser()
+    local = (cwd or Path.cwd()) / DEFAULT_PORTFOLIO_FILE
+    return Path(DEFAULT_PORTFOLIO_FILE) if local.is_file() else None
+
+
 @attrs.frozen(kw_only=True)
 class AlpacaSettings:
     """Where the Alpaca keys come from and which feeds to ask. Never holds the key values."""
@@ -103,6 +130,7 @@ class AlpacaSettings:
     paper: bool = True
     retry_budget_seconds: float = 30.0
     requests_per_second: float = 3.0
+    requests_per_minute: float = 200.0
 
 
 @attrs.frozen(kw_only=True)
@@ -126,6 +154,8 @@ class Settings:
     flow_max_gap_sessions: int = DEFAULT_FLOW_MAX_GAP_SESSIONS
     alpaca: AlpacaSettings = attrs.field(factory=AlpacaSettings)
     config_path: Path | None = None
+    # The portfolio file (stages.portfolio), see ``get_portfolio_path``; None: no portfolio.
+    portfolio: Path | None = None
 
     def watchlist(self, name: str = DEFAULT_WATCHLIST_NAME) -> tuple[str, ...]:
         try:
@@ -192,6 +222,7 @@ def load_settings(
     duckdb_path: str | os.PathLike[str] | None = None,
     provider: str | None = None,
     data_root: str | os.PathLike[str] | None = None,
+    portfolio: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build the one ``Settings`` object from flags, environment and the config file."""
@@ -220,6 +251,7 @@ def load_settings(
         paper=_bool(alpaca_cfg, "paper", True),
         retry_budget_seconds=_float(alpaca_cfg, "retry_budget_seconds", 30.0),
         requests_per_second=_float(alpaca_cfg, "requests_per_second", 3.0),
+        requests_per_minute=_float(alpaca_cfg, "requests_per_minute", 200.0),
     )
     lock_env = env.get("OPTIONS_HELPER_LOCK_TIMEOUT")
     if lock_env:
@@ -255,16 +287,20 @@ def load_settings(
         flow_max_gap_sessions=max_gap,
         alpaca=alpaca,
         config_path=Path(cfg["__path__"]) if "__path__" in cfg else None,
+        portfolio=get_portfolio_path(portfolio, environ=env, config=cfg),
     )
 
 
 __all__ = [
     "DEFAULT_DUCKDB_PATH",
     "DEFAULT_FLOW_MAX_GAP_SESSIONS",
+    "DEFAULT_PORTFOLIO_FILE",
     "DEFAULT_WATCHLIST",
+    "PORTFOLIO_ENV",
     "AlpacaSettings",
     "Settings",
     "get_duckdb_path",
+    "get_portfolio_path",
     "load_config_file",
     "load_settings",
 ]

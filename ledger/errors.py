@@ -37,7 +37,10 @@
     ├── StageError                                9  a stage or job could not produce its partition
     ├── MissingExtraError (ImportError)          10  an optional extra is not installed
     ├── GapsFoundError                           11  `gaps --check` found cells to fix
-    ├── LineageExportError                       13  `lineage export`: the endpoint refused an event or was unreachable
+    ├── PortfolioError (ValueError)              13  a portfolio.json that cannot be used (nothing is written)
+    │   ├── PortfolioNotFoundError (FileNotFoundError)   the named portfolio file does not exist
+    │   └── InvalidPortfolioError                    a bad field: names the position and the field
+    ├── LineageExportError                       14  `lineage export`: the endpoint refused an event or was unreachable
     └── Interrupted                             130  Ctrl-C
 
 ``TransientError`` is a mixin marking errors that a retry may cure. Messages say what to do next.
@@ -195,6 +198,28 @@ class StageError(OptionsHelperError):
     exit_code = 9
 
 
+# -- the portfolio file (stages.portfolio) ----------------------------------------------------------
+class PortfolioError(OptionsHelperError, ValueError):
+    """A portfolio file that cannot be used. Nothing is written when one is raised."""
+
+    exit_code = 13
+
+
+class PortfolioNotFoundError(PortfolioError, FileNotFoundError):
+    """``--portfolio``, ``OPTIONS_HELPER_PORTFOLIO`` or the config file names a missing file."""
+
+
+class InvalidPortfolioError(PortfolioError):
+    """A portfolio file with a bad field; ``position`` and ``field`` say where (None: the top level)."""
+
+    def __init__(self, message: str, *, path: str | None = None, position: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.position = position
+        self.field = field
+
+
 class MissingExtraError(OptionsHelperError, ImportError):
     exit_code = 10
 
@@ -222,7 +247,7 @@ class LineageExportError(OptionsHelperError):
     """`lineage export` could not send an event: the OpenLineage endpoint refused it or was
     unreachable. What was sent before it is saved in the export's cursor; a rerun continues."""
 
-    exit_code = 13
+    exit_code = 14
 
 
 # What each exit code means: the table of docs/cli.md (tests/cli/test_docs.py writes it from here,
@@ -241,7 +266,8 @@ EXIT_CODES: dict[int, str] = {
     10: "an optional extra is not installed (the message gives the `pip install` command)",
     11: "`gaps --check` found cells to fix",
     12: "the file system refused the database: permission denied, a directory, a read-only file system, disk full",
-    13: "`lineage export` could not send an event (the endpoint refused it or was unreachable; rerun to continue)",
+    13: "the portfolio file cannot be used (missing, not JSON, or a bad field: the message names the position and field)",
+    14: "`lineage export` could not send an event (the endpoint refused it or was unreachable; rerun to continue)",
     130: "interrupted",
 }
 
@@ -263,6 +289,7 @@ __all__ = [
     "IntegrityError",
     "Interrupted",
     "InvalidEventError",
+    "InvalidPortfolioError",
     "InvalidUnicodeError",
     "LedgerError",
     "LedgerLockedError",
@@ -275,6 +302,8 @@ __all__ = [
     "NotASessionError",
     "OptionsHelperError",
     "PayloadNotJSONError",
+    "PortfolioError",
+    "PortfolioNotFoundError",
     "ProviderError",
     "SchemaMissingError",
     "StageError",

@@ -4,6 +4,8 @@
     result = stages.run_job("ingest_candles", as_of=date(2026, 11, 25), symbols=["SPY"], settings=settings)
     day = stages.run_daily(as_of=date(2026, 11, 25), settings=settings)
     gaps = stages.plan(settings)          # the gap planner; stages.backfill(settings) fills them
+    stages.universe(settings)             # default symbols: the watchlist and the portfolio's underlyings
+    from stages import portfolio          # the portfolio file, valued: portfolio.show(settings)
 
 Importing this package is cheap: the runner (and with it pyarrow, pandas and the analytics)
 loads on first use of one of the names below.
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stages.analytics.checks import CheckResult
     from stages.backfills import BackfillResult, backfill, backfill_resume, backfill_status
-    from stages.inputs import default_session, resolve_symbols
+    from stages.inputs import default_session, resolve_symbols, universe
     from stages.planning import plan
     from stages.results import DailyResult, JobResult, SymbolOutcome, raise_for_status
     from stages.runner import run_daily, run_job
@@ -35,6 +37,7 @@ _LAZY = {
     "default_session": "stages.inputs",
     "raise_for_status": "stages.results",
     "resolve_symbols": "stages.inputs",
+    "universe": "stages.inputs",
     "run_daily": "stages.runner",
     "run_job": "stages.runner",
 }
@@ -70,4 +73,5 @@ __all__ = [
     "resolve_symbols",
     "run_daily",
     "run_job",
+    "universe",
 ]

@@ -153,7 +153,9 @@ def backfill_resume(
         return BackfillResult(backfill_id=backfill_id, status="success", resumed=True, cells_total=len(states),
                               cells_done=len(states), cells_skipped_before=done_before,
                               seconds=time.perf_counter() - started)
-    universe = list(planned["args"].get("symbols") or settings.watchlist())
+    from stages.inputs import universe as default_universe
+
+    universe = list(planned["args"].get("symbols") or default_universe(settings))
     result = _execute(settings, led, backfill_id, pending, universe, progress=progress, provider=provider,
                       job_runner=job_runner, now=now)
     return attrs.evolve(result, resumed=True, cells_total=len(states), cells_done=result.cells_done + done_before,

@@ -232,6 +232,31 @@ def snapshot_files(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], days:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def latest_snapshot_files(con: duckdb.DuckDBPyConnection, wanted: Iterable[tuple[str, dt.date]]) -> list[dict[str, Any]]:
+    """For each (symbol, day): the ``options_snapshot_files`` row of the symbol's latest session on
+    or before ``day`` (pairs without one are absent). The row carries the asked ``day`` as ``wanted``."""
+    pairs = sorted(set(wanted))
+    if not pairs:
+        return []
+    cur = con.execute(
+        "SELECT w.symbol AS wanted_symbol, w.day AS wanted, f.symbol, f.date, f.path, f.bytes, f.sha256, f.contracts, "
+        "f.spot, f.provider, f.run_id FROM (SELECT unnest(?) AS symbol, unnest(?) AS day) w "
+        "ASOF JOIN options_snapshot_files f ON f.symbol = w.symbol AND f.date <= w.day ORDER BY w.symbol, w.day",
+        [[p[0] for p in pairs], [p[1] for p in pairs]],
+    )
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def snapshot_sessions(con: duckdb.DuckDBPyConnection, symbols: Iterable[str]) -> list[dt.date]:
+    """The sessions with a stored snapshot of any of ``symbols``, newest first."""
+    rows = con.execute(
+        "SELECT DISTINCT date FROM options_snapshot_files WHERE symbol IN (SELECT unnest(?)) ORDER BY date DESC",
+        [sorted(symbols)],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def derived(con: duckdb.DuckDBPyConnection, symbols: Iterable[str], start: dt.date, end: dt.date) -> pa.Table:
     """Stored derived rows of ``symbols`` in [start, end], ordered by (symbol, date)."""
     return select(
@@ -433,11 +458,13 @@ __all__ = [
     "flow",
     "flow_pairs",
     "flow_window",
+    "latest_snapshot_files",
     "materialized_scopes",
     "report_files",
     "select",
     "session_health",
     "snapshot_files",
+    "snapshot_sessions",
     "table_rows",
     "write",
     "write_all",

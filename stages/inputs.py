@@ -42,8 +42,20 @@ def check_session(as_of: dt.date, settings: Settings, now: dt.datetime, calendar
     return as_of
 
 
+def universe(settings: Settings) -> tuple[str, ...]:
+    """The default symbols of every stage: the ``default`` watchlist followed by the configured
+    portfolio's underlyings (``stages.portfolio``), de-duplicated in that order."""
+    from ledger.config import DEFAULT_WATCHLIST_NAME
+    from stages.portfolio import universe_symbols
+
+    return tuple(dict.fromkeys((*settings.watchlist(DEFAULT_WATCHLIST_NAME), *universe_symbols(settings))))
+
+
 def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, watchlist: str | None = None) -> tuple[str, ...]:
-    """Upper-cased, de-duplicated, validated tickers; None means the watchlist (default: ``default``)."""
+    """Upper-cased, de-duplicated, validated tickers. None means the universe: the ``default``
+    watchlist followed by the configured portfolio's underlyings (``stages.portfolio``); an
+    explicit ``watchlist`` or ``symbols`` narrows it to just those. A portfolio file that cannot
+    be read raises its ``PortfolioError``: nothing runs on a half-known universe."""
     from ledger.config import DEFAULT_WATCHLIST_NAME
     from stages.occ import require_ticker
 
@@ -51,8 +63,10 @@ def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, 
         raise UsageError("give symbols or a watchlist, not both")
     if isinstance(symbols, str):
         symbols = symbols.split(",")
-    if symbols is None:
-        chosen: Sequence[str] = settings.watchlist(watchlist or DEFAULT_WATCHLIST_NAME)
+    if symbols is None and watchlist is None:
+        chosen: Sequence[str] = universe(settings)
+    elif symbols is None:
+        chosen = settings.watchlist(watchlist or DEFAULT_WATCHLIST_NAME)
     else:
         chosen = symbols
     out: list[str] = []
@@ -65,4 +79,4 @@ def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, 
     return tuple(out)
 
 
-__all__ = ["check_session", "default_session", "parse_as_of", "resolve_symbols"]
+__all__ = ["check_session", "default_session", "parse_as_of", "resolve_symbols", "universe"]

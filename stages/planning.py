@@ -69,12 +69,15 @@ def resolve_assets(assets: Sequence[str] | None) -> list[str] | None:
 
 
 def resolve_symbols(settings: Settings, symbols: Sequence[str] | None) -> tuple[list[str], bool]:
-    """(the universe, whether it was given explicitly). Default: the settings' default watchlist."""
+    """(the universe, whether it was given explicitly). Default: the default watchlist and the
+    portfolio's underlyings (``stages.inputs.universe``), as every stage's default symbols."""
     if symbols:
         syms = sorted({s.strip().upper() for item in symbols for s in item.split(",") if s.strip()})
         if syms:
             return syms, True
-    return sorted(settings.watchlist()), False
+    from stages.inputs import universe
+
+    return sorted(universe(settings)), False
 
 
 def plan(

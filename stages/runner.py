@@ -141,6 +141,7 @@ class _Plan:
     done: set[str]
     resume: bool
     provider: MarketDataProvider | None
+    portfolio: Mapping[str, Any] | None = None  # the portfolio file's lineage (path, sha256), if any
 
     @classmethod
     def make(cls, job: str, *, as_of: dt.date, names: tuple[str, ...], settings: Settings,
@@ -160,8 +161,11 @@ class _Plan:
 
             with led.reader() as con:
                 done = materialized_scopes(con, asset.key, partition, spec.code_version) & set(scopes)
+        from stages.portfolio import from_settings
+
+        loaded = from_settings(settings)
         plan = cls(job=job, spec=spec, asset=asset, as_of=as_of, names=names, scopes=scopes, skip=wanted, done=done,
-                   resume=resume, provider=provider)
+                   resume=resume, provider=provider, portfolio=loaded.lineage() if loaded else None)
         if not plan.idle and asset.needs_provider and provider is None:
             from stages.providers import build_provider
 
@@ -192,6 +196,8 @@ class _Plan:
         """The run (not yet started: ``_perform`` enters it)."""
         partition = self.as_of.isoformat()
         args = {"as_of": partition, "symbols": list(self.names), "resume": self.resume, "skip": dict(self.skip)}
+        if self.portfolio is not None:
+            args["portfolio"] = dict(self.portfolio)
         return led.run(self.job, triggered_by=triggered_by, parent_run_id=parent_run_id,
                        provider=self.provider.name if self.provider is not None else None, args=args,
                        partition_key=partition, scope_keys=self.scopes, code_version=self.spec.code_version,

@@ -29,7 +29,7 @@ LEDGER_API = [
 STAGES_API = [
     "BackfillResult", "CheckResult", "DailyResult", "JobResult",
     "SymbolOutcome", "backfill", "backfill_resume", "backfill_status", "default_session", "plan",
-    "raise_for_status", "resolve_symbols", "run_daily", "run_job",
+    "raise_for_status", "resolve_symbols", "run_daily", "run_job", "universe",
 ]
 ERROR_CLASSES = sorted(n for n in errors.__all__ if isinstance(getattr(errors, n), type))
 PACKAGES = {"ledger": (ledger, sorted([*LEDGER_API, *ERROR_CLASSES])), "stages": (stages, sorted(STAGES_API))}

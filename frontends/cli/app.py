@@ -37,11 +37,13 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
      "Write the session's self-contained HTML dashboard with a ledger health summary."),
     ("daily", "frontends.cli.pipeline_cmd", "register",
      "Run every stage for a session: candles, options bars, snapshots, flow, derived, briefing, dashboard."),
+    ("portfolio", "frontends.cli.portfolio_cmd", "portfolio_app",
+     "Check the portfolio file and value it from the stored snapshots: positions, exposure, stress."),
     ("gaps", "frontends.cli.gaps_cmd", "register",
      "Report missing, failed, stale and unrecoverable cells (asset x session x symbol) and the\n"
      "commands that fix them, upstream first. Weekends and XNYS holidays are never gaps."),
     ("portal", "frontends.cli.portal_cmd", "register",
-     "Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol."),
+     "Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol, Portfolio."),
     ("db", "frontends.cli.db_cmd", "db_app", "Create, migrate, verify, rebuild and reap the ledger database."),
     ("runs", "frontends.cli.ledger_cmd", "runs_app", "List runs, or show one run's timeline."),
     ("provider", "frontends.cli.provider_cmd", "provider_app", "Check the market data provider."),
@@ -168,12 +170,13 @@ def root(
     duckdb_path: Annotated[str | None, typer.Option("--duckdb-path", help="Ledger/warehouse file (default: $OPTIONS_HELPER_DUCKDB_PATH, options-helper.toml, data/warehouse/options.duckdb).", show_default=False)] = None,
     provider: Annotated[str | None, typer.Option("--provider", help="Market data provider: synthetic or alpaca (default: $OPTIONS_HELPER_PROVIDER, config file, synthetic).", show_default=False)] = None,
     data_root: Annotated[str | None, typer.Option("--data-root", help="Root of the data lake and reports (default: data).", show_default=False)] = None,
+    portfolio: Annotated[str | None, typer.Option("--portfolio", help="The portfolio file (default: $OPTIONS_HELPER_PORTFOLIO, options-helper.toml, ./portfolio.json if present).", show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
     from ledger.config import load_settings
 
     ctx.meta["debug"] = debug
-    ctx.obj = load_settings(duckdb_path=duckdb_path, provider=provider, data_root=data_root)
+    ctx.obj = load_settings(duckdb_path=duckdb_path, provider=provider, data_root=data_root, portfolio=portfolio)
 
 
 def _report(e: BaseException, *, debug: bool) -> None:

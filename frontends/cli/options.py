@@ -21,12 +21,16 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on s
 AsOf = Annotated[str | None, typer.Option(
     "--as-of", help="Session YYYY-MM-DD, or latest (the default: the latest completed XNYS session).",
     show_default=False)]
+AsOfStored = Annotated[str, typer.Option(
+    "--as-of", help="A session YYYY-MM-DD, or latest (the default): the newest session with stored option "
+    "snapshots of the symbols concerned (for commands that read stored data only).")]
 Start = Annotated[str | None, typer.Option(
     "--start", help="First session (YYYY-MM-DD; default: 20 sessions before --end).", show_default=False)]
 End = Annotated[str | None, typer.Option(
     "--end", help="Last session (default: the latest completed XNYS session).", show_default=False)]
 Symbols = Annotated[str | None, typer.Option(
-    "--symbols", help="Comma-separated tickers, e.g. SPY,AAPL (default: the default watchlist).", show_default=False)]
+    "--symbols", help="Comma-separated tickers, e.g. SPY,AAPL (default: the default watchlist and the portfolio's "
+    "underlyings).", show_default=False)]
 Watchlist = Annotated[str | None, typer.Option(
     "--watchlist", help="A watchlist from options-helper.toml instead of --symbols.", show_default=False)]
 Assets = Annotated[list[str] | None, typer.Option(
@@ -39,4 +43,4 @@ AsOfSeqOrTime = Annotated[str | None, typer.Option(
     "--as-of", help="Answer as the ledger stood at a seq or timestamp (latest: now, the default).",
     show_default=False)]
 
-__all__ = ["AsOf", "AsOfSeqOrTime", "Assets", "DbPath", "End", "Json", "Resume", "Start", "Symbols", "Watchlist"]
+__all__ = ["AsOf", "AsOfSeqOrTime", "AsOfStored", "Assets", "DbPath", "End", "Json", "Resume", "Start", "Symbols", "Watchlist"]

@@ -37,7 +37,7 @@ def portal(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8501,
     duckdb_path: DbPath = None,
 ) -> None:
-    """Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol.
+    """Start the read-only Streamlit portal: Health, Gaps, Runs, Data, Symbol, Portfolio.
 
     Needs the portal extra (pip install "options-helper[portal]"). The portal opens the ledger
     read-only per query, so pipeline runs can write while it is open.

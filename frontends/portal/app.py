@@ -1,6 +1,6 @@
 """The portal's entry point: ``streamlit run frontends/portal/app.py`` (or ``options-helper portal``).
 
-The default page (Health) is served at ``/``; the others at ``/gaps``, ``/runs``, ``/data``, ``/symbol``.
+The default page (Health) is served at ``/``; the others at ``/gaps``, ``/runs``, ``/data``, ``/symbol``, ``/portfolio``.
 Pages are registered with ``st.navigation`` and live in ``views/`` (a folder named ``pages/`` would
 switch on Streamlit's legacy auto-discovered navigation).
 """
@@ -21,6 +21,7 @@ PAGES = [
     st.Page(VIEWS / "runs.py", title="Runs", icon=":material/history:", url_path="runs"),
     st.Page(VIEWS / "data.py", title="Data", icon=":material/table_view:", url_path="data"),
     st.Page(VIEWS / "symbol.py", title="Symbol", icon=":material/candlestick_chart:", url_path="symbol"),
+    st.Page(VIEWS / "portfolio.py", title="Portfolio", icon=":material/account_balance_wallet:", url_path="portfolio"),
 ]
 
 st.navigation(PAGES).run()

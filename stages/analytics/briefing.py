@@ -257,8 +257,10 @@ def build_briefing(
     synthetic: bool,
     generated_at: dt.datetime,
     top: int = 3,
+    portfolio: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The briefing for ``session`` as (Markdown, JSON-ready payload); symbols in the given order."""
+    """The briefing for ``session`` as (Markdown, JSON-ready payload); symbols in the given order.
+    ``portfolio`` (``PortfolioReport.to_dict()``) is the first section; None leaves it out."""
     sections = [_symbol_payload(item, top) for item in symbols_data]
     payload: dict[str, Any] = {
         "schema_version": BRIEFING_SCHEMA_VERSION,
@@ -272,6 +274,12 @@ def build_briefing(
     if synthetic:
         lines += [f"> **{SYNTHETIC_BANNER}**", ""]
     lines += [f"_{DISCLAIMER}_", "", f"Generated {generated_at.isoformat()}.", ""]
+    # -- Portfolio: the first section (stages.analytics.portfolio_view) --
+    if portfolio is not None:
+        from stages.analytics import portfolio_view
+
+        payload["portfolio"] = dict(portfolio)
+        lines += portfolio_view.markdown(portfolio)
     if sections:
         lines += ["| Symbol | Spot | Change | ATM IV | IV rank | RV20 | IV/RV20 | P/C OI | EM near |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

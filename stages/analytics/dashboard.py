@@ -49,6 +49,8 @@ class DashboardInputs:
 
     symbols: tuple[DashboardSymbol, ...] = ()
     health: Mapping[str, Any] = attrs.field(factory=dict)
+    # The Portfolio panel, first on the page: ``PortfolioReport.to_dict()``; None leaves it out.
+    portfolio: Mapping[str, Any] | None = None
 
 
 _CSS = """
@@ -62,6 +64,8 @@ h3{font-size:1rem;margin:12px 0 4px}
 svg.chart{font-size:10px;fill:#374151} svg.chart .grid{stroke:#e5e7eb} svg.chart .axis{stroke:#6b7280}
 table{border-collapse:collapse;font-size:.85rem;background:#fff} th,td{border:1px solid #e5e7eb;padding:3px 8px;text-align:left}
 th{background:#f3f4f6}
+table.portfolio tr[data-status="missing"] td,table.portfolio tr[data-status="unpriced"] td{color:#b91c1c}
+table.portfolio tr[data-status="expired"] td{color:#6b7280}
 """
 
 
@@ -166,6 +170,10 @@ def render_dashboard(
     title = f"options-helper dashboard: {session.isoformat()}"
     banner = f'<div class="banner">{_e(SYNTHETIC_BANNER)}</div>' if synthetic else ""
     symbols = "".join(_symbol_section(item) for item in inputs.symbols) or '<p class="note">No symbols.</p>'
+    if inputs.portfolio is not None:
+        from stages.analytics.portfolio_view import html_section
+
+        symbols = html_section(inputs.portfolio) + symbols
     return (
         "<!DOCTYPE html>"
         '<html lang="en"><head><meta charset="utf-8">'

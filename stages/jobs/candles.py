@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from ledger.errors import MalformedResponseError, StageError
 from stages import datastore
 from stages.jobs.base import JobContext, PartitionResult
+from stages.providers.base import prefetch
 
 LOOKBACK_SESSIONS = 90
 _NEEDED = ("symbol", "date", "ts", "open", "high", "low", "close", "volume", "vwap", "trade_count")
@@ -27,7 +28,19 @@ def window(ctx: JobContext) -> list[dt.date]:
 
 def gather(ctx: JobContext) -> dict[str, set[dt.date]]:
     sessions = window(ctx)
-    return ctx.read(lambda con: datastore.candle_dates(con, ctx.symbols, sessions[0], ctx.as_of))
+    stored = ctx.read(lambda con: datastore.candle_dates(con, ctx.symbols, sessions[0], ctx.as_of))
+    # One multi-symbol request per distinct range instead of one per symbol (for a provider
+    # that batches; steady state: every symbol wants the session only).
+    starts: dict[dt.date, list[str]] = {}
+    for symbol in ctx.symbols:
+        starts.setdefault(_start(sessions, stored.get(symbol, set()), ctx.as_of), []).append(symbol)
+    for start, symbols in sorted(starts.items()):
+        prefetch(ctx.provider, "stock_bars", symbols, start, ctx.as_of)
+    return stored
+
+
+def _start(sessions: list[dt.date], have: set[dt.date], as_of: dt.date) -> dt.date:
+    return min({d for d in sessions if d not in have} | {as_of})
 
 
 def validate_bars(table: Any, symbol: str, wanted: set[dt.date], what: str) -> pa.Table:

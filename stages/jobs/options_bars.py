@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from ledger.errors import MalformedResponseError, StageError
 from stages import datastore
 from stages.jobs.base import JobContext, PartitionResult
-from stages.providers.base import OPTION_BARS_SCHEMA
+from stages.providers.base import OPTION_BARS_SCHEMA, prefetch
 
 _CONTRACT_COLUMNS = ("contract_symbol", "underlying", "expiry", "option_type", "strike", "multiplier", "status",
                      "open_interest", "open_interest_date", "close_price")
@@ -28,7 +28,9 @@ _BAR_COLUMNS = ("contract_symbol", "date", "ts", "open", "high", "low", "close",
 
 
 def gather(ctx: JobContext) -> dict[str, float]:
-    return ctx.read(lambda con: datastore.closes(con, ctx.symbols, ctx.as_of))
+    closes = ctx.read(lambda con: datastore.closes(con, ctx.symbols, ctx.as_of))
+    prefetch(ctx.provider, "option_contracts", list(ctx.symbols), ctx.as_of)  # shared pages, for a batching provider
+    return closes
 
 
 def _spot(ctx: JobContext, closes: dict[str, float], symbol: str) -> tuple[float, str]:

@@ -19,7 +19,7 @@ a briefing built from synthetic data says so whichever provider is configured no
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pyarrow as pa
@@ -29,6 +29,9 @@ from stages import datastore
 from stages.jobs import _files
 from stages.jobs.base import JobContext, PartitionResult
 from stages.registry import BUILD_DASHBOARD, DASHBOARD_VIEWS
+
+if TYPE_CHECKING:
+    from stages.portfolio.report import PortfolioReport
 
 BRIEFING_DIR = "reports/briefing"
 DASHBOARD_DIR = "reports/dashboard"
@@ -67,6 +70,23 @@ class BriefingInputs:
     failed_checks: list[dict[str, Any]]
     providers: list[str | None]
     previous_closes: dict[str, float]
+    portfolio: PortfolioReport | None = None  # the configured portfolio valued on the session
+
+
+# -- the portfolio (stages.portfolio): valued from the session's own snapshots --------------------
+def gather_portfolio(ctx: JobContext) -> PortfolioReport:
+    """The configured portfolio valued on the session (a ``PortfolioReport``; none: says so)."""
+    from stages import portfolio
+
+    loaded = portfolio.from_settings(ctx.settings)
+    return portfolio.report_for(loaded, ctx.read, as_of=ctx.as_of, data_root=ctx.data_root,
+                                rate=ctx.settings.risk_free_rate)
+
+
+def _portfolio_extra(report: PortfolioReport | None) -> dict[str, Any]:
+    if report is None or report.loaded is None:
+        return {}
+    return {"portfolio": report.loaded.lineage()}
 
 
 def gather_briefing(ctx: JobContext) -> BriefingInputs:
@@ -82,7 +102,7 @@ def gather_briefing(ctx: JobContext) -> BriefingInputs:
             previous_closes=datastore.closes(con, ctx.symbols, prev),
         )
 
-    return ctx.read(read)
+    return attrs.evolve(ctx.read(read), portfolio=gather_portfolio(ctx))
 
 
 def compute_briefing(ctx: JobContext, inputs: BriefingInputs, scope: str) -> PartitionResult:
@@ -103,7 +123,8 @@ def compute_briefing(ctx: JobContext, inputs: BriefingInputs, scope: str) -> Par
         items.append(SymbolBriefing(symbol=symbol, as_of=ctx.as_of if today else None, derived=today,
                                     previous_spot=prev_spot, flow=_of(inputs.flow, symbol), checks=checks))
     synthetic = _synthetic(ctx, inputs.providers)
-    markdown, payload = build_briefing(ctx.as_of, items, synthetic=synthetic, generated_at=ctx.report_time)
+    markdown, payload = build_briefing(ctx.as_of, items, synthetic=synthetic, generated_at=ctx.report_time,
+                                       portfolio=inputs.portfolio.to_dict() if inputs.portfolio else None)
     day = ctx.as_of.isoformat()
     md = _files.stage_bytes(ctx.data_root, f"{BRIEFING_DIR}/{day}.md", markdown.encode(), ctx.run_id)
     js = _files.stage_bytes(ctx.data_root, f"{BRIEFING_DIR}/{day}.json",
@@ -120,7 +141,8 @@ def compute_briefing(ctx: JobContext, inputs: BriefingInputs, scope: str) -> Par
         max_data_time=ctx.as_of,
         extra={"synthetic": synthetic, "symbols": list(ctx.symbols),
                "symbols_with_data": sum(i.derived is not None for i in items),
-               "json_path": js.relpath, "json_sha256": js.sha256, "json_bytes": js.bytes},
+               "json_path": js.relpath, "json_sha256": js.sha256, "json_bytes": js.bytes,
+               **_portfolio_extra(inputs.portfolio)},
     )
 
 
@@ -132,6 +154,7 @@ class DashboardInputs:
     flow: pa.Table
     health: dict[str, Any]
     providers: list[str | None]
+    portfolio: PortfolioReport | None = None  # the configured portfolio valued on the session
 
 
 def gather_dashboard(ctx: JobContext) -> DashboardInputs:
@@ -147,7 +170,7 @@ def gather_dashboard(ctx: JobContext) -> DashboardInputs:
             providers=[f["provider"] for f in datastore.snapshot_files(con, ctx.symbols, [ctx.as_of])],
         )
 
-    return ctx.read(read)
+    return attrs.evolve(ctx.read(read), portfolio=gather_portfolio(ctx))
 
 
 def compute_dashboard(ctx: JobContext, inputs: DashboardInputs, scope: str) -> PartitionResult:
@@ -159,8 +182,9 @@ def compute_dashboard(ctx: JobContext, inputs: DashboardInputs, scope: str) -> P
         for s in ctx.symbols
     )
     synthetic = _synthetic(ctx, inputs.providers)
-    html = render_dashboard(ctx.as_of, Page(symbols=symbols, health=inputs.health), synthetic=synthetic,
-                            generated_at=ctx.report_time)
+    page_inputs = Page(symbols=symbols, health=inputs.health,
+                       portfolio=inputs.portfolio.to_dict() if inputs.portfolio else None)
+    html = render_dashboard(ctx.as_of, page_inputs, synthetic=synthetic, generated_at=ctx.report_time)
     page = _files.stage_bytes(ctx.data_root, f"{DASHBOARD_DIR}/{ctx.as_of.isoformat()}.html", html.encode(), ctx.run_id)
     table = _report_table([_report_row(DASHBOARD_VIEWS, ctx, page)])
     return PartitionResult(
@@ -172,7 +196,7 @@ def compute_dashboard(ctx: JobContext, inputs: DashboardInputs, scope: str) -> P
         rows=len(symbols),
         min_data_time=ctx.as_of,
         max_data_time=ctx.as_of,
-        extra={"synthetic": synthetic, "symbols": list(ctx.symbols)},
+        extra={"synthetic": synthetic, "symbols": list(ctx.symbols), **_portfolio_extra(inputs.portfolio)},
     )
 
 

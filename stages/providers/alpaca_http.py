@@ -6,7 +6,9 @@ makes ``RESTClient._one_request`` raise ``APIError`` at once; ``_retry_wait = 0`
 measure; both read from alpaca/common/rest.py of 0.44) and wraps the client's ``get`` so that
 *each HTTP request*, including every page of a paginated call, goes through :class:`Retrier`:
 
-* a token bucket per endpoint (``requests_per_second``, burst of one second's worth);
+* a token bucket per endpoint (``requests_per_second``, burst of one second's worth), and one
+  sliding window over all endpoints (``requests_per_minute``): never more requests in any 60 s
+  than Alpaca's plan allows (200 a minute on the free plan), attempts and retries included;
 * transient failures (HTTP 408, 429, 5xx, timeouts, refused connections) are retried by the one
   retry helper, ``ledger.retry``: exponential backoff with jitter, never sooner than the server's
   ``Retry-After``, until the next wait would exceed the budget (``retry_budget_seconds``); then
@@ -26,6 +28,7 @@ import functools
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +80,34 @@ class TokenBucket:
 
 
 @attrs.define
+class WindowLimiter:
+    """At most ``limit`` requests in any ``window`` seconds: the n-th request is not sent before
+    the (n - limit)-th plus ``window``. ``acquire`` waits its turn (in order, thread-safe)."""
+
+    limit: int
+    window: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    _slots: deque[float] = attrs.field(init=False, factory=deque)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+
+    def acquire(self) -> float:
+        """Book the next slot, sleeping until it comes; returns the seconds waited."""
+        with self._lock:
+            now = self.clock()
+            slot = now
+            if len(self._slots) >= self.limit:
+                slot = max(now, self._slots[-self.limit] + self.window)
+            self._slots.append(slot)
+            while len(self._slots) > self.limit:
+                self._slots.popleft()
+        wait = slot - now
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+@attrs.define
 class EndpointStats:
     calls: int = 0
     retries: int = 0
@@ -92,6 +123,7 @@ class Retrier:
 
     budget_seconds: float
     requests_per_second: float
+    requests_per_minute: float | None = None
     clock: Callable[[], float] = retry.monotonic
     sleep: Callable[[float], None] = retry.pause
     jitter: random.Random = attrs.field(factory=random.Random)
@@ -100,6 +132,17 @@ class Retrier:
     buckets: dict[str, TokenBucket] = attrs.field(factory=dict)
     stats: dict[str, EndpointStats] = attrs.field(factory=dict)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
+    window: WindowLimiter | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.requests_per_minute is not None:
+            self.window = WindowLimiter(limit=max(1, int(self.requests_per_minute)), window=60.0,
+                                        clock=self.clock, sleep=self.sleep)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (every attempt of every endpoint)."""
+        return sum(s.calls for s in self.stats.values())
 
     def _bucket(self, endpoint: str) -> TokenBucket:
         with self._lock:
@@ -115,6 +158,8 @@ class Retrier:
 
         def attempt() -> Any:
             stats.throttled_seconds += bucket.acquire()
+            if self.window is not None:
+                stats.throttled_seconds += self.window.acquire()
             stats.calls += 1
             try:
                 return request()
@@ -146,7 +191,7 @@ class Retrier:
             out = TransientProviderError(
                 f"{endpoint}: still failing after {attempts} attempt(s) in {elapsed:.1f}s ({error}); "
                 f"the retry budget is {self.budget_seconds:g}s. Try again later, lower "
-                "[alpaca] requests_per_second, or raise [alpaca] retry_budget_seconds"
+                "[alpaca] requests_per_minute, or raise [alpaca] retry_budget_seconds"
             )
             out.__cause__ = error.__cause__
             return out
@@ -292,4 +337,4 @@ def install(client: Any, retrier: Retrier, *, timeout: float) -> Any:
     return client
 
 
-__all__ = ["EndpointStats", "Retrier", "TokenBucket", "classify", "install"]
+__all__ = ["EndpointStats", "Retrier", "TokenBucket", "WindowLimiter", "classify", "install"]

@@ -217,4 +217,25 @@ def chain_table(
     return sorted_table(table, OPTION_CHAIN_SORT).combine_chunks(), newest or now
 
 
-__all__ = ["bars_table", "chain_table", "contracts_page", "contracts_table", "parse_time"]
+def with_open_interest(table: pa.Table, open_interest: Mapping[str, int | None]) -> pa.Table:
+    """``table`` (OPTION_CHAIN_SCHEMA) with its ``open_interest`` column taken from ``open_interest``."""
+    column = pa.array([open_interest.get(s) for s in table.column("contract_symbol").to_pylist()], pa.int64())
+    i = table.schema.get_field_index("open_interest")
+    return table.set_column(i, table.schema.field(i), column)
+
+
+def daily_bars(payload: Any, *, underlying: str, as_of: dt.date) -> pa.Table:
+    """The session's OPTION_BARS rows from a chain snapshot's ``dailyBar`` (only bars dated
+    ``as_of``: a contract that has not traded in the session has none), parsed exactly as the
+    bars endpoint's answer is."""
+    what = "option chain snapshot"
+    bars: dict[str, list[Any]] = {}
+    for symbol, snap in _mapping(payload, what).items():
+        daily = _mapping(snap, what).get("dailyBar")
+        if daily:
+            bars[symbol] = [daily]
+    return bars_table(bars, key_name="contract_symbol", start=as_of, end=as_of, what=f"{what} of {underlying}")
+
+
+__all__ = ["bars_table", "chain_table", "contracts_page", "contracts_table", "daily_bars", "parse_time",
+           "with_open_interest"]

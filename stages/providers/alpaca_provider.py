@@ -16,6 +16,25 @@ price are only kept when Alpaca dates them on or before that session.
 
 Base URLs come from ``APCA_API_DATA_URL`` / ``APCA_API_BASE_URL`` (via ``Settings``), so the
 whole adapter runs against a local server. Keys are passed to the clients explicitly.
+
+**The request budget** (``reuse=True``, the default; ``reuse=False`` is the plain plan, one
+request per call, kept as the baseline the request benchmark compares against). The runner keeps
+one provider for a whole daily, and the provider remembers what the run fetched
+(``alpaca_cache.RunCache``), so within a run:
+
+* stock bars come in multi-symbol requests of ``STOCK_SYMBOLS_PER_REQUEST`` (the candles stage
+  announces its symbols with ``prefetch_stock_bars``); the chain's spot is the session's close
+  from them;
+* contracts are listed for ``CONTRACT_UNDERLYINGS_PER_REQUEST`` underlyings a request at 10,000 a
+  page (``prefetch_option_contracts``), once per underlying and session: the options-bars stage's
+  horizon is a filter on them and the chain's open interest comes from them;
+* the live session's option bars are the chain snapshot's ``dailyBar`` (the snapshot is fetched
+  once, at Alpaca's largest page of 1,000, and kept for the snapshot stage); the bars endpoint
+  (100 contracts a request, 10,000 rows a page) is asked only for past sessions and for
+  contracts the snapshot does not list.
+
+Every request, attempts and retries included, goes through one limiter: ``requests_per_second``
+per endpoint and ``requests_per_minute`` over all of them (Alpaca's plan: 200 on the free one).
 """
 
 from __future__ import annotations
@@ -27,6 +46,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from alpaca.data.enums import Adjustment, DataFeed, OptionsFeed
 from alpaca.data.historical import OptionHistoricalDataClient, StockHistoricalDataClient
 from alpaca.data.requests import (
@@ -53,6 +73,7 @@ from ledger.errors import (
 )
 from stages.occ import parse_occ, require_ticker
 from stages.providers import alpaca_parse as parse
+from stages.providers.alpaca_cache import CachedChain, RunCache
 from stages.providers.alpaca_http import Retrier, install
 from stages.providers.base import (
     CAPABILITIES,
@@ -69,8 +90,11 @@ from stages.providers.credentials import Credentials, credentials_for, redact
 
 STOCK_FEEDS = ("iex", "sip")
 OPTIONS_FEEDS = ("indicative", "opra")
-SYMBOLS_PER_REQUEST = 100
+SYMBOLS_PER_REQUEST = 100  # option bars: Alpaca takes at most 100 contract symbols a request
+STOCK_SYMBOLS_PER_REQUEST = 500  # stock bars: no documented limit; 500 tickers keep the URL under 4 KB
+CONTRACT_UNDERLYINGS_PER_REQUEST = 100  # contracts of many underlyings share 10,000-row pages
 CONTRACTS_PAGE_SIZE = 10_000
+CONTRACTS_HORIZON_DAYS = 3_660  # Alpaca defaults expiration_date_lte to the next weekend: ask for all
 MAX_CONTRACT_PAGES = 500
 PROBE_SYMBOL = "SPY"
 
@@ -89,6 +113,17 @@ def _base_url(url: str | None, *versions: str) -> str | None:
 def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield list(items[i : i + size])
+
+
+def _owner(symbol: Any, underlyings: Sequence[str]) -> str | None:
+    """Which of ``underlyings`` an OCC contract symbol belongs to (its root, or an adjusted root)."""
+    for u in underlyings:
+        try:
+            parse_occ(symbol, underlying=u)
+        except UsageError:
+            continue
+        return u
+    return None
 
 
 def _start(day: dt.date) -> dt.datetime:
@@ -119,11 +154,14 @@ class AlpacaProvider:
         paper: bool = True,
         retry_budget_seconds: float = 30.0,
         requests_per_second: float = 3.0,
+        requests_per_minute: float | None = 200.0,
         timeout_seconds: float = 30.0,
         clock: Callable[[], float] = retry.monotonic,
         sleep: Callable[[float], None] = retry.pause,
         jitter: random.Random | None = None,
         now: Callable[[], dt.datetime] | None = None,
+        reuse: bool = True,
+        cache_seconds: float = 1800.0,
     ) -> None:
         if stock_feed not in STOCK_FEEDS:
             raise ConfigError(f"stock_feed must be one of {', '.join(STOCK_FEEDS)}, got {stock_feed!r}")
@@ -139,9 +177,11 @@ class AlpacaProvider:
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self.retrier = Retrier(
             budget_seconds=retry_budget_seconds, requests_per_second=requests_per_second,
-            clock=clock, sleep=sleep, jitter=jitter or random.Random(),
+            requests_per_minute=requests_per_minute, clock=clock, sleep=sleep, jitter=jitter or random.Random(),
         )
         self._clients: dict[str, Any] = {}
+        self.reuse = reuse
+        self.cache = RunCache(ttl_seconds=cache_seconds, clock=clock)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> AlpacaProvider:
@@ -149,6 +189,7 @@ class AlpacaProvider:
         kwargs: dict[str, Any] = dict(
             stock_feed=a.stock_feed, options_feed=a.options_feed, data_url=a.data_url, trading_url=a.trading_url,
             paper=a.paper, retry_budget_seconds=a.retry_budget_seconds, requests_per_second=a.requests_per_second,
+            requests_per_minute=a.requests_per_minute,
         )
         kwargs.update(overrides)
         if "credentials" not in kwargs:
@@ -211,23 +252,44 @@ class AlpacaProvider:
         TradingCalendar.xnys().require_session(day)
 
     # -- datasets ---------------------------------------------------------------------------
-    def stock_bars(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pa.Table:
-        if start > end:
-            raise UsageError(f"start {start} is after end {end}; give the range oldest first")
-        tickers = sorted({require_ticker(s) for s in symbols})
+    def _fetch_stock_bars(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> list[pa.Table]:
         tables = []
-        for chunk in _chunks(tickers, SYMBOLS_PER_REQUEST):
+        size = STOCK_SYMBOLS_PER_REQUEST if self.reuse else SYMBOLS_PER_REQUEST
+        for chunk in _chunks(tickers, size):
             request = StockBarsRequest(
                 symbol_or_symbols=chunk, timeframe=TimeFrame.Day, start=_start(start), end=_end(end),
                 feed=DataFeed(self.stock_feed), adjustment=Adjustment.SPLIT,
             )
             payload = self._call("stock bars", functools.partial(self._client("stock").get_stock_bars, request))
-            tables.append(parse.bars_table(payload, key_name="symbol", start=start, end=end, what="stock bars"))
+            table = parse.bars_table(payload, key_name="symbol", start=start, end=end, what="stock bars")
+            if self.reuse:
+                self.cache.put_bars(chunk, start, end, table)
+            tables.append(table)
+        return tables
+
+    def prefetch_stock_bars(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> None:
+        """Fetch the bars of many symbols in a few multi-symbol requests for the calls to come."""
+        if not self.reuse or start > end:
+            return
+        tickers = sorted({require_ticker(s) for s in symbols})
+        self._fetch_stock_bars([t for t in tickers if self.cache.bars(t, start, end) is None], start, end)
+
+    def stock_bars(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pa.Table:
+        if start > end:
+            raise UsageError(f"start {start} is after end {end}; give the range oldest first")
+        tickers = sorted({require_ticker(s) for s in symbols})
+        tables: list[pa.Table] = []
+        missing = tickers
+        if self.reuse:
+            cached = {t: self.cache.bars(t, start, end) for t in tickers}
+            tables = [table for table in cached.values() if table is not None]
+            missing = [t for t, table in cached.items() if table is None]
+        tables += self._fetch_stock_bars(missing, start, end)
         if not tables:
             return STOCK_BARS_SCHEMA.empty_table()
         return sorted_table(pa.concat_tables(tables), STOCK_BARS_SORT).combine_chunks()
 
-    def _contract_rows(self, underlying: str, as_of: dt.date, expiry_lte: dt.date | None,
+    def _contract_rows(self, underlyings: Sequence[str], as_of: dt.date, expiry_lte: dt.date | None,
                        statuses: Sequence[AssetStatus], limit: int = CONTRACTS_PAGE_SIZE,
                        max_pages: int = MAX_CONTRACT_PAGES) -> list[Mapping[str, Any]]:
         rows: list[Mapping[str, Any]] = []
@@ -235,7 +297,7 @@ class AlpacaProvider:
             token: str | None = None
             for _page in range(max_pages):
                 request = GetOptionContractsRequest(
-                    underlying_symbols=[underlying], status=status, expiration_date_gte=as_of,
+                    underlying_symbols=list(underlyings), status=status, expiration_date_gte=as_of,
                     expiration_date_lte=expiry_lte, limit=limit, page_token=token,
                 )
                 payload = self._call("option contracts",
@@ -246,23 +308,61 @@ class AlpacaProvider:
                     break
             else:
                 raise TerminalProviderError(
-                    f"option contracts for {underlying} did not end after {max_pages} pages; "
+                    f"option contracts for {', '.join(underlyings)} did not end after {max_pages} pages; "
                     "narrow the request with expiry_lte"
                 )
         return rows
 
+    def _statuses(self, as_of: dt.date) -> tuple[bool, list[AssetStatus]]:
+        live = as_of >= self.live_session()
+        return live, [AssetStatus.ACTIVE] if live else [AssetStatus.ACTIVE, AssetStatus.INACTIVE]
+
+    def _list_contracts(self, underlyings: Sequence[str], as_of: dt.date) -> None:
+        """Every contract of ``underlyings`` expiring on or after ``as_of``, into the run cache."""
+        live, statuses = self._statuses(as_of)
+        horizon = as_of + dt.timedelta(days=CONTRACTS_HORIZON_DAYS)
+        for chunk in _chunks(list(underlyings), CONTRACT_UNDERLYINGS_PER_REQUEST):
+            by_underlying: dict[str, list[Mapping[str, Any]]] = {u: [] for u in chunk}
+            for row in self._contract_rows(chunk, as_of, horizon, statuses):
+                owner = row.get("underlying_symbol") if isinstance(row, Mapping) else None
+                if owner not in by_underlying:
+                    owner = _owner(row.get("symbol") if isinstance(row, Mapping) else None, chunk)
+                if owner is None:
+                    raise MalformedResponseError(
+                        f"Alpaca listed a contract of none of {', '.join(chunk)}: {str(row)[:120]}")
+                by_underlying[owner].append(row)
+            for u, rows in by_underlying.items():
+                self.cache.put_contracts(u, as_of, parse.contracts_table(rows, underlying=u, as_of=as_of, live=live))
+
+    def prefetch_option_contracts(self, underlyings: Sequence[str], as_of: dt.date) -> None:
+        """List the contracts of many underlyings in shared pages for the calls to come."""
+        if not self.reuse:
+            return
+        self._require_session(as_of)
+        tickers = sorted({require_ticker(u) for u in underlyings})
+        self._list_contracts([u for u in tickers if self.cache.contracts(u, as_of) is None], as_of)
+
     def option_contracts(self, underlying: str, as_of: dt.date, *, expiry_lte: dt.date | None = None) -> pa.Table:
         require_ticker(underlying)
         self._require_session(as_of)
-        live = as_of >= self.live_session()
-        statuses = [AssetStatus.ACTIVE] if live else [AssetStatus.ACTIVE, AssetStatus.INACTIVE]
-        rows = self._contract_rows(underlying, as_of, expiry_lte, statuses)
-        if not rows:
+        if self.reuse:
+            table = self.cache.contracts(underlying, as_of)
+            if table is None:
+                self._list_contracts([underlying], as_of)
+                table = self.cache.contracts(underlying, as_of)
+            assert table is not None
+            if expiry_lte is not None:
+                table = table.filter(pc.less_equal(table.column("expiry"), pa.scalar(expiry_lte, pa.date32())))
+        else:
+            live, statuses = self._statuses(as_of)
+            rows = self._contract_rows([underlying], as_of, expiry_lte, statuses)
+            table = parse.contracts_table(rows, underlying=underlying, as_of=as_of, live=live)
+        if table.num_rows == 0:
             raise SymbolNotFoundError(
                 f"no option contracts for {underlying} expiring on or after {as_of} at Alpaca; "
                 "check the ticker (share classes use a dot, e.g. BRK.B)"
             )
-        return parse.contracts_table(rows, underlying=underlying, as_of=as_of, live=live)
+        return table
 
     def option_chain(self, underlying: str, as_of: dt.date) -> ChainSnapshot:
         require_ticker(underlying)
@@ -273,24 +373,34 @@ class AlpacaProvider:
                 f"Alpaca option-chain snapshots are live only: they show the market of session {live}, not {as_of}. "
                 "Snapshot each session on its day, or use --provider synthetic for past sessions"
             )
-        request = OptionChainRequest(underlying_symbol=underlying, feed=OptionsFeed(self.options_feed))
-        payload = self._call("option chain", lambda: self._client("option").get_option_chain(request))
-        if not payload:
-            raise SymbolNotFoundError(
-                f"no option chain for {underlying} at Alpaca (feed {self.options_feed}); check the ticker"
-            )
+        chain = (self.cache.chain(underlying, as_of, pop=True) if self.reuse else None) \
+            or self._fetch_chain(underlying, as_of)
         try:
             contracts = self.option_contracts(underlying, as_of)
             oi = dict(zip(contracts.column("contract_symbol").to_pylist(),
                           contracts.column("open_interest").to_pylist(), strict=True))
         except SymbolNotFoundError:
             oi = {}
-        table, quoted_at = parse.chain_table(payload, underlying=underlying, as_of=as_of, open_interest=oi,
-                                             now=self._now().astimezone(dt.UTC))
         return ChainSnapshot(underlying=underlying, as_of=as_of, spot=self._spot(underlying, as_of),
-                             quoted_at=quoted_at, table=table)
+                             quoted_at=chain.quoted_at, table=parse.with_open_interest(chain.table, oi))
+
+    def _fetch_chain(self, underlying: str, as_of: dt.date) -> CachedChain:
+        """One chain snapshot (alpaca-py pages it at Alpaca's largest page, 1,000 contracts)."""
+        request = OptionChainRequest(underlying_symbol=underlying, feed=OptionsFeed(self.options_feed))
+        payload = self._call("option chain", lambda: self._client("option").get_option_chain(request))
+        if not payload:
+            raise SymbolNotFoundError(
+                f"no option chain for {underlying} at Alpaca (feed {self.options_feed}); check the ticker"
+            )
+        table, quoted_at = parse.chain_table(payload, underlying=underlying, as_of=as_of, open_interest={},
+                                             now=self._now().astimezone(dt.UTC))
+        daily = parse.daily_bars(payload, underlying=underlying, as_of=as_of)
+        return CachedChain(table=table, quoted_at=quoted_at, daily_bars=daily)
 
     def _spot(self, underlying: str, as_of: dt.date) -> float:
+        session = self.cache.bars(underlying, as_of, as_of) if self.reuse else None
+        if session is not None and session.num_rows:  # the candles this run fetched
+            return float(session.column("close")[-1].as_py())
         bars = self.stock_bars([underlying], as_of - dt.timedelta(days=10), as_of)
         if bars.num_rows == 0:
             raise SymbolNotFoundError(
@@ -305,7 +415,9 @@ class AlpacaProvider:
         symbols = sorted(set(contract_symbols))
         for s in symbols:
             parse_occ(s)
-        tables = []
+        tables: list[pa.Table] = []
+        if self.reuse and start == end == self.live_session():
+            tables, symbols = self._session_bars_from_chains(symbols, start)
         for chunk in _chunks(symbols, SYMBOLS_PER_REQUEST):
             request = OptionBarsRequest(symbol_or_symbols=chunk, timeframe=TimeFrame.Day,
                                         start=_start(start), end=_end(end))
@@ -315,6 +427,33 @@ class AlpacaProvider:
         if not tables:
             return OPTION_BARS_SCHEMA.empty_table()
         return sorted_table(pa.concat_tables(tables), OPTION_BARS_SORT).combine_chunks()
+
+    def _session_bars_from_chains(self, symbols: list[str], session: dt.date) -> tuple[list[pa.Table], list[str]]:
+        """The live session's bars of ``symbols`` from their underlyings' chain snapshots (each
+        fetched once and kept for ``option_chain``); returns them and the contracts left for the
+        bars endpoint (underlying not known from this run's contracts, or not in the snapshot)."""
+        by_underlying: dict[str, list[str]] = {}
+        rest: list[str] = []
+        for s in symbols:
+            u = self.cache.underlying_of(s)
+            (by_underlying.setdefault(u, []) if u is not None else rest).append(s)
+        tables = []
+        for u, wanted in by_underlying.items():
+            chain = self.cache.chain(u, session)
+            if chain is None:
+                try:
+                    chain = self._fetch_chain(u, session)
+                except SymbolNotFoundError:
+                    rest.extend(wanted)
+                    continue
+                self.cache.put_chain(u, session, chain)
+            listed = chain.contracts
+            rest.extend(s for s in wanted if s not in listed)
+            bars = chain.daily_bars
+            if bars.num_rows:
+                mask = pc.is_in(bars.column("contract_symbol"), value_set=pa.array(wanted, pa.string()))
+                tables.append(bars.filter(mask))
+        return tables, sorted(rest)
 
     # -- check ------------------------------------------------------------------------------
     def check(self) -> ProviderCheck:
@@ -338,7 +477,7 @@ class AlpacaProvider:
 
         def trading() -> str:
             nonlocal contract
-            rows = self._contract_rows(PROBE_SYMBOL, today, None, [AssetStatus.ACTIVE], limit=1, max_pages=1)
+            rows = self._contract_rows([PROBE_SYMBOL], today, None, [AssetStatus.ACTIVE], limit=1, max_pages=1)
             contract = rows[0].get("symbol") if rows else None
             return f"option contracts answer ({'found ' + contract if contract else 'no contracts'})"
 

@@ -230,6 +230,24 @@ class MarketDataProvider(Protocol):
 # part of the protocol, so test doubles need not implement it.
 
 
+def prefetch(provider: object, dataset: str, *args: object) -> None:
+    """Let a provider that batches requests fetch ahead for the per-symbol calls to come
+    (``provider.prefetch_<dataset>(*args)``, e.g. alpaca's multi-symbol stock bars); nothing for a
+    provider without one. A failure is logged and left to the per-symbol calls, which retry and,
+    if they fail too, fail their own symbol only."""
+    fn = getattr(provider, f"prefetch_{dataset}", None)
+    if fn is None:
+        return
+    from ledger.errors import OptionsHelperError
+
+    try:
+        fn(*args)
+    except OptionsHelperError as e:
+        import logging
+
+        logging.getLogger("stages.providers").warning("prefetch of %s failed (%s); fetching per symbol", dataset, e)
+
+
 __all__ = [
     "DATASETS",
     "OPTION_BARS",
@@ -250,5 +268,6 @@ __all__ = [
     "ProviderCapabilities",
     "ProviderCheck",
     "empty_table",
+    "prefetch",
     "sorted_table",
 ]

@@ -25,7 +25,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-BENCHES = ("ledger", "providers", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "mirror", "cli")
+BENCHES = ("ledger", "providers", "requests", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "mirror",
+           "cli", "portfolio")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
 INTERACTIVE_COMMANDS = (("health", "health"), ("runs", "runs"), ("gaps", "gaps"), ("events", "events"),
                         ("db_status", "db status"))
@@ -180,6 +181,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  f"{_fmt_s(bars_w)} wall / {_fmt_s(bars_c)} CPU ({n_sym:,.0f} symbols x {n_days:,.0f} sessions)",
                  _verdict_wall_cpu(bars_w, bars_c, 2.0, (n_sym or 0) >= 500), "providers.bars_cold_wall_s"))
 
+    # Alpaca request budget (issue 17)
+    per_b, per_a = _num(g("requests.before.per_symbol")), _num(g("requests.after.per_symbol"))
+    n_req = _num(g("requests.symbols"))
+    rows.append(("Alpaca: requests per symbol of a daily at most half of before (fake server, Alpaca's page limits)",
+                 "not measured" if per_a is None or per_b is None else
+                 f"{per_a:.2f} vs {per_b:.2f} per symbol (x{per_a / per_b:.2f}, {n_req:,.0f} symbols, rows identical: "
+                 f"{g('requests.rows_identical')})",
+                 _verdict(None if per_a is None or per_b is None else per_a <= per_b / 2), "requests.ratio"))
+    mins, mins_b = _num(g("requests.projected_500.after_minutes_steady")), _num(g("requests.projected_500.before_minutes"))
+    rows.append(("Alpaca: a 500-symbol daily fits 200 requests/minute in under 15 minutes",
+                 "not measured" if mins is None else f"{mins:.1f} min (before: {mins_b:.1f} min)",
+                 _verdict(_below(mins, 15.0)), "requests.projected_500"))
+
     # pipeline
     day_s, share = _num(g("pipeline.steady_state.seconds")), _num(g("pipeline.steady_state.ledger_share"))
     syms = _num(g("pipeline.symbols"))
@@ -209,6 +223,19 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("`flow --window 5` for 50 symbols from stored rows < 1 s (grouped by contract, the heaviest)",
                  "not measured" if view_w is None else f"{_fmt_s(view_w)} wall / {_fmt_s(view_c)} CPU",
                  _verdict_wall_cpu(view_w, view_c, 1.0, True), "flow.view_median_s"))
+
+    # portfolio
+    show_w, show_c = _num(g("portfolio.show_median_s")), _num(g("portfolio.show_cpu_median_s"))
+    rows.append(("`portfolio show` for 200 positions (600 legs) across 50 underlyings < 0.5 s",
+                 "not measured" if show_w is None else f"{_fmt_s(show_w)} wall / {_fmt_s(show_c)} CPU "
+                 f"(per-leg baseline x{_num(g('portfolio.show_speedup')):,.0f}; fresh CLI process "
+                 f"{_fmt_s(_num(g('portfolio.cli_wall_median_s')))})",
+                 _verdict_wall_cpu(show_w, show_c, 0.5), "portfolio.show_median_s"))
+    st_w, st_c = _num(g("portfolio.stress_median_s")), _num(g("portfolio.stress_cpu_median_s"))
+    rows.append(("Portfolio stress table for those positions < 50 ms",
+                 "not measured" if st_w is None else f"{_fmt_s(st_w)} wall / {_fmt_s(st_c)} CPU "
+                 f"(scalar baseline x{_num(g('portfolio.stress_speedup')):,.0f})",
+                 _verdict_wall_cpu(st_w, st_c, 0.05), "portfolio.stress_median_s"))
 
     # planner
     cells = _num(g("planner.cells_expected"))

@@ -265,7 +265,7 @@ def test_a_refused_event_stops_the_export_and_a_rerun_sends_the_rest_once(world,
     state = tmp_path / "fail.json"
     collector.accept = 5  # the endpoint takes five events, then answers 400
     code, doc = run_export(world, capsys, "--url", collector.url, "--state", str(state))
-    assert code == 13 and "rerun the same command" in doc["stderr"]
+    assert code == 14 and "rerun the same command" in doc["stderr"]
     first = [(d["run"]["runId"], d["eventType"]) for d in collector.take()]
     assert first == expected_sequence(world["led"])[:5]
     collector.accept = None

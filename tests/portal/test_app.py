@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 pytestmark = pytest.mark.portal
 
 APP = str(Path(__file__).resolve().parents[2] / "frontends" / "portal" / "app.py")
-PAGES = ("views/health.py", "views/gaps.py", "views/runs.py", "views/data.py", "views/symbol.py")
+PAGES = ("views/health.py", "views/gaps.py", "views/runs.py", "views/data.py", "views/symbol.py", "views/portfolio.py")
 
 
 def _app() -> AppTest:

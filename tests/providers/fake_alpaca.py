@@ -1,9 +1,16 @@
 """A local stand-in for Alpaca's REST APIs, speaking their JSON, for tests and soak runs.
 
 Stdlib only. It serves the four endpoints the adapter uses plus latest option quotes, pages
-results with ``next_page_token`` (``page_size`` rows per page), checks the key headers (401
-otherwise), and can be told to misbehave: ``fail(prefix, Reply(...), ...)`` queues replies that
-are served before the normal ones (429 with Retry-After, 500s, malformed bodies, ...).
+results with ``next_page_token``, checks the key headers (401 otherwise), and can be told to
+misbehave: ``fail(prefix, Reply(...), ...)`` queues replies that are served before the normal
+ones (429 with Retry-After, 500s, malformed bodies, ...).
+
+Paging follows Alpaca's documented limits (``LIMITS``): a page holds ``limit`` rows (Alpaca's
+default when the request gives none), and a ``limit`` above the endpoint's maximum, or more
+symbols than an endpoint takes, is answered 422 as Alpaca does. ``page_size`` additionally caps
+every page (the unit tests use 2 to exercise paging); ``page_size=None`` serves Alpaca's pages
+exactly, which is what request counts are measured against. An option snapshot without a
+``dailyBar`` gets the contract's latest bar from the option-bars store, as Alpaca's does.
 
     with FakeAlpaca() as fake:
         fake.add_stock_bars("AAPL", [bar(day, 185.0)])
@@ -43,10 +50,31 @@ class Reply:
 
 
 @attrs.frozen(kw_only=True)
+class Limit:
+    """An endpoint's documented paging limits: rows per page (default and maximum) and symbols."""
+
+    default: int
+    maximum: int
+    symbols: int | None = None
+
+
+# docs.alpaca.markets: stock and option bars up to 10,000 rows a page (default 1,000), option
+# bars 100 contract symbols a request; chain snapshots up to 1,000 a page (default 100); option
+# contracts up to 10,000 a page (default 100). Stock bars document no symbol limit.
+LIMITS: dict[str, Limit] = {
+    "/v2/stocks/bars": Limit(default=1_000, maximum=10_000),
+    "/v1beta1/options/bars": Limit(default=1_000, maximum=10_000, symbols=100),
+    "/v1beta1/options/snapshots/": Limit(default=100, maximum=1_000),
+    "/v2/options/contracts": Limit(default=100, maximum=10_000),
+}
+
+
+@attrs.frozen(kw_only=True)
 class SeenRequest:
     path: str
     query: dict[str, str]
     authorized: bool
+    at: float = 0.0  # the fake's clock when the request arrived (see FakeAlpaca(clock=...))
 
 
 @attrs.define
@@ -110,8 +138,10 @@ def snapshot(bid: float, ask: float, *, last: float | None = None, iv: float | N
 class FakeAlpaca:
     """The fake server; a context manager. ``url`` serves both the data and trading APIs."""
 
-    def __init__(self, *, key: str = KEY, secret: str = SECRET, page_size: int = 2) -> None:
+    def __init__(self, *, key: str = KEY, secret: str = SECRET, page_size: int | None = 2,
+                 clock: Callable[[], float] | None = None) -> None:
         self.key, self.secret, self.page_size = key, secret, page_size
+        self.clock = clock or (lambda: 0.0)
         self.stock_bars: dict[str, list[dict]] = defaultdict(list)
         self.option_bars: dict[str, list[dict]] = defaultdict(list)
         self.contracts: list[dict] = []
@@ -120,8 +150,8 @@ class FakeAlpaca:
         self._faults: dict[str, deque[Reply]] = defaultdict(deque)
         self._lock = threading.Lock()
         self.routes: dict[str, Callable[[str, dict[str, str]], Reply]] = {
-            "/v2/stocks/bars": lambda path, q: self._bars(self.stock_bars, q),
-            "/v1beta1/options/bars": lambda path, q: self._bars(self.option_bars, q),
+            "/v2/stocks/bars": lambda path, q: self._bars(self.stock_bars, q, LIMITS["/v2/stocks/bars"]),
+            "/v1beta1/options/bars": lambda path, q: self._bars(self.option_bars, q, LIMITS["/v1beta1/options/bars"]),
             "/v1beta1/options/snapshots/": self._chain,
             "/v1beta1/options/quotes/latest": self._latest_quotes,
             "/v2/options/contracts": self._contracts,
@@ -153,15 +183,37 @@ class FakeAlpaca:
     def seen(self, prefix: str) -> list[SeenRequest]:
         return [r for r in self.requests if r.path.startswith(prefix)]
 
+    def counts(self) -> dict[str, int]:
+        """Requests per endpoint (snapshot paths folded into ``/v1beta1/options/snapshots/``)."""
+        out: dict[str, int] = defaultdict(int)
+        for r in self.requests:
+            key = "/v1beta1/options/snapshots/" if r.path.startswith("/v1beta1/options/snapshots/") else r.path
+            out[key] += 1
+        return dict(out)
+
     # -- handlers ---------------------------------------------------------------------------
-    def _page(self, items: list, q: dict[str, str], limit_param: bool = False) -> tuple[list, str | None]:
+    def _page(self, items: list, q: dict[str, str], limit: Limit) -> tuple[list, str | None]:
         start = int(q.get("page_token") or 0)
-        size = self.page_size
-        if limit_param and q.get("limit"):
-            size = min(size, int(q["limit"]))
+        size = int(q["limit"]) if q.get("limit") else limit.default
+        if self.page_size is not None:
+            size = min(size, self.page_size)
         chunk = items[start : start + size]
         more = start + size < len(items)
         return chunk, (str(start + size) if more else None)
+
+    @staticmethod
+    def _rejected(q: dict[str, str], limit: Limit, symbols: list[str] | None = None) -> Reply | None:
+        """Alpaca's 422 for a ``limit`` out of range or too many symbols, else None."""
+        try:
+            asked = int(q["limit"]) if q.get("limit") else limit.default
+        except ValueError:
+            asked = -1
+        if not 1 <= asked <= limit.maximum:
+            return Reply(status=422, body={"code": 42210000, "message": f"invalid limit: must be 1..{limit.maximum}"})
+        if symbols is not None and limit.symbols is not None and len(symbols) > limit.symbols:
+            return Reply(status=422, body={"code": 42210000,
+                                           "message": f"too many symbols: at most {limit.symbols} per request"})
+        return None
 
     @staticmethod
     def _in_range(t: str, q: dict[str, str]) -> bool:
@@ -170,20 +222,32 @@ class FakeAlpaca:
         hi = dt.datetime.fromisoformat(q["end"]) if q.get("end") else None
         return (lo is None or ts >= lo) and (hi is None or ts <= hi)
 
-    def _bars(self, store: dict[str, list[dict]], q: dict[str, str]) -> Reply:
+    def _bars(self, store: dict[str, list[dict]], q: dict[str, str], limit: Limit) -> Reply:
         symbols = q.get("symbols", "").split(",")
+        if (rejected := self._rejected(q, limit, symbols)) is not None:
+            return rejected
         flat = [(s, b) for s in sorted(symbols) for b in store.get(s, []) if self._in_range(b["t"], q)]
-        chunk, token = self._page(flat, q)
+        chunk, token = self._page(flat, q, limit)
         bars: dict[str, list[dict]] = defaultdict(list)
         for s, b in chunk:
             bars[s].append(b)
         return Reply(body={"bars": dict(bars), "next_page_token": token})
 
     def _chain(self, path: str, q: dict[str, str]) -> Reply:
+        limit = LIMITS["/v1beta1/options/snapshots/"]
+        if (rejected := self._rejected(q, limit)) is not None:
+            return rejected
         underlying = path.rsplit("/", 1)[-1]
         items = sorted(self.snapshots.get(underlying, {}).items())
-        chunk, token = self._page(items, q)
-        return Reply(body={"snapshots": dict(chunk), "next_page_token": token})
+        chunk, token = self._page(items, q, limit)
+        return Reply(body={"snapshots": {s: self._with_daily_bar(s, snap) for s, snap in chunk},
+                           "next_page_token": token})
+
+    def _with_daily_bar(self, symbol: str, snap: dict) -> dict:
+        bars = self.option_bars.get(symbol)
+        if "dailyBar" in snap or not bars:
+            return snap
+        return {**snap, "dailyBar": max(bars, key=lambda b: b["t"])}
 
     def _latest_quotes(self, path: str, q: dict[str, str]) -> Reply:
         quotes = {}
@@ -194,6 +258,9 @@ class FakeAlpaca:
         return Reply(body={"quotes": quotes})
 
     def _contracts(self, path: str, q: dict[str, str]) -> Reply:
+        limit = LIMITS["/v2/options/contracts"]
+        if (rejected := self._rejected(q, limit)) is not None:
+            return rejected
         wanted = set(q.get("underlying_symbols", "").split(","))
         status = q.get("status", "active")
         rows = [
@@ -202,14 +269,14 @@ class FakeAlpaca:
             and (not q.get("expiration_date_gte") or c["expiration_date"] >= q["expiration_date_gte"])
             and (not q.get("expiration_date_lte") or c["expiration_date"] <= q["expiration_date_lte"])
         ]
-        chunk, token = self._page(rows, q, limit_param=True)
+        chunk, token = self._page(rows, q, limit)
         return Reply(body={"option_contracts": chunk, "next_page_token": token})
 
     # -- server -----------------------------------------------------------------------------
     def handle(self, path: str, q: dict[str, str], headers: Any) -> Reply:
         authorized = headers.get("APCA-API-KEY-ID") == self.key and headers.get("APCA-API-SECRET-KEY") == self.secret
         with self._lock:
-            self.requests.append(SeenRequest(path=path, query=q, authorized=authorized))
+            self.requests.append(SeenRequest(path=path, query=q, authorized=authorized, at=self.clock()))
             fault = next((self._faults[p].popleft() for p in self._faults if path.startswith(p) and self._faults[p]),
                          None)
         if fault is not None:
@@ -252,4 +319,4 @@ class FakeAlpaca:
         self.httpd.server_close()
 
 
-__all__ = ["KEY", "SECRET", "FakeAlpaca", "ManualClock", "Reply", "SeenRequest", "bar", "bar_time", "contract", "snapshot"]
+__all__ = ["KEY", "LIMITS", "SECRET", "FakeAlpaca", "Limit", "ManualClock", "Reply", "SeenRequest", "bar", "bar_time", "contract", "snapshot"]

@@ -154,7 +154,7 @@ def test_payloads_of_the_wrong_shape_are_malformed(fake_alpaca, make_provider, b
 
 def test_the_rate_limit_spaces_requests_per_endpoint(fake_alpaca, make_provider, clock):
     _seed_bars(fake_alpaca)
-    provider = make_provider(requests_per_second=2.0)
+    provider = make_provider(requests_per_second=2.0, reuse=False)  # no run cache: the same call asks again
     for _ in range(3):
         provider.stock_bars(["AAPL"], D1, D1)  # one request each
     # a burst of two, then the third waits half a second (the manual clock does not advance otherwise)
@@ -343,7 +343,9 @@ def test_chunks_of_many_symbols(fake_alpaca, make_provider):
         fake_alpaca.add_stock_bars(s, [bar(D1, 10.0)])
     table = make_provider().stock_bars(symbols, D1, D1)
     assert table.num_rows == 3 and isinstance(table, pa.Table)
-    assert len({r.query["symbols"] for r in fake_alpaca.seen("/v2/stocks/bars")}) == 2
+    assert len({r.query["symbols"] for r in fake_alpaca.seen("/v2/stocks/bars")}) == 1  # up to 500 a request
+    make_provider(reuse=False).stock_bars(symbols, D1, D1)  # the plain plan: 100 a request
+    assert len({r.query["symbols"] for r in fake_alpaca.seen("/v2/stocks/bars")}) == 3
 
 
 def test_a_pagination_loop_is_a_malformed_response_not_an_endless_fetch(fake_alpaca, make_provider):

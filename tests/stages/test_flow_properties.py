@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -28,12 +29,14 @@ def _snapshot(symbol: str, day) -> pa.Table:
 
 
 @example(symbol="SPY", index=SESSIONS.index(pd.Timestamp("2026-11-23").date()), gap=1, drop=0.0, seed=0)  # the monthly
+@example(symbol="SPY", index=3, gap=2, drop=0.001953125, seed=1889)  # the dropped contract is a new listing
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(symbol=st.sampled_from(["SPY", "IWM", "AAPL", "TSLA"]), index=st.integers(3, len(SESSIONS) - 1),
        gap=st.integers(1, 3), drop=st.floats(0.0, 0.05), seed=st.integers(0, 2**16))
 def test_grouped_rows_are_sums_of_live_contracts_and_expiries_are_not_flow(symbol, index, gap, drop, seed):
     later_day, earlier_day = SESSIONS[index], SESSIONS[index - gap]
     earlier, later = _snapshot(symbol, earlier_day), _snapshot(symbol, later_day)
+    later_all = later
     keep = np.random.default_rng(seed).random(later.num_rows) >= drop  # a provider gap drops some contracts
     later = later.filter(pa.array(keep))
     out = compute_flow(later, earlier, symbol=symbol, gap_sessions=gap).to_pandas()
@@ -53,8 +56,11 @@ def test_grouped_rows_are_sums_of_live_contracts_and_expiries_are_not_flow(symbo
     # every contract of the earlier chain past its expiry by the later session expired
     past = pd.to_datetime(earlier.column("expiry").to_pandas()).dt.date < later_day
     assert len(expired) == int(past.sum())
-    if not keep.all():
-        assert len(gone) >= 1
+    # a dropped contract that the earlier chain held (and that has not expired) vanished; a dropped
+    # new listing leaves no trace
+    dropped = set(pc.filter(later_all.column("contract_symbol"), pa.array(~keep)).to_pylist())
+    held = set(earlier.column("contract_symbol").to_pylist())
+    assert set(gone.loc[gone["status"] == "disappeared", "contract_symbol"]) == dropped & held
 
     for group_by, keys in KEYS.items():
         rows = out[out["group_by"] == group_by].set_index(keys)["delta_oi"]
