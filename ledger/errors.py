@@ -41,6 +41,7 @@
     ├── PortfolioError (ValueError)              13  a portfolio.json that cannot be used (nothing is written)
     │   ├── PortfolioNotFoundError (FileNotFoundError)   the named portfolio file does not exist
     │   └── InvalidPortfolioError                    a bad field: names the position and the field
+    ├── LineageExportError                       14  `lineage export`: the endpoint refused an event or was unreachable
     └── Interrupted                             130  Ctrl-C
 
 ``TransientError`` is a mixin marking errors that a retry may cure. Messages say what to do next.
@@ -247,6 +248,13 @@ class GapsFoundError(OptionsHelperError):
     exit_code = 11
 
 
+class LineageExportError(OptionsHelperError):
+    """`lineage export` could not send an event: the OpenLineage endpoint refused it or was
+    unreachable. What was sent before it is saved in the export's cursor; a rerun continues."""
+
+    exit_code = 14
+
+
 # What each exit code means: the table of docs/cli.md (tests/cli/test_docs.py writes it from here,
 # and tests/cli/test_exit_codes.py checks that it names exactly the codes of the classes above).
 EXIT_CODES: dict[int, str] = {
@@ -264,6 +272,7 @@ EXIT_CODES: dict[int, str] = {
     11: "`gaps --check` found cells to fix",
     12: "the file system refused the database: permission denied, a directory, a read-only file system, disk full",
     13: "the portfolio file cannot be used (missing, not JSON, or a bad field: the message names the position and field)",
+    14: "`lineage export` could not send an event (the endpoint refused it or was unreachable; rerun to continue)",
     130: "interrupted",
 }
 
@@ -290,6 +299,7 @@ __all__ = [
     "LedgerError",
     "LedgerLockedError",
     "LedgerMemoryError",
+    "LineageExportError",
     "MalformedResponseError",
     "MigrationError",
     "MissingExtraError",

@@ -49,6 +49,7 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("provider", "frontends.cli.provider_cmd", "provider_app", "Check the market data provider."),
     ("ingest", "frontends.cli.pipeline_cmd", "ingest_app", "Ingest candles or option bars."),
     ("backfill", "frontends.cli.gaps_cmd", "backfill_app", "Fill gaps: plan, run, resume, status."),
+    ("lineage", "frontends.cli.lineage_cmd", "lineage_app", "Export the ledger's runs as OpenLineage events."),
 )
 _BY_NAME = {c[0]: c for c in COMMANDS}
 

@@ -25,8 +25,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-BENCHES = ("ledger", "providers", "requests", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "cli",
-           "portfolio")
+BENCHES = ("ledger", "providers", "requests", "flow", "pipeline", "planner", "portal", "dagster_eventlog", "mirror",
+           "cli", "portfolio")
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
 INTERACTIVE_COMMANDS = (("health", "health"), ("runs", "runs"), ("gaps", "gaps"), ("events", "events"),
                         ("db_status", "db status"))
@@ -274,6 +274,20 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  "not measured" if ad is None else
                  f"append {dag_ms:,.1f} vs {led_ms:,.1f} ms (x{ad:,.2f}); read latest x{rd:,.2f}",
                  _verdict(None if ad is None else True), "dagster_eventlog.ratios_other_over_ledger"))
+
+    # the Dagster ledger mirror
+    tick_w, tick_c = _num(g("mirror.tick_5000.wall_s")), _num(g("mirror.tick_5000.cpu_s"))
+    handled, history = _num(g("mirror.tick_5000.events_handled")), _num(g("mirror.history_events"))
+    rows.append(("Mirror sensor: one tick over 5,000 new events < 1 s",
+                 "not measured" if tick_w is None else
+                 f"{_fmt_s(tick_w)} wall / {_fmt_s(tick_c)} CPU ({handled:,.0f} events handled, whole commits, "
+                 f"after {history:,.0f})",
+                 _verdict_wall_cpu(tick_w, tick_c, 1.0), "mirror.tick_5000"))
+    idle_l, idle_s = _num(g("mirror.idle_ledger_ms")), _num(g("mirror.idle_sensor_ms"))
+    rows.append(("Mirror sensor: idle tick < 50 ms of ledger work",
+                 "not measured" if idle_l is None else
+                 f"{idle_l:,.1f} ms ledger (whole evaluation with Dagster's resource set-up: {idle_s:,.1f} ms)",
+                 _verdict(None if idle_l is None else idle_l < 50), "mirror.idle_ledger_ms"))
     return rows
 
 

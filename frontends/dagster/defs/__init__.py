@@ -17,7 +17,8 @@ from frontends.dagster.defs.jobs import JOBS
 from frontends.dagster.defs.partitions import SESSIONS
 from frontends.dagster.defs.resources import RESOURCES
 from frontends.dagster.defs.schedules import SCHEDULES
+from frontends.dagster.defs.sensors import SENSORS
 
-defs = dg.Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES, resources=RESOURCES)
+defs = dg.Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES, sensors=SENSORS, resources=RESOURCES)
 
 __all__ = ["SESSIONS", "defs"]
