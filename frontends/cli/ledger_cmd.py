@@ -89,7 +89,7 @@ def _render_health(doc: dict[str, Any]) -> None:
 @runs_app.callback()
 def runs(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 50,
     status: Annotated[str | None, typer.Option(help="Only this status: started, success, failed, abandoned.", show_default=False)] = None,
     job: Annotated[str | None, typer.Option(help="Only this job.", show_default=False)] = None,
     duckdb_path: DbPath = None,
@@ -137,7 +137,7 @@ def events(
     ctx: typer.Context,
     run: Annotated[str | None, typer.Option("--run", help="Only this run's events.", show_default=False)] = None,
     since: Annotated[int, typer.Option(help="Only events after this seq.")] = 0,
-    limit: Annotated[int, typer.Option(help="At most this many events.")] = 200,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many events.")] = 200,
     duckdb_path: DbPath = None,
     json: Json = False,
 ) -> None:
