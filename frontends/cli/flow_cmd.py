@@ -12,20 +12,9 @@ from frontends.cli import render
 from frontends.cli.context import settings
 from frontends.cli.options import AsOf, DbPath, Json, Resume, Symbols, Watchlist
 from frontends.cli.pipeline_cmd import _progress_callback, _render_job
+from stages.analytics.briefing import short_money
 
 HELP = "Compute open-interest and volume flow, then show building and unwinding zones per symbol."
-
-
-def _money(value: Any) -> str:
-    if value is None:
-        return "—"
-    v = float(value)
-    sign = "-" if v < 0 else "+"
-    v = abs(v)
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if v >= size:
-            return f"{sign}${v / size:.1f}{unit}"
-    return f"{sign}${v:.0f}"
 
 
 def _count(value: Any) -> str:
@@ -35,7 +24,7 @@ def _count(value: Any) -> str:
 def header(s: Any) -> str:
     """The original's header: ``SYM flow FROM → TO | calls ΔOI$=… | puts ΔOI$=…`` (window 1), or
     ``SYM flow net window=N (FROM → TO) | group-by=G | …``; then the span when it is not one session."""
-    calls, puts = _money(s.calls_delta_oi_notional), _money(s.puts_delta_oi_notional)
+    calls, puts = short_money(s.calls_delta_oi_notional), short_money(s.puts_delta_oi_notional)
     span = f"{s.from_date} → {s.to_date}"
     if s.window == 1:
         line = f"{s.symbol} flow {span} | calls ΔOI$={calls} | puts ΔOI$={puts}"
@@ -51,7 +40,7 @@ def expired_line(s: Any) -> str:
         line = "expired: none"
     else:
         line = (f"expired: {s.expired_contracts:,} contract{'s' if s.expired_contracts != 1 else ''}, open interest {s.expired_oi or 0:,.0f} rolled off "
-                f"({_money(-(s.expired_notional or 0.0)).lstrip('-')}); not counted as flow")
+                f"({short_money(-(s.expired_notional or 0.0)).lstrip('-')}); not counted as flow")
     if s.disappeared_contracts:
         n = s.disappeared_contracts
         line += f"; {n:,} contract{'s' if n != 1 else ''} vanished before expiry (unknown change, not counted)"
@@ -69,7 +58,7 @@ _ZONE_COLUMNS = {
 def _zone_rows(rows: Any) -> list[dict[str, Any]]:
     return [{"expiry": r["expiry"], "type": r["option_type"], "strike": r["strike"], "contract": r["contract_symbol"],
              "ΔOI": _count(r["delta_oi"]), "OI": "—" if r["oi_end"] is None else f"{r['oi_end']:,.0f}",
-             "ΔOI$": _money(r["delta_oi_notional"]), "class": r["flow_class"]} for r in rows]
+             "ΔOI$": short_money(r["delta_oi_notional"]), "class": r["flow_class"]} for r in rows]
 
 
 def render_view(view: Any) -> None:

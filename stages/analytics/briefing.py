@@ -69,7 +69,8 @@ def _signed(value: Any, digits: int = 2, suffix: str = "") -> str:
     return _DASH if v is None else f"{v:+,.{digits}f}{suffix}"
 
 
-def _money(value: Any) -> str:
+def short_money(value: Any) -> str:
+    """Signed dollars in a short unit ($1.2M, -$340k): the flow views' notional."""
     v = opt_float(value)
     if v is None:
         return _DASH
@@ -195,7 +196,7 @@ def _flow_table(title: str, rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         lines.append(
             f"| {_md(r.get('option_type') or _DASH)} | {_num(r.get('strike'))} | {_signed(r.get('delta_oi'), 0)} "
-            f"| {_money(r.get('delta_oi_notional'))} | {_md(r.get('flow_class') or _DASH)} |"
+            f"| {short_money(r.get('delta_oi_notional'))} | {_md(r.get('flow_class') or _DASH)} |"
         )
     return [*lines, ""]
 
@@ -204,7 +205,7 @@ def _expired_line(flow: Mapping[str, Any]) -> str:
     """One line for what expired between the two snapshots (and what vanished), never counted as flow."""
     n = int(flow.get("expired_contracts") or 0)
     if n:
-        notional = _money(opt_float(flow.get("expired_notional")) or 0.0).lstrip("+")
+        notional = short_money(opt_float(flow.get("expired_notional")) or 0.0).lstrip("+")
         line = (f"**Expired** (not flow): {n:,} contract{'s' if n != 1 else ''}, open interest {_num(flow.get('expired_oi'), 0)} "
                 f"rolled off ({notional})")
     else:

@@ -62,6 +62,22 @@ def _absolute(path: str | None, data_root: Path) -> str | None:
     return str(p if p.is_absolute() else (data_root / p).resolve())
 
 
+def file_metadata(files: Any, data_root: Path) -> dict[str, Any]:
+    """Dagster metadata for a file asset's files (anything with scope_key, path, bytes, sha256):
+    one file's path and digest, or a table of them and one combined digest."""
+    if not files:
+        return {}
+    if len(files) == 1:
+        return {"path": dg.MetadataValue.path(_absolute(files[0].path, data_root) or ""), "sha256": files[0].sha256 or ""}
+    table = "| scope | path | bytes | sha256 |\n|---|---|---|---|\n" + "\n".join(
+        f"| {f.scope_key} | {_absolute(f.path, data_root)} | {f.bytes} | {f.sha256} |" for f in files
+    )
+    digest = hashlib.sha256(
+        "\n".join(f"{f.scope_key}:{f.sha256}" for f in sorted(files, key=lambda f: f.scope_key)).encode()
+    ).hexdigest()
+    return {"paths": dg.MetadataValue.md(table), "sha256": digest}
+
+
 def materialization_metadata(spec: AssetSpec, result: Any, data_root: Path) -> dict[str, Any]:
     """Rows, bytes, the ledger run id, per-scope outcomes, and path/sha256 for file assets."""
     outcomes = list(result.outcomes)
@@ -96,18 +112,7 @@ def materialization_metadata(spec: AssetSpec, result: Any, data_root: Path) -> d
     if result.error:
         meta["error"] = str(result.error)
     if spec.kind == "file":
-        files = [o for o in outcomes if o.path]
-        if len(files) == 1:
-            meta["path"] = dg.MetadataValue.path(_absolute(files[0].path, data_root) or "")
-            meta["sha256"] = files[0].sha256 or ""
-        elif files:
-            table = "| scope | path | bytes | sha256 |\n|---|---|---|---|\n" + "\n".join(
-                f"| {o.scope_key} | {_absolute(o.path, data_root)} | {o.bytes} | {o.sha256} |" for o in files
-            )
-            meta["paths"] = dg.MetadataValue.md(table)
-            meta["sha256"] = hashlib.sha256(
-                "\n".join(f"{o.scope_key}:{o.sha256}" for o in sorted(files, key=lambda o: o.scope_key)).encode()
-            ).hexdigest()
+        meta.update(file_metadata([o for o in outcomes if o.path], data_root))
     return meta
 
 

@@ -20,7 +20,6 @@ It reads the log through ``ledger.follow`` a page at a time; a full page is cut 
 its last complete commit, so a run's materializations and checks are never split across ticks.
 """
 
-import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import attrs
 import dagster as dg
 
+from frontends.dagster.defs.assets import file_metadata
 from frontends.dagster.defs.checks import check_results, jsonable
 from ledger.events import AssetMaterialized, CheckEvaluated, RunStarted, StoredEvent
 from ledger.follow import Page, read_page, run_starts
@@ -69,13 +69,6 @@ def complete_commits(page: Page) -> tuple[StoredEvent, ...]:
     return events[:cut] if cut > 0 else events
 
 
-def _absolute(path: str | None, data_root: Path) -> str | None:
-    if not path:
-        return None
-    p = Path(path)
-    return str(p if p.is_absolute() else (data_root / p).resolve())
-
-
 def materialization_metadata(spec: registry.AssetSpec, started: RunStarted, mats: Sequence[StoredEvent],
                              data_root: Path) -> dict[str, Any]:
     """The metadata of one mirrored materialization (one run, asset and session)."""
@@ -105,19 +98,7 @@ def materialization_metadata(spec: registry.AssetSpec, started: RunStarted, mats
     if started.backfill_id:
         meta["backfill_id"] = started.backfill_id
     if spec.kind == "file":
-        files = [e for e in events if e.path]
-        if len(files) == 1:
-            meta["path"] = dg.MetadataValue.path(_absolute(files[0].path, data_root) or "")
-            meta["sha256"] = files[0].sha256 or ""
-        elif files:
-            table = "| scope | path | bytes | sha256 |\n|---|---|---|---|\n" + "\n".join(
-                f"| {e.scope_key} | {_absolute(e.path, data_root)} | {e.bytes} | {e.sha256} |" for e in files
-            )
-            meta["paths"] = dg.MetadataValue.md(table)
-            # The same combined digest as the Dagster assets report for several files.
-            meta["sha256"] = hashlib.sha256(
-                "\n".join(f"{e.scope_key}:{e.sha256}" for e in sorted(files, key=lambda e: e.scope_key)).encode()
-            ).hexdigest()
+        meta.update(file_metadata([e for e in events if e.path], data_root))
     return meta
 
 
