@@ -10,7 +10,7 @@ combine (its rule):
 - ``Max`` / ``Min``: the greatest / least value (a status rank, a lease, a seq).
 - ``From(group)``: taken together with the other columns of its ``Group`` from one winning
   event: the greatest by the group's ``order`` (table columns; the earliest event on a tie), or
-  the least for an ``earliest`` group, among the events that pass the group's ``where``.
+  the least for an ``earliest`` group, among the events of the group's ``events`` types.
 - ``Derived``: computed from the row's other columns (``{column}``), or a constant.
 - ``Value``: for a table with one row per event (``per_event``), the event's value as it is.
 
@@ -23,7 +23,9 @@ both. So the one definition serves the whole log and a batch alike:
   ``meta.events``, in the append's transaction, ``seq > head``) is the source of one ``MERGE INTO``
   per table, whose ``UPDATE SET`` is each rule's combination of the stored row with the batch's
   (``greatest``, ``coalesce``, a group's ``CASE WHEN`` on its order). A table with one row per
-  event gets a plain ``INSERT``.
+  event gets a plain ``INSERT``. DuckDB spends most of such a small statement planning it, so each
+  batch's statement is generated for the event types it holds: a group none of them competes in
+  is left out (its columns keep their stored values), one they all compete in needs no test.
 
 Adding a projection column is one migration (``ALTER TABLE ... ADD COLUMN``) and one line in its
 projection below; see docs/ledger.md for a worked example.
@@ -87,13 +89,13 @@ Rule = Key | Max | Min | From | Derived | Value
 @attrs.frozen
 class Group:
     """Columns taken together from one winning event: the greatest by ``order`` (table columns, the
-    earliest event on a tie), or the least if ``earliest``, among the events where ``where`` (over
-    contributions) holds. No ``order``: the latest event (a batch's events all come after the stored
-    ones, so the batch's wins whenever it has one)."""
+    earliest event on a tie), or the least if ``earliest``, among the events of the types ``events``
+    (all of the family's if None). No ``order``: the latest event (a batch's events all come after
+    the stored ones, so the batch's wins whenever it has one)."""
 
     name: str
     order: tuple[str, ...] = ()
-    where: str | None = None
+    events: tuple[str, ...] | None = None
     earliest: bool = False
 
 
@@ -124,7 +126,6 @@ _RANK = "CASE event_type {} ELSE 0 END".format(
     " ".join(f"WHEN '{t}' THEN {STATUS_RANK[s]}" for t, s in RUN_EVENT_STATUS.items()))
 _STATUS = "CASE {{status_rank}} {} END".format(
     " ".join(f"WHEN {rank} THEN '{status}'" for status, rank in STATUS_RANK.items()))
-_STARTED = "event_type = 'run_started'"
 _MATERIALIZED = "event_type = 'asset_materialized'"
 
 
@@ -162,12 +163,12 @@ RUNS = Projection("ingestion_runs", "runs", (
     ("code_version", From("{code_version}", "start")),
     ("backfill_id", From("{backfill_id}", "start")),
     ("error_fingerprint", From("{error_fingerprint}", "outcome")),
-    ("first_seq", From(f"CASE WHEN {_STARTED} THEN seq END", "start")),
+    ("first_seq", From("seq", "start")),
     ("last_seq", Max("seq")),
 ), groups=(
     # a run has one start (the store refuses another)
-    Group("start", ("first_seq",), where="first_seq IS NOT NULL", earliest=True),
-    Group("outcome", ("status_rank",), where="status_rank > 0"),
+    Group("start", ("first_seq",), events=("run_started",), earliest=True),
+    Group("outcome", ("status_rank",), events=tuple(RUN_EVENT_STATUS)),
 ))
 
 RUN_ASSETS = Projection("ingestion_run_assets", "assets", (
@@ -236,7 +237,7 @@ PARTITIONS = Projection("partition_status", "assets", (
     ("last_seq", From("seq", "latest")),
     ("updated_at", From("recorded_at", "latest")),
     # ... the latest materialization, if any, the rest (a later failure keeps it)
-    ("materialized_seq", From(f"CASE WHEN {_MATERIALIZED} THEN seq END", "materialized")),
+    ("materialized_seq", From("seq", "materialized")),
     ("materialized_at", From("recorded_at", "materialized")),
     ("materialized_run_id", From("run_id", "materialized")),
     ("code_version", From("{code_version}", "materialized")),
@@ -245,7 +246,7 @@ PARTITIONS = Projection("partition_status", "assets", (
     ("bytes", From("{bytes BIGINT}", "materialized")),
     ("path", From("{path}", "materialized")),
     ("sha256", From("{sha256}", "materialized")),
-), groups=(Group("latest"), Group("materialized", where="materialized_seq IS NOT NULL")))
+), groups=(Group("latest"), Group("materialized", events=("asset_materialized",))))
 
 PROJECTIONS = (RUNS, RUN_ASSETS, WATERMARKS, CHECKS, PARTITIONS)
 PROJECTION_TABLES = tuple(p.table for p in PROJECTIONS)
@@ -293,34 +294,40 @@ def _derived(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
-def _select(proj: Projection, source: str, *, presence: bool = False, single: bool = False) -> str:
-    """The projection's rows folded from ``source`` (a family relation), columns in table order:
-    one aggregate over the events (each contribution written into it), then the groups' columns
-    and the derived ones. ``presence`` adds ``_n_<group>``, the events of each latest-event group
-    with a ``where`` (for a merge: does the batch have a winner). ``single``: no two events of
+def _competes(group: Group, types: frozenset[str]) -> bool | str:
+    """Which events of the types ``types`` compete in ``group``: all (True), none (False), or
+    those passing the returned SQL test."""
+    inside = types if group.events is None else types & set(group.events)
+    if inside == types:
+        return True
+    return bool(inside) and f"event_type IN ({', '.join(repr(t) for t in sorted(inside))})"
+
+
+def _select(proj: Projection, source: str, types: frozenset[str], *, presence: bool = False,
+            single: bool = False) -> str:
+    """The projection's rows folded from ``source`` (a family relation of events of the types
+    ``types``), columns in table order: one aggregate over the events (each contribution written
+    into it), then the groups' columns and the derived ones; a group no event competes in gives
+    NULLs. ``presence`` adds ``_n_<group>``, the events of each latest-event group that only some
+    events compete in (for a merge: does the batch have a winner). ``single``: no two events of
     ``source`` share a key, so each rule's value is its one event's contribution (no grouping)."""
     shape: dict[str, str] = {}  # already in the family's shape
     expr = {name: _fields(rule.expr, shape) for name, rule in proj.columns if not isinstance(rule, Derived)}
-
-    def inline(text: str) -> str:  # a condition over contributions, each replaced by its expression
-        return re.sub(r"\b(\w+)\b", lambda m: f"({expr[m.group(1)]})" if m.group(1) in expr else m.group(1), text)
-
+    competes = {g.name: _competes(g, types) for g in proj.groups}
     where = f" WHERE {_fields(proj.where, shape)}" if proj.where else ""
     final: dict[str, str] = {}
     if proj.per_event:
         final = {name: expr[name] for name in expr}
         body = f"({source}){where}"
     elif single:
-        groups = {g.name: g for g in proj.groups}
         for name, rule in proj.columns:
-            only = groups[rule.group].where if isinstance(rule, From) else None
-            if only:
-                final[name] = f"CASE WHEN {inline(only)} THEN {expr[name]} END"
-            elif not isinstance(rule, Derived):
-                final[name] = expr[name]
+            test = competes[rule.group] if isinstance(rule, From) else True
+            if not isinstance(rule, Derived):
+                final[name] = expr[name] if test is True else f"CASE WHEN {test} THEN {expr[name]} END" if test \
+                    else "NULL"
         for g in proj.groups:
-            if presence and g.where and not g.order:
-                final[f"_n_{g.name}"] = f"CAST({inline(g.where)} AS INTEGER)"
+            if presence and not g.order and isinstance(competes[g.name], str):
+                final[f"_n_{g.name}"] = f"CAST({competes[g.name]} AS INTEGER)"
         body = f"({source}){where}"
     else:
         aggregates = [f"{expr[k]} AS {k}" for k in proj.key]
@@ -333,31 +340,38 @@ def _select(proj: Projection, source: str, *, presence: bool = False, single: bo
                 final[name] = name
             elif isinstance(rule, From):
                 members[rule.group].append(name)
-                final[name] = f"_g_{rule.group}.{name}"
+                final[name] = f"_g_{rule.group}.{name}" if competes[rule.group] else "NULL"
         for g in proj.groups:
+            test = competes[g.name]
+            if test is False:
+                continue
             packed = ", ".join(f"'{c}': {expr[c]}" for c in members[g.name])
             order = ("{" + ", ".join([*(f"'{c}': {expr[c]}" for c in g.order), f"'_seq': {'' if g.earliest else '-'}seq"])
                      + "}") if g.order else "seq"
-            only = f" FILTER (WHERE {inline(g.where)})" if g.where else ""
+            only = f" FILTER (WHERE {test})" if isinstance(test, str) else ""
             pick = "arg_min_null" if g.earliest else "arg_max_null"
             aggregates.append(f"{pick}({{{packed}}}, {order}){only} AS _g_{g.name}")
-            if presence and g.where and not g.order:
+            if presence and not g.order and only:
                 aggregates.append(f"count(*){only} AS _n_{g.name}")
                 final[f"_n_{g.name}"] = f"_n_{g.name}"
         body = f"(SELECT {', '.join(aggregates)} FROM ({source}){where} GROUP BY {', '.join(expr[k] for k in proj.key)})"
+    # A derived column reads a missing group's column as a NULL of its type.
+    typed = {name: f"CASE WHEN false THEN {expr[name]} END" for name, value in final.items() if value == "NULL"}
     for name, rule in proj.columns:
         if isinstance(rule, Derived):
-            final[name] = _derived(rule.template, final)
+            final[name] = _derived(rule.template, {**final, **typed})
     names = [n for n, _ in proj.columns] + [n for n in final if n.startswith("_n_")]
     return f"SELECT {', '.join(f'{final[n]} AS {n}' for n in names)} FROM {body}"
 
 
-def _merged(proj: Projection) -> dict[str, str]:
-    """Each column of a stored row ``t`` combined with the batch's row ``s``."""
+def _merged(proj: Projection, types: frozenset[str]) -> dict[str, str]:
+    """Each column of a stored row ``t`` combined with the batch's row ``s`` (of events of the
+    types ``types``); ``t.<column>`` where the batch cannot change it."""
     groups = {g.name: g for g in proj.groups}
     out: dict[str, str] = {}
     for name, rule in proj.columns:
-        if isinstance(rule, Key):
+        competes = _competes(groups[rule.group], types) if isinstance(rule, From) else True
+        if isinstance(rule, Key) or not competes or (isinstance(rule, Derived) and "{" not in rule.template):
             out[name] = f"t.{name}"
         elif isinstance(rule, Max):
             out[name] = f"greatest(t.{name}, s.{name})"
@@ -366,8 +380,8 @@ def _merged(proj: Projection) -> dict[str, str]:
         elif isinstance(rule, From) and not groups[rule.group].order:
             assert not groups[rule.group].earliest, "an earliest-event group needs an order to merge on"
             # the latest event: the batch's, if it has one
-            has = f"s._n_{rule.group} > 0" if groups[rule.group].where else None
-            out[name] = f"CASE WHEN {has} THEN s.{name} ELSE t.{name} END" if has else f"s.{name}"
+            out[name] = f"CASE WHEN s._n_{rule.group} > 0 THEN s.{name} ELSE t.{name} END" \
+                if isinstance(competes, str) else f"s.{name}"
         elif isinstance(rule, From):
             group = groups[rule.group]
             order, first, than = group.order, group.order[0], "<" if group.earliest else ">"
@@ -375,7 +389,7 @@ def _merged(proj: Projection) -> dict[str, str]:
                      f"({', '.join(f's.{c}' for c in order)}) {than} ({', '.join(f't.{c}' for c in order)})")
             out[name] = f"CASE WHEN s.{first} IS NOT NULL AND (t.{first} IS NULL OR {beats}) THEN s.{name} ELSE t.{name} END"
     for name, rule in proj.columns:
-        if isinstance(rule, Derived):
+        if isinstance(rule, Derived) and name not in out:
             out[name] = _derived(rule.template, out)
     return out
 
@@ -384,24 +398,25 @@ def fold_statement(table: str, events: str) -> str:
     """``INSERT`` of the projection ``table`` folded from the event relation ``events``."""
     proj = _projection(table)
     columns = ", ".join(name for name, _ in proj.columns)
-    return f"INSERT INTO {{meta}}.{table} ({columns}) {_select(proj, events)}"
+    return f"INSERT INTO {{meta}}.{table} ({columns}) {_select(proj, events, frozenset(FAMILIES[proj.family]))}"
 
 
 @functools.cache
-def batch_statement(table: str, *, fresh: bool = False, single: bool = False) -> str:
-    """The statement that folds the batch (events with ``seq > $head``, the head before it) into
-    the stored rows of ``table``; ``fresh``: none of its rows can exist yet (an ``INSERT``);
-    ``single``: no two events of the batch share a key (no grouping)."""
+def batch_statement(table: str, types: frozenset[str], *, fresh: bool = False, single: bool = False) -> str:
+    """The statement that folds the batch (events with ``seq > $head``, the head before it, of the
+    types ``types`` in the table's family) into the stored rows of ``table``; ``fresh``: none of its
+    rows can exist yet (an ``INSERT``); ``single``: no two events of the batch share a key (no
+    grouping)."""
     proj = _projection(table)
     source = family_select(proj.family, "meta.events", " AND seq > $head")
     columns = [name for name, _ in proj.columns]
     if proj.per_event or fresh:
-        return f"INSERT INTO meta.{table} ({', '.join(columns)}) {_select(proj, source, single=single)}"
-    merged = _merged(proj)
+        return f"INSERT INTO meta.{table} ({', '.join(columns)}) {_select(proj, source, types, single=single)}"
+    merged = _merged(proj, types)
     on = " AND ".join(f"t.{k} = s.{k}" for k in proj.key)
-    update = ", ".join(f"{c} = {merged[c]}" for c in columns if c not in proj.key)
-    return (f"MERGE INTO meta.{table} t USING ({_select(proj, source, presence=True, single=single)}) s ON {on} "
-            f"WHEN MATCHED THEN UPDATE SET {update} "
+    update = ", ".join(f"{c} = {merged[c]}" for c in columns if merged[c] != f"t.{c}")
+    return (f"MERGE INTO meta.{table} t USING ({_select(proj, source, types, presence=True, single=single)}) s "
+            f"ON {on} WHEN MATCHED THEN UPDATE SET {update} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})")
 
 
@@ -428,7 +443,8 @@ def fold_batch(con: duckdb.DuckDBPyConnection, head: int, rows: Sequence[StoredR
         if events:
             fresh = new_runs and "run_id" in proj.key
             single = not proj.per_event and _distinct_keys(proj, events)
-            con.execute(batch_statement(proj.table, fresh=fresh, single=single), {"head": head})
+            types = frozenset(row.event_type for row in events)
+            con.execute(batch_statement(proj.table, types, fresh=fresh, single=single), {"head": head})
 
 
 def _distinct_keys(proj: Projection, rows: Sequence[StoredRow]) -> bool:
