@@ -229,7 +229,8 @@ class DuckDBEventStore:
             data_writer(con)
         con.from_arrow(_events_table(stored, rows, now)).insert_into("meta.events")
         started = {e.run_id for e in batch if isinstance(e, RunStarted)}
-        projections.fold_batch(con, head, rows, new_runs=all(e.run_id in started for e in batch if e.run_id))
+        projections.fold_batch(con, head, rows, new_runs=all(e.run_id in started for e in batch if e.run_id),
+                               old_runs=not started)  # validate_batch refuses events of runs never started
         return stored
 
     def _head(self, con: duckdb.DuckDBPyConnection) -> tuple[int, str]:

@@ -269,25 +269,43 @@ def _fields(text: str, shape: dict[str, str]) -> str:
     return _FIELD.sub(sub, text)
 
 
+def _reads(proj: Projection, types: frozenset[str]) -> dict[str, str]:
+    """The payload fields (with their types) ``proj`` reads of events of the types ``types``."""
+    groups = {g.name: g for g in proj.groups}
+    shape: dict[str, str] = {}
+    for _, rule in proj.columns:
+        if not isinstance(rule, Derived) and not (isinstance(rule, From) and _competes(groups[rule.group], types) is False):
+            _fields(rule.expr, shape)
+    _fields(proj.where or "", shape)
+    return shape
+
+
+def _shape(fields: dict[str, str]) -> str:
+    """The json_transform shape of ``fields``."""
+    return json.dumps({name: [kind[:-2]] if kind.endswith("[]") else kind for name, kind in fields.items()},
+                      separators=(",", ":"))
+
+
 @functools.cache
 def _shapes() -> dict[str, str]:
     """Each family's json_transform shape: the payload fields its projections read."""
     shapes: dict[str, dict[str, str]] = {family: {} for family in FAMILIES}
     for proj in PROJECTIONS:
-        for _, rule in proj.columns:
-            if not isinstance(rule, Derived):
-                _fields(rule.expr, shapes[proj.family])
-        _fields(proj.where or "", shapes[proj.family])
-    return {family: json.dumps({name: [kind[:-2]] if kind.endswith("[]") else kind for name, kind in fields.items()},
-                               separators=(",", ":"))
-            for family, fields in shapes.items()}
+        for name, kind in _reads(proj, frozenset(FAMILIES[proj.family])).items():
+            if shapes[proj.family].setdefault(name, kind) != kind:
+                raise ValueError(f"payload field {name} read as {shapes[proj.family][name]} and {kind}")
+    return {family: _shape(fields) for family, fields in shapes.items()}
 
 
-def family_select(family: str, events: str, where: str = "") -> str:
-    """The family's events of relation ``events`` with their payload parsed once (``p``)."""
-    types = ", ".join(f"'{t}'" for t in FAMILIES[family])
-    return (f"SELECT {_ENVELOPE}, json_transform(payload, '{_shapes()[family]}') AS p FROM {events} "
-            f"WHERE event_type IN ({types}){where}")
+def family_select(family: str, events: str, where: str = "", *, types: frozenset[str] | None = None,
+                  reads: dict[str, str] | None = None) -> str:
+    """The family's events (of the types ``types`` only) of relation ``events`` with their payload
+    parsed once (``p``, the fields ``reads`` only)."""
+    listed = ", ".join(f"'{t}'" for t in (sorted(types) if types else FAMILIES[family]))
+    parsed = f"json_transform(payload, '{_shapes()[family] if reads is None else _shape(reads)}')" \
+        if reads is None or reads else "NULL"
+    return (f"SELECT {_ENVELOPE}, {parsed} AS p FROM {events} "
+            f"WHERE event_type IN ({listed}){where}")
 
 
 def _derived(template: str, values: dict[str, str]) -> str:
@@ -402,13 +420,15 @@ def fold_statement(table: str, events: str) -> str:
 
 
 @functools.cache
-def batch_statement(table: str, types: frozenset[str], *, fresh: bool = False, single: bool = False) -> str:
+def batch_statement(table: str, types: frozenset[str], *, fresh: bool = False, stored: bool = False,
+                    single: bool = False) -> str:
     """The statement that folds the batch (events with ``seq > $head``, the head before it, of the
     types ``types`` in the table's family) into the stored rows of ``table``; ``fresh``: none of its
-    rows can exist yet (an ``INSERT``); ``single``: no two events of the batch share a key (no
+    rows can exist yet (an ``INSERT``); ``stored``: all of them exist (a ``MERGE`` with nothing to
+    insert); ``single``: no two events of the batch share a key (no
     grouping)."""
     proj = _projection(table)
-    source = family_select(proj.family, "meta.events", " AND seq > $head")
+    source = family_select(proj.family, "meta.events", " AND seq > $head", types=types, reads=_reads(proj, types))
     columns = [name for name, _ in proj.columns]
     if proj.per_event or fresh:
         return f"INSERT INTO meta.{table} ({', '.join(columns)}) {_select(proj, source, types, single=single)}"
@@ -417,7 +437,8 @@ def batch_statement(table: str, types: frozenset[str], *, fresh: bool = False, s
     update = ", ".join(f"{c} = {merged[c]}" for c in columns if merged[c] != f"t.{c}")
     return (f"MERGE INTO meta.{table} t USING ({_select(proj, source, types, presence=True, single=single)}) s "
             f"ON {on} WHEN MATCHED THEN UPDATE SET {update} "
-            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})")
+            + ("" if stored else
+               f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join(f's.{c}' for c in columns)})"))
 
 
 def _projection(table: str) -> Projection:
@@ -428,11 +449,13 @@ def _projection(table: str) -> Projection:
 
 
 # -- running them ---------------------------------------------------------------------------------
-def fold_batch(con: duckdb.DuckDBPyConnection, head: int, rows: Sequence[StoredRow], *, new_runs: bool = False) -> None:
+def fold_batch(con: duckdb.DuckDBPyConnection, head: int, rows: Sequence[StoredRow], *, new_runs: bool = False,
+               old_runs: bool = False) -> None:
     """Fold the batch ``rows`` (inserted in this transaction after seq ``head``) into the stored
     projections: one statement per table the batch touches. ``new_runs``: every run of the batch
     starts in it, so rows keyed on its run ids are inserted, not merged (nothing is stored to merge
-    with). A table whose key no two events of the batch share is folded without grouping (each
+    with); ``old_runs``: every run of the batch started before it, so the rows keyed on its run ids
+    alone are all stored (merged, none inserted). A table whose key no two events of the batch share is folded without grouping (each
     rule over one event is that event's contribution)."""
     by_family: dict[str, list[StoredRow]] = {}
     for row in rows:
@@ -442,9 +465,10 @@ def fold_batch(con: duckdb.DuckDBPyConnection, head: int, rows: Sequence[StoredR
         events = by_family.get(proj.family)
         if events:
             fresh = new_runs and "run_id" in proj.key
+            stored = old_runs and proj.key == ("run_id",)
             single = not proj.per_event and _distinct_keys(proj, events)
             types = frozenset(row.event_type for row in events)
-            con.execute(batch_statement(proj.table, types, fresh=fresh, single=single), {"head": head})
+            con.execute(batch_statement(proj.table, types, fresh=fresh, stored=stored, single=single), {"head": head})
 
 
 def _distinct_keys(proj: Projection, rows: Sequence[StoredRow]) -> bool:
