@@ -11,6 +11,8 @@ combine (its rule):
 - ``From(group)``: taken together with the other columns of its ``Group`` from one winning
   event: the greatest by the group's ``order`` (table columns; the earliest event on a tie), or
   the least for an ``earliest`` group, among the events of the group's ``events`` types.
+- ``ByType``: a contribution that depends on the event's type (a batch's statement reads only the
+  cases of its types, a constant when they agree).
 - ``Derived``: computed from the row's other columns (``{column}``), or a constant.
 - ``Value``: for a table with one row per event (``per_event``), the event's value as it is.
 
@@ -42,7 +44,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 
 import attrs
@@ -53,23 +55,38 @@ from ledger.events import RUN_EVENT_STATUS, STATUS_RANK, StoredRow
 
 # -- the rules ------------------------------------------------------------------------------------
 @attrs.frozen
+class ByType:
+    """What an event contributes by its type: ``cases`` (event type, SQL), ``default`` otherwise."""
+
+    cases: tuple[tuple[str, str], ...]
+    default: str = "NULL"
+
+
+def by_type(cases: dict[str, str], default: str = "NULL") -> ByType:
+    return ByType(tuple(cases.items()), default)
+
+
+Expr = str | ByType
+
+
+@attrs.frozen
 class Key:
     expr: str
 
 
 @attrs.frozen
 class Max:
-    expr: str
+    expr: Expr
 
 
 @attrs.frozen
 class Min:
-    expr: str
+    expr: Expr
 
 
 @attrs.frozen
 class From:
-    expr: str
+    expr: Expr
     group: str
 
 
@@ -122,16 +139,14 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 FAMILY_OF = {event_type: family for family, types in FAMILIES.items() for event_type in types}
 
 # The status rank (ledger.events.STATUS_RANK, the one definition) of a run event, and back.
-_RANK = "CASE event_type {} ELSE 0 END".format(
-    " ".join(f"WHEN '{t}' THEN {STATUS_RANK[s]}" for t, s in RUN_EVENT_STATUS.items()))
+_RANK = by_type({t: str(STATUS_RANK[s]) for t, s in RUN_EVENT_STATUS.items()}, default=str(STATUS_RANK["started"]))
 _STATUS = "CASE {{status_rank}} {} END".format(
     " ".join(f"WHEN {rank} THEN '{status}'" for status, rank in STATUS_RANK.items()))
 _MATERIALIZED = "event_type = 'asset_materialized'"
 
 
-def _asset_status(materialized: str) -> str:
-    return (f"CASE event_type WHEN 'asset_materialized' THEN '{materialized}' WHEN 'asset_failed' THEN 'failed' "
-            "ELSE 'skipped' END")
+def _asset_status(materialized: str) -> ByType:
+    return by_type({"asset_materialized": f"'{materialized}'", "asset_failed": "'failed'", "asset_skipped": "'skipped'"})
 
 
 RUNS = Projection("ingestion_runs", "runs", (
@@ -149,20 +164,19 @@ RUNS = Projection("ingestion_runs", "runs", (
     ("args_json", From("{args JSON}", "start")),
     ("git_sha", Derived("NULL")),
     ("app_version", From("{app_version}", "start")),
-    ("error_type", From("CASE event_type WHEN 'run_failed' THEN {error_type} "
-                          "WHEN 'run_abandoned' THEN 'Abandoned' END", "outcome")),
-    ("error_message", From("CASE event_type WHEN 'run_failed' THEN {error_message} "
-                             "WHEN 'run_abandoned' THEN {reason} END", "outcome")),
-    ("error_stack_hash", From("{stack_hash}", "outcome")),
+    ("error_type", From(by_type({"run_failed": "{error_type}", "run_abandoned": "'Abandoned'"}), "outcome")),
+    ("error_message", From(by_type({"run_failed": "{error_message}", "run_abandoned": "{reason}"}), "outcome")),
+    ("error_stack_hash", From(by_type({"run_failed": "{stack_hash}"}), "outcome")),
     ("status_rank", Max(_RANK)),
     ("last_heartbeat_at", Max("recorded_at")),
     # run_started and run_heartbeat carry a lease (DuckDB's CAST rounds to the nearest microsecond)
-    ("lease_expires_at", Max("recorded_at + to_microseconds(CAST({lease_seconds DOUBLE} * 1000000 AS BIGINT))")),
+    ("lease_expires_at", Max(by_type(dict.fromkeys(
+        ("run_started", "run_heartbeat"), "recorded_at + to_microseconds(CAST({lease_seconds DOUBLE} * 1000000 AS BIGINT))")))),
     ("partition_key", From("partition_key", "start")),
     ("scope_keys", From("{scope_keys VARCHAR[]}", "start")),
     ("code_version", From("{code_version}", "start")),
     ("backfill_id", From("{backfill_id}", "start")),
-    ("error_fingerprint", From("{error_fingerprint}", "outcome")),
+    ("error_fingerprint", From(by_type({"run_failed": "{error_fingerprint}"}), "outcome")),
     ("first_seq", From("seq", "start")),
     ("last_seq", Max("seq")),
 ), groups=(
@@ -183,11 +197,10 @@ RUN_ASSETS = Projection("ingestion_run_assets", "assets", (
     ("bytes_written", From("{bytes BIGINT}", "last")),
     ("min_event_ts", From("CAST({min_data_time} AS TIMESTAMPTZ)", "last")),
     ("max_event_ts", From("CAST({max_data_time} AS TIMESTAMPTZ)", "last")),
-    ("extra_json", From(
-        "CASE event_type WHEN 'asset_failed' THEN json_merge_patch({extra JSON}, "
-        "json_object('error_type', {error_type}, 'error', {error_message})) "
-        "WHEN 'asset_skipped' THEN json_merge_patch({extra JSON}, json_object('reason', {reason})) "
-        "ELSE {extra JSON} END", "last")),
+    ("extra_json", From(by_type({
+        "asset_materialized": "{extra JSON}",
+        "asset_failed": "json_merge_patch({extra JSON}, json_object('error_type', {error_type}, 'error', {error_message}))",
+        "asset_skipped": "json_merge_patch({extra JSON}, json_object('reason', {reason}))"}), "last")),
     ("started_at", Derived("NULL")),
     ("ended_at", From("recorded_at", "last")),
     ("duration_ms", Derived("NULL")),
@@ -269,14 +282,42 @@ def _fields(text: str, shape: dict[str, str]) -> str:
     return _FIELD.sub(sub, text)
 
 
+def _contribution(expr: Expr, types: Iterable[str]) -> str:
+    """``expr`` for events of the types ``types``: a ``ByType``'s cases for those types only, one
+    expression when they agree."""
+    if isinstance(expr, str):
+        return expr
+    cases = dict(expr.cases)
+    values = {t: cases.get(t, expr.default) for t in sorted(types)}
+    if len(set(values.values())) <= 1:
+        return next(iter(values.values()), expr.default)
+    return "CASE event_type {} END".format(" ".join(f"WHEN '{t}' THEN {v}" for t, v in values.items() if v != "NULL"))
+
+
+def _contributions(proj: Projection, types: frozenset[str]) -> dict[str, str]:
+    """What an event of the types ``types`` contributes to each (not derived) column of ``proj``,
+    SQL with its ``{field}``s: to a group's column, what the events competing in it contribute, or
+    NULL if none does (of the column's type when a derived column reads it)."""
+    groups = {g.name: g for g in proj.groups}
+    read = {name for _, rule in proj.columns if isinstance(rule, Derived) for name in re.findall(r"\{(\w+)\}", rule.template)}
+    out: dict[str, str] = {}
+    for name, rule in proj.columns:
+        if isinstance(rule, From):
+            events = groups[rule.group].events or FAMILIES[proj.family]
+            if inside := types & set(events):
+                out[name] = _contribution(rule.expr, inside)
+            else:
+                out[name] = f"CASE WHEN false THEN {_contribution(rule.expr, events)} END" if name in read else "NULL"
+        elif not isinstance(rule, Derived):
+            out[name] = _contribution(rule.expr, types)
+    return out
+
+
 def _reads(proj: Projection, types: frozenset[str]) -> dict[str, str]:
     """The payload fields (with their types) ``proj`` reads of events of the types ``types``."""
-    groups = {g.name: g for g in proj.groups}
     shape: dict[str, str] = {}
-    for _, rule in proj.columns:
-        if not isinstance(rule, Derived) and not (isinstance(rule, From) and _competes(groups[rule.group], types) is False):
-            _fields(rule.expr, shape)
-    _fields(proj.where or "", shape)
+    for text in [*_contributions(proj, types).values(), proj.where or ""]:
+        _fields(text, shape)
     return shape
 
 
@@ -330,7 +371,7 @@ def _select(proj: Projection, source: str, types: frozenset[str], *, presence: b
     events compete in (for a merge: does the batch have a winner). ``single``: no two events of
     ``source`` share a key, so each rule's value is its one event's contribution (no grouping)."""
     shape: dict[str, str] = {}  # already in the family's shape
-    expr = {name: _fields(rule.expr, shape) for name, rule in proj.columns if not isinstance(rule, Derived)}
+    expr = {name: _fields(text, shape) for name, text in _contributions(proj, types).items()}
     competes = {g.name: _competes(g, types) for g in proj.groups}
     where = f" WHERE {_fields(proj.where, shape)}" if proj.where else ""
     final: dict[str, str] = {}
@@ -341,8 +382,7 @@ def _select(proj: Projection, source: str, types: frozenset[str], *, presence: b
         for name, rule in proj.columns:
             test = competes[rule.group] if isinstance(rule, From) else True
             if not isinstance(rule, Derived):
-                final[name] = expr[name] if test is True else f"CASE WHEN {test} THEN {expr[name]} END" if test \
-                    else "NULL"
+                final[name] = f"CASE WHEN {test} THEN {expr[name]} END" if isinstance(test, str) else expr[name]
         for g in proj.groups:
             if presence and not g.order and isinstance(competes[g.name], str):
                 final[f"_n_{g.name}"] = f"CAST({competes[g.name]} AS INTEGER)"
@@ -358,7 +398,7 @@ def _select(proj: Projection, source: str, types: frozenset[str], *, presence: b
                 final[name] = name
             elif isinstance(rule, From):
                 members[rule.group].append(name)
-                final[name] = f"_g_{rule.group}.{name}" if competes[rule.group] else "NULL"
+                final[name] = f"_g_{rule.group}.{name}" if competes[rule.group] else expr[name]
         for g in proj.groups:
             test = competes[g.name]
             if test is False:
@@ -373,11 +413,9 @@ def _select(proj: Projection, source: str, types: frozenset[str], *, presence: b
                 aggregates.append(f"count(*){only} AS _n_{g.name}")
                 final[f"_n_{g.name}"] = f"_n_{g.name}"
         body = f"(SELECT {', '.join(aggregates)} FROM ({source}){where} GROUP BY {', '.join(expr[k] for k in proj.key)})"
-    # A derived column reads a missing group's column as a NULL of its type.
-    typed = {name: f"CASE WHEN false THEN {expr[name]} END" for name, value in final.items() if value == "NULL"}
     for name, rule in proj.columns:
         if isinstance(rule, Derived):
-            final[name] = _derived(rule.template, {**final, **typed})
+            final[name] = _derived(rule.template, final)
     names = [n for n, _ in proj.columns] + [n for n in final if n.startswith("_n_")]
     return f"SELECT {', '.join(f'{final[n]} AS {n}' for n in names)} FROM {body}"
 
@@ -386,10 +424,12 @@ def _merged(proj: Projection, types: frozenset[str]) -> dict[str, str]:
     """Each column of a stored row ``t`` combined with the batch's row ``s`` (of events of the
     types ``types``); ``t.<column>`` where the batch cannot change it."""
     groups = {g.name: g for g in proj.groups}
+    contributes = _contributions(proj, types)
     out: dict[str, str] = {}
     for name, rule in proj.columns:
         competes = _competes(groups[rule.group], types) if isinstance(rule, From) else True
-        if isinstance(rule, Key) or not competes or (isinstance(rule, Derived) and "{" not in rule.template):
+        if isinstance(rule, Key) or not competes or (isinstance(rule, Derived) and "{" not in rule.template) or (
+                isinstance(rule, Max | Min) and contributes[name] == "NULL"):
             out[name] = f"t.{name}"
         elif isinstance(rule, Max):
             out[name] = f"greatest(t.{name}, s.{name})"
@@ -568,6 +608,7 @@ __all__ = [
     "PROJECTIONS",
     "PROJECTION_KEYS",
     "PROJECTION_TABLES",
+    "ByType",
     "Derived",
     "From",
     "Group",
@@ -577,6 +618,7 @@ __all__ = [
     "Projection",
     "Value",
     "batch_statement",
+    "by_type",
     "clear",
     "fold",
     "fold_batch",
