@@ -343,8 +343,8 @@ def family_select(family: str, events: str, where: str = "", *, types: frozenset
     """The family's events (of the types ``types`` only) of relation ``events`` with their payload
     parsed once (``p``, the fields ``reads`` only)."""
     listed = ", ".join(f"'{t}'" for t in (sorted(types) if types else FAMILIES[family]))
-    parsed = f"json_transform(payload, '{_shapes()[family] if reads is None else _shape(reads)}')" \
-        if reads is None or reads else "NULL"
+    shape = _shapes()[family] if reads is None else _shape(reads) if reads else None
+    parsed = f"json_transform(payload, '{shape}')" if shape else "NULL"
     return (f"SELECT {_ENVELOPE}, {parsed} AS p FROM {events} "
             f"WHERE event_type IN ({listed}){where}")
 
@@ -428,8 +428,10 @@ def _merged(proj: Projection, types: frozenset[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, rule in proj.columns:
         competes = _competes(groups[rule.group], types) if isinstance(rule, From) else True
-        if isinstance(rule, Key) or not competes or (isinstance(rule, Derived) and "{" not in rule.template) or (
-                isinstance(rule, Max | Min) and contributes[name] == "NULL"):
+        # what the batch cannot change: a key, a group none of its events competes in, a constant,
+        # a greatest / least it contributes nothing to
+        if (isinstance(rule, Key) or not competes or (isinstance(rule, Derived) and "{" not in rule.template)
+                or (isinstance(rule, Max | Min) and contributes[name] == "NULL")):
             out[name] = f"t.{name}"
         elif isinstance(rule, Max):
             out[name] = f"greatest(t.{name}, s.{name})"
@@ -465,8 +467,7 @@ def batch_statement(table: str, types: frozenset[str], *, fresh: bool = False, s
     """The statement that folds the batch (events with ``seq > $head``, the head before it, of the
     types ``types`` in the table's family) into the stored rows of ``table``; ``fresh``: none of its
     rows can exist yet (an ``INSERT``); ``stored``: all of them exist (a ``MERGE`` with nothing to
-    insert); ``single``: no two events of the batch share a key (no
-    grouping)."""
+    insert); ``single``: no two events of the batch share a key (no grouping)."""
     proj = _projection(table)
     source = family_select(proj.family, "meta.events", " AND seq > $head", types=types, reads=_reads(proj, types))
     columns = [name for name, _ in proj.columns]
@@ -495,8 +496,8 @@ def fold_batch(con: duckdb.DuckDBPyConnection, head: int, rows: Sequence[StoredR
     projections: one statement per table the batch touches. ``new_runs``: every run of the batch
     starts in it, so rows keyed on its run ids are inserted, not merged (nothing is stored to merge
     with); ``old_runs``: every run of the batch started before it, so the rows keyed on its run ids
-    alone are all stored (merged, none inserted). A table whose key no two events of the batch share is folded without grouping (each
-    rule over one event is that event's contribution)."""
+    alone are all stored (merged, none inserted). A table whose key no two events of the batch
+    share is folded without grouping (each rule over one event is that event's contribution)."""
     by_family: dict[str, list[StoredRow]] = {}
     for row in rows:
         if row.event_type in FAMILY_OF:
