@@ -277,10 +277,10 @@ def build_briefing(
     lines += [f"_{DISCLAIMER}_", "", f"Generated {generated_at.isoformat()}.", ""]
     # -- Portfolio: the first section (stages.analytics.portfolio_view) --
     if portfolio is not None:
-        from stages.analytics import portfolio_view
+        from stages.analytics.portfolio_view import markdown as portfolio_markdown
 
         payload["portfolio"] = dict(portfolio)
-        lines += portfolio_view.markdown(portfolio)
+        lines += portfolio_markdown(portfolio)
     if sections:
         lines += ["| Symbol | Spot | Change | ATM IV | IV rank | RV20 | IV/RV20 | P/C OI | EM near |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
