@@ -98,6 +98,16 @@ def opt_float(value: Any) -> float | None:
 
 
 # -- Arrow-native column access (the fast path: no pandas objects per column) -----------------
+#: What a report cell shows for a missing value.
+DASH = "—"
+
+
+def fmt_num(value: Any, digits: int = 2) -> str:
+    """A number with thousands separators for a report cell, or the dash when it is missing."""
+    v = opt_float(value)
+    return DASH if v is None else f"{v:,.{digits}f}"
+
+
 def to_arrow(table: pa.Table | pd.DataFrame) -> pa.Table:
     """``table`` as a pyarrow Table (pandas frames are converted once)."""
     if isinstance(table, pa.Table):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from stages.analytics._tables import clean, opt_float, to_pandas
+from stages.analytics._tables import DASH, clean, fmt_num, opt_float, to_pandas
 from stages.analytics.checks import CheckResult
 from stages.analytics.flow import GROUP_STRIKE, GROUP_TOTAL
 
@@ -51,29 +51,23 @@ class SymbolBriefing:
 
 
 # -- formatting ----------------------------------------------------------------------------------
-_DASH = "—"
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    v = opt_float(value)
-    return _DASH if v is None else f"{v:,.{digits}f}"
 
 
 def _pct(value: Any, digits: int = 1) -> str:
     v = opt_float(value)
-    return _DASH if v is None else f"{v * 100:.{digits}f}%"
+    return DASH if v is None else f"{v * 100:.{digits}f}%"
 
 
 def _signed(value: Any, digits: int = 2, suffix: str = "") -> str:
     v = opt_float(value)
-    return _DASH if v is None else f"{v:+,.{digits}f}{suffix}"
+    return DASH if v is None else f"{v:+,.{digits}f}{suffix}"
 
 
 def short_money(value: Any) -> str:
     """Signed dollars in a short unit ($1.2M, -$340k): the flow views' notional."""
     v = opt_float(value)
     if v is None:
-        return _DASH
+        return DASH
     sign = "-" if v < 0 else "+"
     v = abs(v)
     for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -195,8 +189,8 @@ def _flow_table(title: str, rows: list[dict[str, Any]]) -> list[str]:
     lines = [f"**{title}:**", "", "| Type | Strike | ΔOI | ΔOI $ | Class |", "|---|---:|---:|---:|---|"]
     for r in rows:
         lines.append(
-            f"| {_md(r.get('option_type') or _DASH)} | {_num(r.get('strike'))} | {_signed(r.get('delta_oi'), 0)} "
-            f"| {short_money(r.get('delta_oi_notional'))} | {_md(r.get('flow_class') or _DASH)} |"
+            f"| {_md(r.get('option_type') or DASH)} | {fmt_num(r.get('strike'))} | {_signed(r.get('delta_oi'), 0)} "
+            f"| {short_money(r.get('delta_oi_notional'))} | {_md(r.get('flow_class') or DASH)} |"
         )
     return [*lines, ""]
 
@@ -206,7 +200,7 @@ def _expired_line(flow: Mapping[str, Any]) -> str:
     n = int(flow.get("expired_contracts") or 0)
     if n:
         notional = short_money(opt_float(flow.get("expired_notional")) or 0.0).lstrip("+")
-        line = (f"**Expired** (not flow): {n:,} contract{'s' if n != 1 else ''}, open interest {_num(flow.get('expired_oi'), 0)} "
+        line = (f"**Expired** (not flow): {n:,} contract{'s' if n != 1 else ''}, open interest {fmt_num(flow.get('expired_oi'), 0)} "
                 f"rolled off ({notional})")
     else:
         line = "**Expired** (not flow): none"
@@ -220,22 +214,22 @@ def _symbol_markdown(p: dict[str, Any]) -> list[str]:
     v, pos, em = p["volatility"], p["positioning"], p["expected_move"]
     lines = [f"## {_md(p['symbol'])} ({p['as_of'] or 'no data'})", ""]
     change = f"{_signed(p['change'])} ({_signed(None if p['change_pct'] is None else p['change_pct'] * 100, 2, '%')})"
-    lines.append(f"- **Spot:** {_num(p['spot'])}, change {change}")
+    lines.append(f"- **Spot:** {fmt_num(p['spot'])}, change {change}")
     lines.append(
-        f"- **Volatility regime:** ATM IV {_pct(v['atm_iv_near'])}, IV rank {_num(v['iv_rank_252d'], 0)}, "
-        f"IV percentile {_num(v['atm_iv_near_percentile'], 0)}, RV20 {_pct(v['rv_20d'])}, RV60 {_pct(v['rv_60d'])}, "
-        f"IV/RV20 {_num(v['iv_rv_20d'])}; {v['regime']}"
+        f"- **Volatility regime:** ATM IV {_pct(v['atm_iv_near'])}, IV rank {fmt_num(v['iv_rank_252d'], 0)}, "
+        f"IV percentile {fmt_num(v['atm_iv_near_percentile'], 0)}, RV20 {_pct(v['rv_20d'])}, RV60 {_pct(v['rv_60d'])}, "
+        f"IV/RV20 {fmt_num(v['iv_rv_20d'])}; {v['regime']}"
     )
     lines.append(
         f"- **Term and skew:** term slope {_signed(None if v['iv_term_slope'] is None else v['iv_term_slope'] * 100, 1, 'pp')}, "
         f"25Δ skew {_signed(v['skew_near_pp'], 1, 'pp')}"
     )
-    lines.append(f"- **Put/call:** OI {_num(pos['pc_oi'])}, volume {_num(pos['pc_vol'])}")
+    lines.append(f"- **Put/call:** OI {fmt_num(pos['pc_oi'])}, volume {fmt_num(pos['pc_vol'])}")
     lines.append(
-        f"- **Walls:** call {_num(pos['call_wall'])}, put {_num(pos['put_wall'])}; "
-        f"gamma peak {_num(pos['gamma_peak_strike'])}"
+        f"- **Walls:** call {fmt_num(pos['call_wall'])}, put {fmt_num(pos['put_wall'])}; "
+        f"gamma peak {fmt_num(pos['gamma_peak_strike'])}"
     )
-    lines.append(f"- **Expected move (near expiry):** ±{_pct(em['near_pct'])} (±{_num(em['near_abs'])})")
+    lines.append(f"- **Expected move (near expiry):** ±{_pct(em['near_pct'])} (±{fmt_num(em['near_abs'])})")
     flow = p["flow"]
     versus = ""
     if flow.get("from_date"):
@@ -287,9 +281,9 @@ def build_briefing(
         for p in sections:
             v = p["volatility"]
             lines.append(
-                f"| {_md(p['symbol'])} | {_num(p['spot'])} | {_signed(None if p['change_pct'] is None else p['change_pct'] * 100, 2, '%')} "
-                f"| {_pct(v['atm_iv_near'])} | {_num(v['iv_rank_252d'], 0)} | {_pct(v['rv_20d'])} | {_num(v['iv_rv_20d'])} "
-                f"| {_num(p['positioning']['pc_oi'])} | ±{_pct(p['expected_move']['near_pct'])} |"
+                f"| {_md(p['symbol'])} | {fmt_num(p['spot'])} | {_signed(None if p['change_pct'] is None else p['change_pct'] * 100, 2, '%')} "
+                f"| {_pct(v['atm_iv_near'])} | {fmt_num(v['iv_rank_252d'], 0)} | {_pct(v['rv_20d'])} | {fmt_num(v['iv_rv_20d'])} "
+                f"| {fmt_num(p['positioning']['pc_oi'])} | ±{_pct(p['expected_move']['near_pct'])} |"
             )
         lines.append("")
     else:

@@ -11,32 +11,25 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from stages.analytics._tables import opt_float
-
-_DASH = "—"
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    v = opt_float(value)
-    return _DASH if v is None else f"{v:,.{digits}f}"
+from stages.analytics._tables import DASH, fmt_num, opt_float
 
 
 def _signed(value: Any, digits: int = 2) -> str:
     v = opt_float(value)
-    return _DASH if v is None else f"{v:+,.{digits}f}"
+    return DASH if v is None else f"{v:+,.{digits}f}"
 
 
 def _pct(value: Any, digits: int = 1, signed: bool = False) -> str:
     v = opt_float(value)
     if v is None:
-        return _DASH
+        return DASH
     return f"{v * 100:+.{digits}f}%" if signed else f"{v * 100:.{digits}f}%"
 
 
 def _money(value: Any, signed: bool = False) -> str:
     v = opt_float(value)
     if v is None:
-        return _DASH
+        return DASH
     sign = "-" if v < 0 else "+" if signed and v > 0 else ""
     return f"{sign}${abs(v):,.0f}"
 
@@ -63,8 +56,8 @@ POSITION_COLUMNS = ("ID", "Symbol", "Position", "DTE", "Mark", "Cost", "Value", 
 
 
 def position_cells(p: Mapping[str, Any]) -> tuple[str, ...]:
-    return (str(p.get("id")), str(p.get("symbol")), str(p.get("description")), _num(p.get("dte"), 0),
-            _num(p.get("mark")), _money(p.get("cost")), _money(p.get("value")), _money(p.get("pnl"), signed=True),
+    return (str(p.get("id")), str(p.get("symbol")), str(p.get("description")), fmt_num(p.get("dte"), 0),
+            fmt_num(p.get("mark")), _money(p.get("cost")), _money(p.get("value")), _money(p.get("pnl"), signed=True),
             _pct(p.get("pnl_pct"), signed=True), _pct(p.get("spread_pct")), _signed(p.get("delta_shares"), 1),
             _signed(p.get("theta_per_day")), _signed(p.get("vega_per_vol_point")), status_label(p))
 
@@ -103,7 +96,7 @@ def markdown(report: Mapping[str, Any]) -> list[str]:
         if by_symbol:
             lines += ["| Underlying | Spot | Δ shares | Δ $ | Γ sh/$1 | Θ $/day | Vega $/pt |",
                       "|---|---:|---:|---:|---:|---:|---:|"]
-            lines += [f"| {_md(r['symbol'])} | {_num(r.get('spot'))} | {_signed(r.get('delta_shares'), 1)} "
+            lines += [f"| {_md(r['symbol'])} | {fmt_num(r.get('spot'))} | {_signed(r.get('delta_shares'), 1)} "
                       f"| {_money(r.get('delta_dollars'))} | {_signed(r.get('gamma_shares'))} "
                       f"| {_money(r.get('theta_per_day'))} | {_money(r.get('vega_per_vol_point'))} |" for r in by_symbol]
             lines.append("")
