@@ -52,10 +52,10 @@ from ledger.fingerprint import fingerprint, stack_hash
 from ledger.ids import new_uuid7
 from ledger.redact import known_secret_values, redact, redact_text
 from ledger.store import Clock, utc_now
-from ledger.verify import VerifyReport, verify_file
 
 if TYPE_CHECKING:
     from ledger.config import Settings
+    from ledger.verify import VerifyReport
 
 APP_VERSION = "0.1.0"
 
@@ -168,6 +168,8 @@ class Ledger:
         return self.store.rebuild()
 
     def verify(self) -> VerifyReport:
+        from ledger.verify import verify_file  # here: it imports the projections, which reads need not
+
         return verify_file(str(self.path), timeout_seconds=self.store._timeout)
 
     # -- reading ------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,8 @@ def load_config_file(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     path = _config_file_path(env)
     if path is None:
         return {}
+    import tomllib  # here: most runs have no config file
+
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from ledger import liveness, migrate, projections
+from ledger import liveness, migrate
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
@@ -229,6 +229,8 @@ class DuckDBEventStore:
             data_writer(con)
         con.from_arrow(_events_table(stored, rows, now)).insert_into("meta.events")
         started = {e.run_id for e in batch if isinstance(e, RunStarted)}
+        from ledger import projections  # here: a reader never folds (its commands start faster)
+
         projections.fold_batch(con, head, rows, new_runs=all(e.run_id in started for e in batch if e.run_id),
                                old_runs=not started)  # validate_batch refuses events of runs never started
         return stored
@@ -245,6 +247,8 @@ class DuckDBEventStore:
 
     def rebuild(self) -> int:
         """Drop every projection's rows and fold the whole log again, in one transaction."""
+        from ledger import projections
+
         with self._connection(read_only=False) as con:
             con.execute("RESET threads")  # a rebuild is one big fold: every core helps
             try:
@@ -286,6 +290,8 @@ class DuckDBEventStore:
         return [stored_from_tuple(r) for r in rows]
 
     def projection(self, table: str, *, as_of_seq: int | None = None) -> list[dict[str, Any]]:
+        from ledger import projections
+
         if table not in projections.PROJECTION_TABLES:
             raise LedgerError(f"unknown projection {table!r}")
         order = ", ".join(projections.PROJECTION_KEYS[table])
@@ -298,6 +304,8 @@ class DuckDBEventStore:
     @contextmanager
     def as_of(self, seq: int) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection whose ``meta`` projections are folded from the log up to ``seq`` only."""
+        from ledger import projections
+
         if self._memory_con is not None:
             with self._local:
                 mem = duckdb.connect(":memory:", config=CONFIG)
