@@ -23,7 +23,7 @@ from stages import registry
 
 if TYPE_CHECKING:
     from ledger import Ledger
-    from stages.providers.base import ProviderCapabilities
+    from stages.providers.capabilities import ProviderCapabilities
 
 DEFAULT_SESSIONS = 20
 
@@ -31,7 +31,7 @@ DEFAULT_SESSIONS = 20
 def provider_capabilities(settings: Settings) -> ProviderCapabilities:
     """The capabilities of the configured provider, without building or importing it (no
     credentials needed, and `gaps` starts without the synthetic market's modules)."""
-    from stages.providers.base import CAPABILITIES
+    from stages.providers.capabilities import CAPABILITIES
 
     try:
         return CAPABILITIES[settings.provider]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Annotated, Any
 
@@ -46,6 +47,9 @@ def gaps(
 
     Example: options-helper gaps    |    options-helper gaps --start 2026-11-02 --symbols AAPL,MSFT --json    |    options-helper gaps --watchlist default --check
     """
+    # The planner does no linear algebra: left alone, numpy's import starts OpenBLAS's pool of a
+    # spinning thread per core (~30 ms of CPU, and more wall time on a busy machine).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from stages.planning import parse_window, plan
 
     s = settings(ctx, duckdb_path)

@@ -10,7 +10,9 @@
   assets) that map every key to an integer, so DuckDB returns grid positions directly. This way
   never imports pandas (see ``_numpy``), so ``options-helper gaps`` starts fast.
 
-Either way the result comes back as Arrow (``fetchnumpy`` costs twice as much on millions of rows).
+The narrow way's result, and the wide way's on a table of a million rows or more, comes back as
+Arrow (``fetchnumpy`` costs twice as much on millions of rows); a smaller wide read comes back
+through ``fetchnumpy``, which spares ``options-helper gaps`` importing pyarrow.
 Failed and abandoned runs and failed error checks are rare: the read only counts those of the
 window, and reads them (one small statement each, few rows mapped in Python) when there are some.
 """
@@ -49,6 +51,10 @@ _SCOPE_PUSHDOWN = 64
 _OUTER_SHARE = 0.5
 # Up to this many sessions (about a year), the narrow way's scan filters the session range too.
 _PRUNE_SESSIONS = 260
+# From this many rows of partition_status, the wide way's result comes back as Arrow (half the
+# conversion cost of ``fetchnumpy`` on millions of rows); below, through ``fetchnumpy``, which spares
+# importing pyarrow (~35 ms of CPU, more than the conversion costs there) in `options-helper gaps`.
+_ARROW_ROWS = 1_000_000
 
 _STATUS = (f"CASE p.status WHEN 'materialized' THEN {MATERIALIZED} WHEN 'skipped' THEN {SKIPPED} "
            f"WHEN 'failed' THEN {FAILED} ELSE {NONE} END")
@@ -249,13 +255,18 @@ def _read_wide(con: duckdb.DuckDBPyConnection, layout: Layout, versions: Mapping
     dictionaries, dict_params = _dictionaries(layout, versions)
     # vseq: NO_SEQ for NULL in SQL, so that every column comes back without nulls (see _numpy)
     vseq = f", coalesce({_VSEQ}, ({NO_SEQ})::BIGINT) AS vseq" if layout.needs_seqs else ""
-    table = con.sql(f"""{dictionaries}
+    rel = con.sql(f"""{dictionaries}
         SELECT coalesce(a.base + c.idx * a.w + s.sid, -1) AS pos, {_code('a.version')} AS code {vseq}
         FROM {meta}.partition_status p
         {join} assets a ON a.asset_key = p.asset_key
         {join} cal c ON c.pk = p.partition_key
         {join} scopes s ON s.scope_key = p.scope_key AND s.is_all <> a.per_symbol
-        WHERE {where}""", params=[*dict_params, *params]).to_arrow_table()
+        WHERE {where}""", params=[*dict_params, *params])
+    if table_rows < _ARROW_ROWS:
+        arrays = rel.fetchnumpy()  # no nulls (see above): plain arrays
+        seqs = np.asarray(arrays["vseq"], np.int64) if layout.needs_seqs else None
+        return np.asarray(arrays["pos"], np.int64), np.asarray(arrays["code"], np.uint8), seqs
+    table = rel.to_arrow_table()
     seqs = _numpy(table.column("vseq"), np.int64) if layout.needs_seqs else None
     return _numpy(table.column("pos"), np.int64), _numpy(table.column("code"), np.uint8), seqs
 

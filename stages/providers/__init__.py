@@ -6,27 +6,43 @@ never imports alpaca-py (an optional extra) or exchange-calendars; both load on 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from stages.providers.base import (
-    DATASETS,
-    OPTION_BARS,
-    OPTION_BARS_SCHEMA,
-    OPTION_CHAIN,
-    OPTION_CHAIN_SCHEMA,
-    OPTION_CONTRACTS,
-    OPTION_CONTRACTS_SCHEMA,
-    STOCK_BARS,
-    STOCK_BARS_SCHEMA,
-    ChainSnapshot,
-    CheckItem,
-    MarketDataProvider,
-    ProviderCapabilities,
-    ProviderCheck,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ledger.config import Settings
+    from stages.providers.base import (
+        DATASETS,
+        OPTION_BARS,
+        OPTION_BARS_SCHEMA,
+        OPTION_CHAIN,
+        OPTION_CHAIN_SCHEMA,
+        OPTION_CONTRACTS,
+        OPTION_CONTRACTS_SCHEMA,
+        STOCK_BARS,
+        STOCK_BARS_SCHEMA,
+        ChainSnapshot,
+        CheckItem,
+        MarketDataProvider,
+        ProviderCapabilities,
+        ProviderCheck,
+    )
+
+# The names of ``stages.providers.base``, loaded on first use: importing this package (which
+# ``stages.providers.capabilities``, the gap planner's, does) costs no pyarrow.
+_FROM_BASE = frozenset({
+    "DATASETS", "OPTION_BARS", "OPTION_BARS_SCHEMA", "OPTION_CHAIN", "OPTION_CHAIN_SCHEMA", "OPTION_CONTRACTS",
+    "OPTION_CONTRACTS_SCHEMA", "STOCK_BARS", "STOCK_BARS_SCHEMA", "ChainSnapshot", "CheckItem",
+    "MarketDataProvider", "ProviderCapabilities", "ProviderCheck",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_BASE:
+        raise AttributeError(f"module 'stages.providers' has no attribute {name!r}")
+    value = getattr(importlib.import_module("stages.providers.base"), name)
+    globals()[name] = value
+    return value
 
 
 def build_provider(settings: Settings, **overrides: object) -> MarketDataProvider:
@@ -57,6 +73,7 @@ def check_provider(settings: Settings, **overrides: object) -> ProviderCheck:
     Missing credentials are reported (``ok`` false), not raised; a missing extra is raised.
     """
     from ledger.errors import AuthenticationError
+    from stages.providers.base import CheckItem, ProviderCheck
 
     try:
         provider = build_provider(settings, **overrides)

@@ -25,11 +25,16 @@ from typing import Protocol, runtime_checkable
 import attrs
 import pyarrow as pa
 
-STOCK_BARS = "stock_bars"
-OPTION_CONTRACTS = "option_contracts"
-OPTION_CHAIN = "option_chain"
-OPTION_BARS = "option_bars"
-DATASETS: tuple[str, ...] = (STOCK_BARS, OPTION_CONTRACTS, OPTION_CHAIN, OPTION_BARS)
+# the dataset names and the providers' capabilities live where importing them costs no pyarrow
+from stages.providers.capabilities import (
+    CAPABILITIES,
+    DATASETS,
+    OPTION_BARS,
+    OPTION_CHAIN,
+    OPTION_CONTRACTS,
+    STOCK_BARS,
+    ProviderCapabilities,
+)
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -143,41 +148,6 @@ class ChainSnapshot:
 
 
 @attrs.frozen(kw_only=True)
-class ProviderCapabilities:
-    """Which datasets a provider can produce for a past session, and which only live."""
-
-    historical: frozenset[str]
-    live: frozenset[str]
-
-    def can_backfill(self, dataset: str) -> bool:
-        """True when ``dataset`` can be produced for any past session (a backfill)."""
-        _known(dataset)
-        return dataset in self.historical
-
-    def supports(self, dataset: str) -> bool:
-        _known(dataset)
-        return dataset in self.historical or dataset in self.live
-
-
-# What each provider can fetch, declared here rather than only on its class so that the gap
-# planner (`options-helper gaps`) can ask without importing the provider (numpy, pyarrow.compute,
-# the synthetic market's modules) or needing its credentials.
-CAPABILITIES: dict[str, ProviderCapabilities] = {
-    "synthetic": ProviderCapabilities(historical=frozenset(DATASETS), live=frozenset(DATASETS)),
-    # Alpaca has no historical option chain snapshots: the chain is live only.
-    "alpaca": ProviderCapabilities(historical=frozenset({STOCK_BARS, OPTION_CONTRACTS, OPTION_BARS}),
-                                   live=frozenset({STOCK_BARS, OPTION_CONTRACTS, OPTION_CHAIN, OPTION_BARS})),
-}
-
-
-def _known(dataset: str) -> None:
-    if dataset not in DATASETS:
-        from ledger.errors import UsageError
-
-        raise UsageError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-
-
-@attrs.frozen(kw_only=True)
 class CheckItem:
     """One probe of ``provider check``: what was tried, whether it worked, and why not."""
 
@@ -249,6 +219,7 @@ def prefetch(provider: object, dataset: str, *args: object) -> None:
 
 
 __all__ = [
+    "CAPABILITIES",
     "DATASETS",
     "OPTION_BARS",
     "OPTION_BARS_SCHEMA",

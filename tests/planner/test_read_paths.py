@@ -18,12 +18,15 @@ ALL_DAYS = [CAL.previous_session(WINDOW[0]), *WINDOW]
 UNIVERSE = tuple(f"S{i:02d}" for i in range(12))
 CUTOFFS = {"options_bars": WINDOW[1]}
 
-# (narrow scopes, IN-list scopes, share of the table above which the joins are outer)
+# (narrow scopes, IN-list scopes, share of the table above which the joins are outer, rows of the
+# table from which the wide way reads through Arrow instead of fetchnumpy)
 PATHS = {
-    "narrow": (10**6, 64, 0.5),
-    "wide_in_list": (0, 10**6, float("inf")),
-    "wide": (0, 0, float("inf")),
-    "wide_outer": (0, 0, 0.0),
+    "narrow": (10**6, 64, 0.5, 0),
+    "wide_in_list": (0, 10**6, float("inf"), 0),
+    "wide": (0, 0, float("inf"), 0),
+    "wide_outer": (0, 0, 0.0, 0),
+    "wide_fetchnumpy": (0, 0, float("inf"), 10**9),
+    "wide_outer_fetchnumpy": (0, 0, 0.0, 10**9),
 }
 
 
@@ -74,10 +77,11 @@ def _run_with_check(led, asset_key: str, day: dt.date, scopes: list[str], *, che
 
 
 def _plan(led, path: str, monkeypatch, **kw) -> GapPlan:
-    narrow, in_list, outer = PATHS[path]
+    narrow, in_list, outer, arrow_rows = PATHS[path]
     monkeypatch.setattr(reads, "_NARROW_SCOPES", narrow)
     monkeypatch.setattr(reads, "_SCOPE_PUSHDOWN", in_list)
     monkeypatch.setattr(reads, "_OUTER_SHARE", outer)
+    monkeypatch.setattr(reads, "_ARROW_ROWS", arrow_rows)
     with led.reader() as con:
         return plan_gaps(con, graph=graph(), start=WINDOW[0], end=WINDOW[-1], calendar=CAL,
                          unrecoverable=CUTOFFS, **kw)
