@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ledger.errors import LedgerError, OptionsHelperError, UsageError
+from ledger.errors import UsageError
 from stages import registry
 from stages.inputs import check_session, default_session, resolve_symbols
 from stages.jobs.base import FAILED, SKIPPED, SUCCESS, JobContext, PartitionResult
@@ -47,6 +48,12 @@ UPSTREAM_FAILED = "upstream_failed"
 
 
 # -- the runner -----------------------------------------------------------------------------------
+def _cpu_time() -> float:
+    """CPU seconds of this process and of its finished children (the pool's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 @attrs.define
 class _Clock:
     ledger: float = 0.0
@@ -63,7 +70,7 @@ class _Clock:
             self.ledger_cpu += time.process_time() - c0
 
     def stamp(self, result: JobResult, started: float, cpu: float) -> JobResult:
-        return attrs.evolve(result, seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu,
+        return attrs.evolve(result, seconds=time.perf_counter() - started, cpu_seconds=_cpu_time() - cpu,
                             ledger_seconds=self.ledger, data_write_seconds=self.data,
                             ledger_cpu_seconds=self.ledger_cpu, data_write_cpu_seconds=self.data_cpu)
 
@@ -107,7 +114,7 @@ def run_job(
     """
     from ledger.calendar import TradingCalendar
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), _cpu_time()
     registry.asset(registry.job(job).asset_key)
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
@@ -188,7 +195,7 @@ class _Plan:
     def idle_result(self, started: float, cpu: float) -> JobResult:
         return JobResult(run_id=None, job=self.job, asset_key=self.asset.key, as_of=self.as_of, status=SUCCESS,
                          outcomes=tuple(self.preset), seconds=time.perf_counter() - started,
-                         cpu_seconds=time.process_time() - cpu)
+                         cpu_seconds=_cpu_time() - cpu)
 
     def new_run(self, led: Ledger, *, triggered_by: str, parent_run_id: str | None,
                 backfill_id: str | None) -> RunContext:
@@ -235,6 +242,7 @@ def _perform(
         for p in partials:
             for f in p.files:
                 _discard(f)
+        _discard_run_files(settings, run.run_id)  # staged by a worker that died with its batch
         if not run.finished:
             clock.timed(functools.partial(run.fail, exc))
         if not isinstance(exc, Exception):
@@ -278,9 +286,10 @@ def _discard(f: Any) -> None:
     discard(f)
 
 
-def _per_scope_error(exc: BaseException) -> bool:
-    """Errors that fail one scope; anything else (bugs, ledger trouble) fails the run."""
-    return isinstance(exc, OptionsHelperError) and not isinstance(exc, LedgerError)
+def _discard_run_files(settings: Settings, run_id: str) -> None:
+    from stages.jobs._files import discard_run
+
+    discard_run(settings.data_root, run_id)
 
 
 def _execute(
@@ -295,28 +304,25 @@ def _execute(
     clock: _Clock,
     progress: Progress | None,
 ) -> JobResult:
-    from stages.analytics.checks import run_checks
     from stages.jobs import stage
+    from stages.parallel import StageWork, compute_scopes, worker_count
 
     gather, compute = stage(ctx.job)
     total = len(pending)
     if progress:
         progress(f"{ctx.job}: reading inputs", 0, total)
     inputs = gather(ctx) if pending else None
-    checks_by_scope: dict[str, list[CheckResult]] = {}
-    for i, scope in enumerate(pending):
+    work = StageWork(ctx=ctx, compute=compute, inputs=inputs, asset_key=asset.key)
+    provider_safe = not asset.needs_provider or bool(getattr(ctx.provider, "process_safe", False))
+    workers = worker_count(ctx.settings.workers, total, provider_safe)
+    checks_by_scope: dict[str, tuple[CheckResult, ...]] = {}
+    failures = 0
+    for i, done in enumerate(compute_scopes(work, pending, workers=workers)):
+        partials.append(done.part)
+        checks_by_scope[done.part.scope_key] = done.checks
+        failures += done.part.status == FAILED
         if progress:
-            progress(f"{ctx.job}: {scope}", i, total)
-        try:
-            part = compute(ctx, inputs, scope)
-        except Exception as exc:
-            if not _per_scope_error(exc):
-                raise
-            part = PartitionResult(scope_key=scope, status=FAILED, error=str(exc), error_type=type(exc).__name__)
-        partials.append(part)
-        if part.status == SUCCESS:
-            # A check that raises is a bug in the check, not a finding: it fails the run.
-            checks_by_scope[scope] = run_checks(asset.key, part.check_input, session=ctx.as_of, scope_key=scope)
+            progress(f"{ctx.job}: {done.part.scope_key}" + (f" ({failures} failed)" if failures else ""), i + 1, total)
         clock.timed(run.heartbeat)
     if progress:
         progress(f"{ctx.job}: committing", total, total)
@@ -455,7 +461,7 @@ def run_daily(
     broken: dict[str, set[str]] = {}  # asset -> symbols without a usable partition this session
     results: list[JobResult] = []
     for j in todo:
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), _cpu_time()
         asset = registry.asset(registry.job(j).asset_key)
         p = _Plan.make(j, as_of=as_of, names=names, settings=settings, provider=provider,
                        skip=_skips_for(asset, broken), resume=resume, skip_failed_upstream=False, led=led)
