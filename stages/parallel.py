@@ -104,6 +104,10 @@ def compute_scopes(work: StageWork, scopes: Sequence[str], *, workers: int) -> I
         for scope in scopes:
             yield compute_one(work, scope)
         return
+    # The first scope here: it imports what the stage computes with (pandas, scipy, ...) before
+    # the fork, so the workers inherit those modules instead of each importing them again.
+    yield compute_one(work, scopes[0])
+    scopes = scopes[1:]
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                   initializer=_install, initargs=(work,))
     try:
