@@ -326,10 +326,10 @@ def _execute(
         checks_by_scope[done.part.scope_key] = done.checks
         failures += done.part.status == FAILED
         if progress:
-            progress(f"{ctx.job}: {done.part.scope_key}" + (f" ({failures} failed)" if failures else ""), i + 1, total)
+            progress(f"{ctx.job}: {done.part.scope_key}{_failed_so_far(failures)}", i + 1, total)
         clock.timed(run.heartbeat)
     if progress:
-        progress(f"{ctx.job}: committing", total, total)
+        progress(f"{ctx.job}: committing{_failed_so_far(failures)}", total, total)
 
     events: list[Any] = []
     outcomes: list[SymbolOutcome] = list(preset)
@@ -407,6 +407,10 @@ def _execute(
     return JobResult(run_id=ctx.run_id, job=ctx.job, asset_key=asset.key, as_of=ctx.as_of,
                      status=SUCCESS if error is None else FAILED, outcomes=tuple(_in_order(scopes, outcomes)),
                      checks=tuple(all_checks), error=error)
+
+
+def _failed_so_far(failures: int) -> str:
+    return f" ({failures} failed)" if failures else ""
 
 
 def _ts(day: dt.date | None) -> str | None:
