@@ -1,9 +1,12 @@
 """The interactive commands import only what they use: none loads pandas, scipy or
-exchange-calendars (together ~0.8 s of start-up), and the ledger's read commands not even numpy or
-pyarrow. (How fast they answer is measured by tests/bench/bench_cli.py, not here.)"""
+exchange-calendars (together ~0.8 s of start-up), pydantic (typer 0.29 validates every option with
+it: ~0.1 s) or sqlglot; none the projections' or verify's modules (only writes, time travel and
+verify fold); the ledger's read commands not even numpy or pyarrow, and gaps not pyarrow (nor
+OpenBLAS's threads). (How fast they answer is measured by tests/bench/bench_cli.py, not here.)"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +15,9 @@ import pytest
 
 import ledger
 
-NEVER = ("pandas", "scipy", "exchange_calendars", "dagster", "streamlit", "alpaca")
+NEVER = ("pandas", "scipy", "exchange_calendars", "dagster", "streamlit", "alpaca", "pydantic", "sqlglot")
 NOT_FOR_READS = ("numpy", "pyarrow")
+NO_FOLDING = ("ledger.projections", "ledger.verify")
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +30,25 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _loaded(db: Path, *args: str) -> set[str]:
+def _run(db: Path, *args: str) -> tuple[set[str], str]:
+    """The modules a command loaded, and OPENBLAS_NUM_THREADS as it left it."""
     probe = (
-        "import sys\n"
+        "import os, sys\n"
         "from frontends.cli.app import main\n"
         f"code = main(['--duckdb-path', {str(db)!r}, *{list(args)!r}])\n"
         "print('EXIT', code)\n"
+        "print('OPENBLAS', os.environ.get('OPENBLAS_NUM_THREADS'))\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     lines = done.stdout.strip().splitlines()
-    assert lines[-2] == "EXIT 0", done.stdout + done.stderr
-    return set(lines[-1].split())
+    assert lines[-3] == "EXIT 0", done.stdout + done.stderr
+    return set(lines[-1].split()), lines[-2].removeprefix("OPENBLAS ")
+
+
+def _loaded(db: Path, *args: str) -> set[str]:
+    return _run(db, *args)[0]
 
 
 def _packages(modules: set[str]) -> set[str]:
@@ -46,14 +57,23 @@ def _packages(modules: set[str]) -> set[str]:
 
 @pytest.mark.parametrize("args", [["health"], ["runs"], ["events"], ["db", "status"]])
 def test_the_ledgers_read_commands_import_neither_pandas_nor_numpy(db: Path, args: list[str]) -> None:
-    loaded = _packages(_loaded(db, *args))
+    modules = _loaded(db, *args)
+    loaded = _packages(modules)
     assert "duckdb" in loaded  # the probe did read the ledger
     assert loaded.isdisjoint(NEVER + NOT_FOR_READS), sorted(loaded & {*NEVER, *NOT_FOR_READS})
+    assert modules.isdisjoint(NO_FOLDING), sorted(modules & set(NO_FOLDING))
 
 
-def test_gaps_imports_numpy_for_the_planner_but_not_pandas_scipy_or_the_provider(db: Path) -> None:
-    modules = _loaded(db, "gaps", "--end", "2026-11-25")
+def test_gaps_imports_numpy_for_the_planner_but_not_pandas_scipy_pyarrow_or_the_provider(db: Path) -> None:
+    modules, openblas_threads = _run(db, "gaps", "--end", "2026-11-25")
     loaded = _packages(modules)
     assert {"duckdb", "numpy"} <= loaded
     assert loaded.isdisjoint(NEVER), sorted(loaded & set(NEVER))
-    assert "stages.providers.synthetic" not in modules  # its capabilities are declared apart
+    # the default universe is read the wide way, whose small results come through fetchnumpy
+    assert "pyarrow" not in loaded
+    assert modules.isdisjoint(NO_FOLDING), sorted(modules & set(NO_FOLDING))
+    # its capabilities are declared apart, without the provider's modules or the Arrow schemas
+    assert {"stages.providers.synthetic", "stages.providers.base"}.isdisjoint(modules)
+    # numpy came after gaps told OpenBLAS to start no threads of its own (the planner does no
+    # linear algebra)
+    assert openblas_threads == "1"
