@@ -197,6 +197,8 @@ class DuckDBEventStore:
         now: dt.datetime | None = None,
     ) -> list[StoredEvent]:
         """One append's read, checks and writes, inside the caller's transaction."""
+        from ledger import projections  # here, not at the top: the read commands never fold
+
         now = now or self._clock()
         run_ids = sorted({e.run_id for e in batch if e.run_id})
         gone = _gone_runs(con, batch, run_ids) if reap else {}
@@ -229,8 +231,6 @@ class DuckDBEventStore:
             data_writer(con)
         con.from_arrow(_events_table(stored, rows, now)).insert_into("meta.events")
         started = {e.run_id for e in batch if isinstance(e, RunStarted)}
-        from ledger import projections  # here: a reader never folds (its commands start faster)
-
         projections.fold_batch(con, head, rows, new_runs=all(e.run_id in started for e in batch if e.run_id),
                                old_runs=not started)  # validate_batch refuses events of runs never started
         return stored
