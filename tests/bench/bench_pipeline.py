@@ -123,11 +123,12 @@ def _counting_connections(seen: list[bool]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _commit_parts(parts: list[dict[str, float]], writers: list[Any]) -> Iterator[None]:
+def _commit_parts(parts: list[dict[str, float]], writers: list[Any], spool: Path, kept: Path) -> Iterator[None]:
     """Split each ledger append (one read-write commit) into: opening the file, the statements
     (events, projections; ``data``: of which the stage's data rows), COMMIT (the residual: the
     WAL write, and DuckDB's automatic checkpoint when the WAL grew past its threshold) and
-    closing the file (DuckDB checkpoints a written file when it is detached)."""
+    closing the file (DuckDB checkpoints a written file when it is detached). The spooled rows a
+    commit reads (``spool``, removed after it) are linked into ``kept`` first, for the replay."""
     from ledger import connection
     from ledger.duckdb_store import DuckDBEventStore
 
@@ -143,6 +144,8 @@ def _commit_parts(parts: list[dict[str, float]], writers: list[Any]) -> Iterator
         part: dict[str, float] = {}
         current.append(part)
         writers.append(kwargs.get("data_writer"))  # replayed for the data-only baseline
+        if spool.is_dir():  # hard links: ~20 us a file, inside the runner's commit clock
+            shutil.copytree(spool, kept, copy_function=os.link, dirs_exist_ok=True)
         t0 = time.perf_counter()
         try:
             return real_append(self, *args, **kwargs)
@@ -241,6 +244,9 @@ def run(quick: bool = False, profile: bool = False, root: Path | None = None, sy
     parts: list[dict[str, float]] = []
     writers: list[Any] = []
     baseline_path = base / "baseline.duckdb"
+    from stages.jobs._files import SPOOL_DIR
+
+    spool, kept = settings.data_root / SPOOL_DIR, base / "spool-kept"
     for i, session in enumerate(SESSIONS):
         last = i == len(SESSIONS) - 1
         if last:
@@ -250,11 +256,15 @@ def run(quick: bool = False, profile: bool = False, root: Path | None = None, sy
         if profiler and last:
             profiler.enable()
         with _counting_connections(connections if last else []), \
-                (_commit_parts(parts, writers) if last else contextlib.nullcontext()):
+                (_commit_parts(parts, writers, spool, kept) if last else contextlib.nullcontext()):
             days.append(stages.run_daily(as_of=session, settings=settings, provider=provider, now=NOW))
         if profiler and last:
             profiler.disable()
+    if kept.is_dir():  # the spooled rows the daily's data writers read, back where they read them
+        shutil.copytree(kept, spool, dirs_exist_ok=True)
     baseline = _data_only_baseline(baseline_path, writers)
+    shutil.rmtree(spool, ignore_errors=True)
+    shutil.rmtree(kept, ignore_errors=True)
     for part, seconds in zip(parts, baseline, strict=True):
         part["baseline"] = seconds
     steady = _summary(days[-1])
