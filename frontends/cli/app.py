@@ -8,6 +8,7 @@ the commands from ``COMMANDS`` and imports none of them (start-up is typer plus 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -244,7 +245,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    sys.exit(main())
+    code = main()
+    # The interpreter's shutdown collects garbage over every object still alive (typer's, DuckDB's,
+    # rich's and our modules: ~35 ms of CPU, a ninth of `options-helper health`). Frozen, they are
+    # left to the end of the process, which frees them all at once. (Every command has closed its
+    # files and connections by now; atexit handlers and finalizers still run.)
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

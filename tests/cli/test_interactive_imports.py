@@ -6,6 +6,7 @@ OpenBLAS's threads). (How fast they answer is measured by tests/bench/bench_cli.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import ledger
+from ledger.errors import UnknownRunError
 
 NEVER = ("pandas", "scipy", "exchange_calendars", "dagster", "streamlit", "alpaca", "pydantic", "sqlglot")
 NOT_FOR_READS = ("numpy", "pyarrow")
@@ -77,3 +79,17 @@ def test_gaps_imports_numpy_for_the_planner_but_not_pandas_scipy_pyarrow_or_the_
     # numpy came after gaps told OpenBLAS to start no threads of its own (the planner does no
     # linear algebra)
     assert openblas_threads == "1"
+
+
+def test_the_entry_point_exits_with_the_commands_code_its_output_whole(db: Path) -> None:
+    """``options-helper`` (``entrypoint``) freezes what is alive before the interpreter's shutdown
+    (the last garbage collection would walk it all); the output is whole and the exit code the
+    command's, on success and on an error, and nothing complains at shutdown."""
+    run = [sys.executable, "-m", "frontends.cli.app", "--duckdb-path", str(db)]
+    ok = subprocess.run([*run, "events", "--json"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
+    assert [e["event_type"] for e in json.loads(ok.stdout)["events"]] == [
+        "run_started", "asset_materialized", "run_succeeded"]
+    missing = subprocess.run([*run, "runs", "show", "no-such-run"], capture_output=True, text=True)
+    assert missing.returncode == UnknownRunError.exit_code
+    assert missing.stderr.startswith("error: ") and "Exception ignored" not in missing.stderr
