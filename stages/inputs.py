@@ -46,9 +46,13 @@ def universe(settings: Settings) -> tuple[str, ...]:
     """The default symbols of every stage: the ``default`` watchlist followed by the configured
     portfolio's underlyings (``stages.portfolio``), de-duplicated in that order."""
     from ledger.config import DEFAULT_WATCHLIST_NAME
+
+    watchlist = settings.watchlist(DEFAULT_WATCHLIST_NAME)
+    if settings.portfolio is None:  # no portfolio: its modules need not load (`gaps` starts faster)
+        return tuple(dict.fromkeys(watchlist))
     from stages.portfolio import universe_symbols
 
-    return tuple(dict.fromkeys((*settings.watchlist(DEFAULT_WATCHLIST_NAME), *universe_symbols(settings))))
+    return tuple(dict.fromkeys((*watchlist, *universe_symbols(settings))))
 
 
 def resolve_symbols(symbols: Sequence[str] | str | None, settings: Settings, *, watchlist: str | None = None) -> tuple[str, ...]:

@@ -42,7 +42,9 @@ def _run(db: Path, *args: str) -> tuple[set[str], str]:
         "print('OPENBLAS', os.environ.get('OPENBLAS_NUM_THREADS'))\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    # no config file or portfolio from the environment: the commands' defaults
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OPTIONS_HELPER_CONFIG", "OPTIONS_HELPER_PORTFOLIO")}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     lines = done.stdout.strip().splitlines()
     assert lines[-3] == "EXIT 0", done.stdout + done.stderr
@@ -76,6 +78,8 @@ def test_gaps_imports_numpy_for_the_planner_but_not_pandas_scipy_pyarrow_or_the_
     assert modules.isdisjoint(NO_FOLDING), sorted(modules & set(NO_FOLDING))
     # its capabilities are declared apart, without the provider's modules or the Arrow schemas
     assert {"stages.providers.synthetic", "stages.providers.base"}.isdisjoint(modules)
+    # no portfolio configured (none in the working directory either): its modules stay out
+    assert "stages.portfolio" not in modules
     # numpy came after gaps told OpenBLAS to start no threads of its own (the planner does no
     # linear algebra)
     assert openblas_threads == "1"
