@@ -1,6 +1,6 @@
 """The interactive commands import only what they use: none loads pandas, scipy or
 exchange-calendars (together ~0.8 s of start-up), pydantic (typer 0.29 validates every option with
-it: ~0.1 s) or sqlglot; none the projections' or verify's modules (only writes, time travel and
+it: ~0.1 s), sqlglot or tenacity; none the projections' or verify's modules (only writes, time travel and
 verify fold); the ledger's read commands not even numpy or pyarrow, and gaps not pyarrow (nor
 OpenBLAS's threads). (How fast they answer is measured by tests/bench/bench_cli.py, not here.)"""
 
@@ -17,7 +17,8 @@ import pytest
 import ledger
 from ledger.errors import UnknownRunError
 
-NEVER = ("pandas", "scipy", "exchange_calendars", "dagster", "streamlit", "alpaca", "pydantic", "sqlglot")
+# tenacity: only when opening the file has to wait for a lock (ledger.retry), never here
+NEVER = ("pandas", "scipy", "exchange_calendars", "dagster", "streamlit", "alpaca", "pydantic", "sqlglot", "tenacity")
 NOT_FOR_READS = ("numpy", "pyarrow")
 NO_FOLDING = ("ledger.projections", "ledger.verify")
 
