@@ -69,8 +69,11 @@ def code_schema_version() -> int:
 
 
 def applied(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]:
+    # duckdb_tables() of this connection's database: half the cost of information_schema (every
+    # command checks), and blind to other files the process has attached
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'schema_migrations'"
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'meta' AND table_name = 'schema_migrations'"
     ).fetchone()
     if not exists or not exists[0]:
         return {}
