@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import fcntl
 import itertools
-import logging
 import os
 import random
 import re
@@ -64,7 +63,6 @@ class _Host:
 
 _HOST: _Host | None = None
 _ALIASES = itertools.count(1)
-_log = logging.getLogger(__name__)
 
 # Observers of the file opening and closing ("attach" / "detach", read_only, seconds taken): the
 # benchmarks and tests count and time them. DETACH is where DuckDB checkpoints a written file.
@@ -151,7 +149,9 @@ def _detach(host: _Host, target: str, attachment: _Attachment) -> None:
         _forget_host()
         with suppress(duckdb.Error):
             host.con.close()
-        _log.warning(
+        import logging  # here: the only message this module logs (every command imports it)
+
+        logging.getLogger(__name__).warning(
             "could not checkpoint %s when releasing it (%s); what was committed is kept in %s.wal and "
             "replayed on the next open. Free disk space or fix the file's permissions", target,
             str(e).splitlines()[0], target,
