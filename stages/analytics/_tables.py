@@ -9,6 +9,7 @@ accepted wherever a table is, so tests and notebooks can pass either.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -164,7 +165,7 @@ def group_sums(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     total = np.zeros(len(distinct))
     compensation = np.zeros(len(distinct))
     with np.errstate(invalid="ignore"):  # inf - inf: pandas drops that compensation too
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in itertools.pairwise(bounds):
             rows = by_position[lo:hi]
             g = group[rows]
             y = values[rows] - compensation[g]

@@ -18,7 +18,6 @@ to the provider's chain, following the original tool (reference 2.3 and 2.5, "Gr
 from __future__ import annotations
 
 import datetime as dt
-
 from typing import Any
 
 import numpy as np
