@@ -139,7 +139,8 @@ def enrich_chain(
         inferred[wanted] = implied_volatility(price[wanted], spot, strike[wanted], t[wanted], risk_free_rate, is_call[wanted])
     got_inferred = wanted & np.isfinite(inferred)
     iv = np.where(has_source_iv, source_iv, np.where(got_inferred, inferred, np.nan))
-    iv_source = np.where(has_source_iv, IV_SOURCE_PROVIDER, np.where(got_inferred, IV_SOURCE_INFERRED, IV_SOURCE_MISSING))
+    source = np.where(has_source_iv, 0, np.where(got_inferred, 1, 2))  # an index into IV_SOURCES
+    iv_source = pa.array(IV_SOURCES, pa.string()).take(pa.array(source))
 
     model = bs_greeks(spot, strike, t, risk_free_rate, np.where(np.isfinite(iv), iv, 0.3), is_call)
     can_model = live & np.isfinite(iv)
