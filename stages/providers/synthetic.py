@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.errors import UsageError
-from stages.occ import occ_root, parse_occ, require_ticker
+from stages.occ import OccColumns, occ_root, parse_occ_many, require_ticker
 from stages.pricing import bs_greeks, bs_price
 from stages.providers.base import (
     CAPABILITIES,
@@ -220,33 +220,31 @@ class SyntheticProvider:
     def option_bars(self, contract_symbols: Sequence[str], start: dt.date, end: dt.date) -> pa.Table:
         """Daily bars of the given contracts on the sessions they traded (volume > 0)."""
         _check_range(start, end)
-        parsed = {s: parse_occ(s) for s in sorted(set(contract_symbols))}
+        symbols = sorted(set(contract_symbols))
+        parsed = parse_occ_many(symbols)
         lo, hi = session_range(start, end)
-        by_root: dict[str, list[str]] = {}
-        for sym, occ in parsed.items():
-            by_root.setdefault(occ.underlying, []).append(sym)
-        tables = [self._bars_for_root(root, syms, parsed, lo, hi) for root, syms in sorted(by_root.items())]
+        roots, of_root = np.unique(parsed.root.astype(str), return_inverse=True)
+        tables = [self._bars_for_root(str(root), symbols, parsed, np.flatnonzero(of_root == k), lo, hi)
+                  for k, root in enumerate(roots)]
         tables = [t for t in tables if t.num_rows]
         if not tables or hi <= lo:
             return OPTION_BARS_SCHEMA.empty_table()
         return sorted_table(pa.concat_tables(tables), OPTION_BARS_SORT)
 
-    def _bars_for_root(self, root: str, symbols: list[str], parsed: dict, lo: int, hi: int) -> pa.Table:
+    def _bars_for_root(self, root: str, symbols: list[str], parsed: OccColumns, of_root: np.ndarray,
+                       lo: int, hi: int) -> pa.Table:
+        """Bars of the contracts ``symbols[i] for i in of_root`` (all of option root ``root``)."""
         path = price_path(self.seed, root)
-        occs = [parsed[sym] for sym in symbols]
-        n = len(occs)
-        milli = np.array([round(o.strike * 1000) for o in occs], dtype=np.int64)
+        milli, expiry = parsed.strike_milli[of_root], parsed.expiry[of_root]
+        n = len(of_root)
         listed = np.full(n, -1, dtype=np.int64)  # the session a listed strike was listed at; -1: not listed
         expiry_day, expiry_index, kind = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int8)
-        by_expiry: dict[dt.date, list[int]] = {}
-        for i, o in enumerate(occs):
-            by_expiry.setdefault(o.expiry, []).append(i)
-        for date, members in by_expiry.items():  # the contracts the synthetic market lists, by expiry
-            e = expiry_from_date(date)
+        for day in np.unique(expiry).tolist():  # the contracts the synthetic market lists, by expiry
+            e = expiry_from_date(day)
             if e is None:
                 continue
             life = strike_life(self.seed, root, e)
-            at = np.array(members)
+            at = np.flatnonzero(expiry == np.datetime64(day, "D"))
             j = np.searchsorted(life.strike_milli, milli[at])
             hit = j < len(life.strike_milli)
             hit[hit] = life.strike_milli[j[hit]] == milli[at[hit]]
@@ -257,8 +255,7 @@ class SyntheticProvider:
             return OPTION_BARS_SCHEMA.empty_table()
         contracts = Contracts(
             expiry_day=expiry_day[rows], expiry_index=expiry_index[rows], kind=kind[rows],
-            is_call=np.array([occs[r].option_type == "call" for r in rows], bool),
-            strike_milli=milli[rows], listing_index=listed[rows],
+            is_call=parsed.is_call[of_root][rows], strike_milli=milli[rows], listing_index=listed[rows],
         )
         # One row per (contract, session it was alive in [lo, hi)).
         first = np.maximum(contracts.listing_index, lo)
@@ -287,7 +284,7 @@ class SyntheticProvider:
         vwap = np.clip(np.round((high + low + 2.0 * close) / 4.0, 4), low, high)
         size = 2.0 + 8.0 * ((c.strike_milli + session) % 7) / 6.0
         trades = np.maximum(1, np.ceil(q.volume / size)).astype(np.int64)
-        names = pa.array([symbols[r] for r in rows]).take(pa.array(which))
+        names = pa.array([symbols[i] for i in of_root[rows]]).take(pa.array(which))
         return pa.Table.from_arrays(
             [
                 names,
