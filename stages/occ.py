@@ -173,14 +173,14 @@ def parse_occ_many(symbols: Sequence[str]) -> OccColumns:
     milli = np.array(pc.struct_field(parts, "strike").cast(pa.int64()).fill_null(0))
     raw_dates = pc.struct_field(parts, "date")
     distinct = pc.unique(raw_dates).drop_null().to_pylist()
-    days = []
+    days: list[dt.date | None] = []
     for raw in distinct:
         try:
-            days.append(np.datetime64(dt.date(2000 + int(raw[:2]), int(raw[2:4]), int(raw[4:])), "D"))
+            days.append(dt.date(2000 + int(raw[:2]), int(raw[2:4]), int(raw[4:])))
         except ValueError:
-            days.append(np.datetime64("NaT"))
+            days.append(None)  # NaT: parse_occ says why
     where = pc.index_in(raw_dates, pa.array(distinct, pa.string())).fill_null(len(distinct)).to_numpy()
-    expiry = np.append(np.array(days, dtype="datetime64[D]"), np.datetime64("NaT"))[where]
+    expiry = np.array([*days, None], dtype="datetime64[D]")[where]
     root = pc.struct_field(parts, "root").to_numpy(zero_copy_only=False).astype(object)
     is_call = np.array(pc.equal(pc.struct_field(parts, "cp"), "C").fill_null(False), dtype=bool)
     for i in np.flatnonzero(np.isnat(expiry) | (milli == 0)).tolist():  # in order: the first error is raised
