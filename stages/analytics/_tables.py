@@ -47,7 +47,10 @@ def num(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Column ``column`` as float64 with NaN for missing values (all-NaN if the column is absent)."""
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values.dtype):  # already numeric: to_numeric would return it as is
+        values = pd.to_numeric(values, errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 def dates(frame: pd.DataFrame, column: str) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from stages.analytics._tables import group_sums
+from stages.analytics._tables import group_sums, num
 from stages.analytics.snapshot import normalize_option_type, option_type_column
 
 
@@ -43,3 +43,15 @@ def test_option_type_column_follows_normalize_option_type():
     raw = ["call", "PUT", " c ", "P", "Call ", "x", None, "", "puts"]
     expected = normalize_option_type(pd.Series(raw, dtype=object)).astype(object).where(lambda s: s.notna(), None)
     assert option_type_column(pa.array(raw, pa.string())).to_pylist() == expected.tolist()
+
+
+def test_num_reads_numeric_and_text_columns_as_float_with_nan():
+    frame = pd.DataFrame({
+        "float": [1.5, np.nan], "int": [1, 2], "nullable": pd.array([3, None], dtype="Int64"),
+        "bool": [True, False], "text": ["4.5", "n/a"], "mixed": pd.Series([5, None], dtype=object),
+    })
+    expected = {"float": [1.5, np.nan], "int": [1.0, 2.0], "nullable": [3.0, np.nan], "bool": [1.0, 0.0],
+                "text": [4.5, np.nan], "mixed": [5.0, np.nan], "absent": [np.nan, np.nan]}
+    for column, values in expected.items():
+        got = num(frame, column)
+        assert got.dtype == np.float64 and np.array_equal(got, np.array(values), equal_nan=True), column
