@@ -109,12 +109,11 @@ def _mean_by_strike(strike: np.ndarray, mark: np.ndarray) -> tuple[np.ndarray, n
         return strikes, np.where(count > 0, total / count, np.nan)
 
 
-def _expiry_stats(option_type: np.ndarray, strike: np.ndarray, mark: np.ndarray, iv: np.ndarray,
+def _expiry_stats(is_call: np.ndarray, is_put: np.ndarray, strike: np.ndarray, mark: np.ndarray, iv: np.ndarray,
                   delta: np.ndarray, spot: float) -> dict[str, float | None]:
-    """``expiry_stats`` on one expiry's columns (``option_type`` holds 'call', 'put' or None)."""
+    """``expiry_stats`` on one expiry's columns (a row of neither type counts only for the ATM IV)."""
     out: dict[str, float | None] = dict(atm_strike=None, expected_move_pct=None, atm_iv=None, skew_25d_pp=None)
-    calls = np.flatnonzero(option_type == "call")
-    puts = np.flatnonzero(option_type == "put")
+    calls, puts = np.flatnonzero(is_call), np.flatnonzero(is_put)
     call_strikes, call_mark = _mean_by_strike(strike[calls], mark[calls])
     put_strikes, put_mark = _mean_by_strike(strike[puts], mark[puts])
     strikes, in_calls, in_puts = np.intersect1d(call_strikes, put_strikes, assume_unique=True, return_indices=True)
@@ -145,7 +144,8 @@ def expiry_stats(rows: pd.DataFrame, spot: float) -> dict[str, float | None]:
     def col(name: str) -> np.ndarray:
         return rows[name].to_numpy(dtype=float)
 
-    return _expiry_stats(rows["option_type"].to_numpy(dtype=object), col("strike"), col("mark"),
+    option_type = rows["option_type"].to_numpy(dtype=object)
+    return _expiry_stats(option_type == "call", option_type == "put", col("strike"), col("mark"),
                          col("implied_volatility"), col("delta"), spot)
 
 
@@ -267,11 +267,12 @@ def compute_derived(
     spot = float(spots[0])
 
     expiry = arrow_date(chain, "expiry")
-    option_type = option_type_column(chain["option_type"]).to_numpy(zero_copy_only=False)
+    option_type = option_type_column(chain["option_type"])
+    is_call = np.array(pc.equal(option_type, "call").fill_null(False), dtype=bool)
+    is_put = np.array(pc.equal(option_type, "put").fill_null(False), dtype=bool)
     strike, oi, volume = arrow_float(chain, "strike"), arrow_float(chain, "open_interest"), arrow_float(chain, "volume")
     mark = mark_price(arrow_float(chain, "bid"), arrow_float(chain, "ask"), arrow_float(chain, "last"))
     iv, delta = arrow_float(chain, "implied_volatility"), arrow_float(chain, "delta")
-    is_call, is_put = option_type == "call", option_type == "put"
 
     metrics: dict[str, float | None] = {name: None for name in DERIVED_COLUMNS}
     metrics["spot"] = spot
@@ -286,7 +287,7 @@ def compute_derived(
 
     def stats(day: np.datetime64) -> dict[str, float | None]:
         rows = expiry == day
-        return _expiry_stats(option_type[rows], strike[rows], mark[rows], iv[rows], delta[rows], spot)
+        return _expiry_stats(is_call[rows], is_put[rows], strike[rows], mark[rows], iv[rows], delta[rows], spot)
 
     near = stats(live[0]) if live.size else None
     if near is not None:
