@@ -1,9 +1,11 @@
 """Small conversions shared by the analytics modules (private).
 
 The public functions take and return ``pyarrow.Table``; internally the arithmetic runs on numpy
-arrays and pandas group-bys. These helpers keep the conversion rules in one place: dates become
-``datetime.date`` objects (never timestamps), missing numbers become NaN, and a pandas frame is
-accepted wherever a table is, so tests and notebooks can pass either.
+arrays (taken from Arrow columns with ``arrow_*``, or from pandas frames with ``num``/``dates``)
+and group-bys (``group_sums`` replaces pandas' where a symbol's work is hot). These helpers keep
+the conversion rules in one place: dates become ``datetime.date`` objects (never timestamps),
+missing numbers become NaN, and a pandas frame is accepted wherever a table is, so tests and
+notebooks can pass either.
 """
 
 from __future__ import annotations
