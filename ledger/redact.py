@@ -128,17 +128,10 @@ def _may_hold_secrets(payload: str, quoted_secrets: Sequence[str]) -> bool:
     secret-looking name, which a secret-named key would show. A word in a value is a false alarm
     the walk settles. Text beyond ASCII is always walked: case-insensitive matching of the words
     also matches letters such as the long s, which ``str.lower`` leaves alone."""
-    # Plain loops: this runs for every event of every append, and any() over a generator costs twice.
-    for secret in quoted_secrets:
-        if secret in payload:
-            return True
-    if not payload.isascii():
+    if any(secret in payload for secret in quoted_secrets) or not payload.isascii():
         return True
     lowered = payload.lower()
-    for word in _SECRET_WORDS:
-        if word in lowered:
-            return True
-    return False
+    return any(word in lowered for word in _SECRET_WORDS)
 
 
 def _mask(value: Any, secrets: Sequence[str]) -> Any:

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 import ledger
 from ledger.errors import InvalidUnicodeError
-from ledger.events import AssetFailed, AssetMaterialized, AssetSkipped, CheckEvaluated, Event, RunStarted, to_row
+from ledger.events import (
+    AssetFailed,
+    AssetMaterialized,
+    AssetSkipped,
+    CheckEvaluated,
+    Event,
+    RunStarted,
+    to_row,
+)
 from ledger.redact import REDACTED, redact_event, redacted_rows, remember_secret
 
 
