@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import attrs
 import pytest
@@ -53,10 +54,15 @@ _TEXT = st.one_of(
     st.sampled_from(_SECRETS),
     st.builds(lambda a, s, b: a + s + b, st.text(max_size=4), st.sampled_from(_SECRETS), st.text(max_size=4)),
 )
+
+
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.tuples(inner) | st.dictionaries(_KEYS, inner, max_size=3)
+
+
 _JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner) | st.dictionaries(_KEYS, inner, max_size=3),
-    max_leaves=8,
+    _nested, max_leaves=8,
 )
 _EVENTS = st.one_of(
     st.builds(lambda extra, path: AssetMaterialized(run_id="r", asset_key="a", partition_key="p", scope_key="s",
