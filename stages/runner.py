@@ -30,6 +30,7 @@ import attrs
 from ledger.errors import UsageError
 from stages import registry
 from stages.inputs import check_session, default_session, resolve_symbols
+from stages.jobs._files import discard_spool, spool_folder, sweep_spools
 from stages.jobs.base import FAILED, SKIPPED, SUCCESS, JobContext, PartitionResult
 from stages.results import DailyResult, JobResult, SymbolOutcome, dumps, raise_for_status
 from stages.results import json_safe as _json_safe
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from stages.providers.base import MarketDataProvider
 
 Progress = Callable[[str, int, int], None]
+# Given a job's outcomes, the next job's run (not yet started) to start in that job's final commit.
+StartNext = Callable[[Sequence[SymbolOutcome]], "RunContext | None"]
 
 ALREADY_MATERIALIZED = "already_materialized"
 UPSTREAM_FAILED = "upstream_failed"
@@ -223,8 +226,9 @@ def _perform(
     clock: _Clock,
     started: float,
     cpu: float,
+    start_next: StartNext | None = None,
 ) -> JobResult:
-    """Start ``run``, compute, commit its end."""
+    """Start ``run`` (unless its predecessor's commit did), compute, commit its end."""
     clock.timed(run.__enter__)
 
     def reader(fn: Callable[[Any], Any]) -> Any:
@@ -236,8 +240,9 @@ def _perform(
                      run_id=run.run_id, now=now, calendar=calendar, provider=plan.provider, reader=reader,
                      generated_at=generated_at)
     partials: list[PartitionResult] = []
+    sweep_spools(ctx.data_root)
     try:
-        result = _execute(ctx, run, asset, plan.spec, pending, skip, preset, partials, clock, progress)
+        result = _execute(ctx, run, asset, plan.spec, pending, skip, preset, partials, clock, progress, start_next)
     except BaseException as exc:
         for p in partials:
             for f in p.files:
@@ -253,6 +258,8 @@ def _perform(
         failed = JobResult(run_id=run.run_id, job=plan.job, asset_key=asset.key, as_of=plan.as_of, status=FAILED,
                            outcomes=tuple(_in_order(plan.scopes, [*preset, *outcomes])), error=error)
         return clock.stamp(failed, started, cpu)
+    finally:
+        discard_spool(ctx.data_root, run.run_id)
     return clock.stamp(result, started, cpu)
 
 
@@ -303,6 +310,7 @@ def _execute(
     partials: list[PartitionResult],
     clock: _Clock,
     progress: Progress | None,
+    start_next: StartNext | None = None,
 ) -> JobResult:
     from stages.jobs import stage
     from stages.parallel import StageWork, compute_scopes, worker_count
@@ -312,7 +320,8 @@ def _execute(
     if progress:
         progress(f"{ctx.job}: reading inputs", 0, total)
     inputs = gather(ctx) if pending else None
-    work = StageWork(ctx=ctx, compute=compute, inputs=inputs, asset_key=asset.key)
+    work = StageWork(ctx=ctx, compute=compute, inputs=inputs, asset_key=asset.key,
+                     spool=spool_folder(ctx.data_root, run.run_id))
     provider_safe = not asset.needs_provider or bool(getattr(ctx.provider, "process_safe", False))
     workers = worker_count(ctx.settings.workers, total, provider_safe)
     checks_by_scope: dict[str, tuple[CheckResult, ...]] = {}
@@ -322,10 +331,10 @@ def _execute(
         checks_by_scope[done.part.scope_key] = done.checks
         failures += done.part.status == FAILED
         if progress:
-            progress(f"{ctx.job}: {done.part.scope_key}" + (f" ({failures} failed)" if failures else ""), i + 1, total)
+            progress(f"{ctx.job}: {done.part.scope_key}{_failed_so_far(failures)}", i + 1, total)
         clock.timed(run.heartbeat)
     if progress:
-        progress(f"{ctx.job}: committing", total, total)
+        progress(f"{ctx.job}: committing{_failed_so_far(failures)}", total, total)
 
     events: list[Any] = []
     outcomes: list[SymbolOutcome] = list(preset)
@@ -381,15 +390,18 @@ def _execute(
             clock.data_cpu += time.process_time() - c0
 
     writer = write_data if successes else None
+    # The daily's next run, planned from these outcomes, starts in this commit: one commit fewer.
+    following = start_next(outcomes) if start_next else None
+    start = (following,) if following is not None else ()
     if error is None:
-        clock.timed(lambda: run.complete(events, data_writer=writer))
+        clock.timed(lambda: run.complete(events, data_writer=writer, start=start))
     else:
         from ledger.events import RunFailed
         from ledger.fingerprint import fingerprint
 
         failed_event = RunFailed(run_id=ctx.run_id, error_type="StageError", error_message=error[:2000],
                                  error_fingerprint=fingerprint("StageError", error))
-        clock.timed(lambda: run.commit([*events, failed_event], data_writer=writer))
+        clock.timed(lambda: run.commit([*events, failed_event], data_writer=writer, start=start))
         run.finished = True
     for part in successes:  # committed: the files may now appear under their final names
         from stages.jobs._files import publish
@@ -400,6 +412,10 @@ def _execute(
     return JobResult(run_id=ctx.run_id, job=ctx.job, asset_key=asset.key, as_of=ctx.as_of,
                      status=SUCCESS if error is None else FAILED, outcomes=tuple(_in_order(scopes, outcomes)),
                      checks=tuple(all_checks), error=error)
+
+
+def _failed_so_far(failures: int) -> str:
+    return f" ({failures} failed)" if failures else ""
 
 
 def _ts(day: dt.date | None) -> str | None:
@@ -460,18 +476,45 @@ def run_daily(
     todo = [j for j in registry.DAILY_ORDER if j in order]
     broken: dict[str, set[str]] = {}  # asset -> symbols without a usable partition this session
     results: list[JobResult] = []
+
+    def plan(job: str, broken: Mapping[str, set[str]]) -> _Plan:
+        asset = registry.asset(registry.job(job).asset_key)
+        return _Plan.make(job, as_of=as_of, names=names, settings=settings, provider=provider,
+                          skip=_skips_for(asset, broken), resume=resume, skip_failed_upstream=False, led=led)
+
+    # The next job is planned from a job's outcomes before that job commits, so its run starts in
+    # that commit; should the commit fail, the plan is dropped and made again from what was kept.
+    ahead: dict[str, tuple[_Plan, RunContext]] = {}
+
+    def start_after(job: str, asset_key: str) -> StartNext | None:
+        following = todo[todo.index(job) + 1:]
+        if not following:
+            return None
+
+        def start(outcomes: Sequence[SymbolOutcome]) -> RunContext | None:
+            p = plan(following[0], {**broken, asset_key: _broken_scopes(outcomes)})
+            if p.idle:
+                return None
+            run = p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
+            ahead[following[0]] = (p, run)
+            return run
+
+        return start
+
     for j in todo:
         t0, c0 = time.perf_counter(), _cpu_time()
-        asset = registry.asset(registry.job(j).asset_key)
-        p = _Plan.make(j, as_of=as_of, names=names, settings=settings, provider=provider,
-                       skip=_skips_for(asset, broken), resume=resume, skip_failed_upstream=False, led=led)
+        p, run = ahead.pop(j, (None, None))
+        if p is None or run is None or not run.begun:
+            p, run = plan(j, broken), None
         if p.idle:
             results.append(p.idle_result(t0, c0))
             broken[p.asset.key] = set()
             continue
-        run = p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
+        if run is None:
+            run = p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
         result = _perform(p, run, led=led, settings=settings, now=now, calendar=calendar, progress=progress,
-                          generated_at=generated_at, clock=_Clock(), started=t0, cpu=c0)
+                          generated_at=generated_at, clock=_Clock(), started=t0, cpu=c0,
+                          start_next=start_after(j, p.asset.key))
         results.append(result)
         broken[p.asset.key] = _broken_scopes(result.outcomes)
     status = SUCCESS if all(r.ok for r in results) else FAILED
