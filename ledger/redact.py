@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,15 +17,30 @@ from ledger.events import Event, StoredRow, to_row
 E = TypeVar("E")
 
 REDACTED = "***"
-# A key is named like a secret if it holds one of these words, in any case.
+# A key is named like a secret if it holds one of the unambiguous words anywhere
+# (``client_secret``, ``accessToken``, ``password``), if one of its words (split at "_", "-", "."
+# and case changes) is ``apikey``/``auth``/``authorization``, or if it is ``key`` alone or a key
+# word after a word that makes it one (``api_key``, ``APCA_API_KEY_ID``, ``privateKey``); so
+# ``duplicate_keys`` and ``row_key`` (a check metric, a flow column) are not secrets. Every name
+# this matches contains one of _SECRET_WORDS, which the append's fast path looks for in the
+# serialised payload.
 _SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential", "auth")
-_SECRET_NAME = re.compile("|".join(_SECRET_WORDS), re.IGNORECASE)
+_SECRET_ANYWHERE = ("secret", "token", "password", "passwd", "credential")
+_SECRET_PARTS = frozenset(("apikey", "auth", "authorization"))
+_KEY_KINDS = frozenset(("api", "access", "private", "client", "signing", "encryption", "license"))
+_NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 # Environment variables whose values are secrets wherever they appear.
 SECRET_ENV_VARS = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 
 
 def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+    lowered = name.lower()
+    if any(word in lowered for word in _SECRET_ANYWHERE):
+        return True
+    parts = [part.lower() for part in _NAME_PARTS.findall(name)]
+    if parts == ["key"] or any(part in _SECRET_PARTS for part in parts):
+        return True
+    return any(part == "key" and before in _KEY_KINDS for before, part in itertools.pairwise(parts))
 
 
 # Secret values resolved in this process from files (an env file, the config file), which the

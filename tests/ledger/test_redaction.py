@@ -21,7 +21,7 @@ from ledger.events import (
     RunStarted,
     to_row,
 )
-from ledger.redact import REDACTED, redact_event, redacted_rows, remember_secret
+from ledger.redact import REDACTED, is_secret_name, redact_event, redacted_rows, remember_secret
 
 
 def test_secret_named_args_and_secret_values_are_masked_in_args_and_errors(tmp_path, monkeypatch):
@@ -96,3 +96,23 @@ def test_a_payload_refused_only_for_what_masking_removes_is_stored_masked() -> N
     assert json.loads(row.payload)["extra"] == {"api_key": REDACTED}
     with pytest.raises(InvalidUnicodeError):
         redacted_rows([attrs.evolve(event, extra={"note": "\udcff"})], [])
+
+
+@pytest.mark.parametrize("name", ["api_key", "APCA_API_KEY_ID", "ALPACA_SECRET_KEY", "apiKey", "x-api-key", "key", "KEY",
+                                  "private_key", "client_secret", "accessToken", "password", "passwd", "auth",
+                                  "Authorization", "credentials"])
+def test_names_of_secrets_are_secret(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["duplicate_keys", "row_key", "sort_keys", "keyboard", "monkey", "author", "rows_checked"])
+def test_names_that_only_contain_a_secret_word_are_not(name: str) -> None:
+    """A check's ``duplicate_keys`` metric was stored as ``***`` whenever it was not 0."""
+    assert not is_secret_name(name)
+
+
+def test_a_duplicate_keys_metric_is_stored_as_counted() -> None:
+    check = CheckEvaluated(run_id="r", asset_key="candles_daily", partition_key="2026-11-20", scope_key="SPY",
+                           check_name="candles_unique_symbol_date", severity="error", status="fail",
+                           metrics={"duplicate_keys": 2, "api_key": "abc"}, message="2 duplicate keys")
+    assert redact_event(check, []).metrics == {"duplicate_keys": 2, "api_key": "***"}
