@@ -57,7 +57,7 @@ Windows of stored rows are netted on read (``stages.flow_view``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.errors import StageError
-from stages.analytics._tables import arrow_date, arrow_float, arrow_str, sort_rank, to_arrow
+from stages.analytics._tables import arrow_date, arrow_float, arrow_str, to_arrow
 
 GROUP_CONTRACT = "contract"
 GROUP_STRIKE = "strike"
@@ -275,7 +275,7 @@ def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame, g
         "expired_notional": np.where(expired, oi_prev * mark * 100.0, np.nan),
         "gap_sessions": np.full(n, gap_sessions, dtype=np.int64),
     }
-    order = np.lexsort([sort_rank(out[c]) for c in ("contract_symbol", "option_type", "strike", "expiry")])
+    order = np.lexsort([_sort_codes(out[c])[0] for c in ("contract_symbol", "option_type", "strike", "expiry")])
     return {k: v[order] for k, v in out.items()}
 
 
@@ -346,7 +346,7 @@ def compute_flow_window(
         live_pairs = pairs if live.all() else {k: v[live] for k, v in pairs.items()}
     parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, single)
              for g in group_bys]
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    out = {k: _concat([p[k] for p in parts]) for k in parts[0]} if parts else {}
     rows = len(out.get("row_key", ()))
     out |= {
         "symbol": np.full(rows, symbol, dtype=object),
@@ -357,6 +357,19 @@ def compute_flow_window(
         "gap_sessions": np.full(rows, span, dtype=np.int64),
     }
     return _to_flow_table(out, rows)
+
+
+def _sort_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes that sort like ``values`` (0 for the least, missing last) and how many distinct
+    values there are. Text is ranked in Arrow: numpy sorts an object array by Python comparisons."""
+    if values.dtype != object:
+        codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=False)
+        return codes, len(uniques)
+    if not len(values):
+        return np.zeros(0, np.int64), 0
+    ranks = pc.rank(pa.array(values, pa.string(), from_pandas=True), tiebreaker="dense")  # 1.., nulls last
+    codes = ranks.to_numpy().astype(np.int64) - 1
+    return codes, int(codes.max()) + 1
 
 
 def _underlying(table: pa.Table) -> str:
@@ -374,8 +387,8 @@ def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Array
     # Group codes combined in output sort order, so np.unique also sorts the groups (nulls last).
     combined = np.zeros(len(pairs["contract_symbol"]), dtype=np.int64)
     for key in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
-        codes, uniques = pd.factorize(pairs[key], sort=True, use_na_sentinel=False)
-        combined = combined * len(uniques) + codes
+        codes, n_distinct = _sort_codes(pairs[key])
+        combined = combined * n_distinct + codes
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     size = len(first)
@@ -427,53 +440,75 @@ def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Array
               "strike": np.full(size, np.nan)}
     for column, blank in blanks.items():
         out[column] = pairs[column][first] if column in keys else blank
-    out["row_key"] = row_keys(out, group_by)
+    out["row_key"] = _row_keys(out, group_by)
     return out
 
 
-def _strike_text(strike: np.ndarray) -> np.ndarray:
-    # Format each distinct strike once (a chain has tens of strikes, not thousands).
-    distinct, inverse = np.unique(strike, return_inverse=True)
-    finite = np.isfinite(distinct)
-    text = np.char.mod("%.8f", np.where(finite, distinct, 0.0))
-    text = np.char.rstrip(np.char.rstrip(text, "0"), ".")
-    return np.where(finite, text, "").astype(object)[inverse.reshape(-1)]
+def _distinct_text(values: np.ndarray, text: Callable[[np.ndarray], np.ndarray]) -> pa.Array:
+    """``text`` of each value, formatted once per distinct value (a chain has tens of strikes and
+    expiries, not thousands); missing values (NaN, NaT) are null."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    missing = np.isnan(distinct) if distinct.dtype.kind == "f" else np.isnat(distinct)
+    return pa.array(text(distinct), pa.string(), mask=missing).take(inverse.reshape(-1))
+
+
+def _strike_text(strikes: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(strikes)  # infinite strikes format as "" (null) too, as NaN
+    text = np.char.mod("%.8f", np.where(finite, strikes, 0.0))
+    return np.where(finite, np.char.rstrip(np.char.rstrip(text, "0"), "."), "")
+
+
+def _key_part(values: np.ndarray, column: str) -> pa.Array:
+    """One column of ``row_key`` as text, null where it is missing or empty (a skipped part)."""
+    if column == "strike":
+        part = _distinct_text(values.astype(float), _strike_text)
+    elif column == "expiry":
+        part = _distinct_text(values.astype("datetime64[D]"), lambda days: np.datetime_as_string(days, unit="D"))
+    else:
+        text = values if values.dtype == object else values.astype(str).astype(object)
+        part = pa.array(text, pa.string(), from_pandas=True)  # None, NaN: null
+    return pc.if_else(pc.equal(part, ""), pa.scalar(None, pa.string()), part)
+
+
+def _row_keys(rows: Mapping[str, Any] | pd.DataFrame, group_by: str) -> pa.Array:
+    """``row_keys`` as an Arrow string array (joined in Arrow: no Python string per row)."""
+    key: pa.Array | None = None
+    for column in _GROUP_KEYS[group_by]:
+        part = _key_part(np.asarray(rows[column]), column)
+        # The non-empty parts joined with "|": a null part (or key) is skipped.
+        key = part if key is None else pc.coalesce(pc.binary_join_element_wise(key, part, "|"), key, part)
+    assert key is not None  # every grouping has a key column
+    if key.null_count == 0 and len(pc.unique(key)) == len(key):
+        return key
+    keys = key.to_numpy(zero_copy_only=False).astype(object)
+    empty = np.flatnonzero(pd.isna(keys))
+    if empty.size:
+        keys[empty] = np.char.mod("row-%06d", empty).astype(object)
+    codes, uniques = pd.factorize(keys)
+    if len(uniques) < len(keys):
+        # Repeats (possible only with null key parts): the n-th repeat of a key gets "|n".
+        repeat = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
+        again = np.flatnonzero(repeat > 0)
+        keys[again] = keys[again] + np.char.mod("|%d", repeat[again]).astype(object)
+    return pa.array(keys, pa.string())
 
 
 def row_keys(rows: Mapping[str, Any] | pd.DataFrame, group_by: str) -> np.ndarray:
     """The original's ``row_key`` for rows of one partition, in their order (see the module doc)."""
-    parts: list[np.ndarray] = []
-    for column in _GROUP_KEYS[group_by]:
-        values = np.asarray(rows[column])
-        if column == "strike":
-            parts.append(_strike_text(values.astype(float)))
-        elif column == "expiry":
-            days = values.astype("datetime64[D]")
-            parts.append(np.where(np.isnat(days), "", np.datetime_as_string(days, unit="D")).astype(object))
-        else:
-            missing = pd.isna(values)
-            parts.append(np.where(missing, "", values.astype(str) if values.dtype != object else values).astype(object))
-    key = np.full(len(parts[0]), "", dtype=object)
-    for part in parts:
-        key = np.where(part == "", key, np.where(key == "", part, key + "|" + part))
-    empty = np.flatnonzero(key == "")
-    if empty.size:
-        key[empty] = np.char.mod("row-%06d", empty).astype(object)
-    codes, uniques = pd.factorize(key)
-    if len(uniques) == len(key):
-        return key
-    # Repeats (possible only with null key parts): the n-th repeat of a key gets "|n".
-    repeat = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
-    again = np.flatnonzero(repeat > 0)
-    key[again] = key[again] + np.char.mod("|%d", repeat[again]).astype(object)
-    return key
+    return _row_keys(rows, group_by).to_numpy(zero_copy_only=False).astype(object)
 
 
-def _to_flow_table(columns: Arrays, rows: int) -> pa.Table:
+def _concat(parts: Sequence[Any]) -> Any:
+    return pa.concat_arrays(parts) if isinstance(parts[0], pa.Array) else np.concatenate(parts)
+
+
+def _to_flow_table(columns: Mapping[str, Any], rows: int) -> pa.Table:
     arrays = []
     for field in FLOW_SCHEMA:
         values = columns.get(field.name, np.full(rows, None, dtype=object))
-        if pa.types.is_floating(field.type):
+        if isinstance(values, pa.Array):  # row_key: built in Arrow
+            arrays.append(values)
+        elif pa.types.is_floating(field.type):
             arrays.append(pa.array(values, mask=~np.isfinite(values), type=field.type))
         elif pa.types.is_integer(field.type):
             arrays.append(pa.array(values.astype(np.int64), type=field.type))
