@@ -169,10 +169,9 @@ Arrays = dict[str, np.ndarray]
 
 def _option_type(table: pa.Table) -> np.ndarray:
     raw = pc.utf8_lower(pc.utf8_trim_whitespace(table.column("option_type").cast(pa.string())))
-    low = raw.to_numpy(zero_copy_only=False).astype(object)
-    out = np.full(len(low), None, dtype=object)  # anything but call/put stays null
-    out[np.isin(low, ["c", "call"])] = "call"
-    out[np.isin(low, ["p", "put"])] = "put"
+    out = np.full(table.num_rows, None, dtype=object)  # anything but call/put stays null
+    for name, spellings in (("call", ["c", "call"]), ("put", ["p", "put"])):
+        out[pc.is_in(raw, value_set=pa.array(spellings)).to_numpy(zero_copy_only=False)] = name
     return out
 
 
@@ -183,13 +182,14 @@ def _prepare(snapshot: pa.Table | pd.DataFrame, what: str) -> tuple[Arrays, np.d
     missing = [c for c in _SNAPSHOT_NEEDS if c not in table.column_names]
     if missing:
         raise StageError(f"the {what} snapshot is missing column(s) {', '.join(missing)}")
-    days = np.unique(arrow_date(table, "as_of"))
-    if len(days) != 1 or np.isnat(days[0]):
+    days = pc.unique(table.column("as_of").cast(pa.date32()))  # a missing date counts as one more
+    if len(days) != 1 or days.null_count:
         raise StageError(f"the {what} snapshot must hold exactly one as_of date, found {len(days)}")
-    day = days[0]
-    symbols = arrow_str(table, "contract_symbol")
-    if pd.isna(symbols).any():
+    day = days.to_numpy(zero_copy_only=False).astype("datetime64[D]")[0]
+    column = table.column("contract_symbol").cast(pa.string())
+    if column.null_count:
         raise StageError(f"the {what} snapshot of {day} has rows without a contract_symbol")
+    symbols = column.to_numpy(zero_copy_only=False).astype(object, copy=False)
     codes, uniques = pd.factorize(symbols)
     if len(uniques) != len(symbols):
         repeated = uniques[np.bincount(codes) > 1][:3]
