@@ -338,13 +338,18 @@ def compute_flow_window(
     pairs["oi_start"] = np.where(pairs["from_date"] == start, pairs["oi_prev"], np.nan)
     pairs["oi_end"] = np.where(pairs["to_date"] == end, pairs["oi"], np.nan)
 
+    # Each key column's sort codes, once for every grouping (the live subset keeps their order).
+    widths: dict[str, int] = {}
+    for key in {k for g in group_bys for k in _GROUP_KEYS[g]}:
+        pairs[_code(key)], widths[key] = _sort_codes(pairs[key])
+
     single = len(each) == 1  # one pair: every contract is one row, so n_contracts = n_pairs
     live_pairs: Arrays | None = None
     if any(g in _LIVE_ONLY for g in group_bys):  # expired and vanished contracts are in no grouped row
         status = pairs["status"]
         live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
         live_pairs = pairs if live.all() else {k: v[live] for k, v in pairs.items()}
-    parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, single)
+    parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, widths, single)
              for g in group_bys]
     out = {k: _concat([p[k] for p in parts]) for k in parts[0]} if parts else {}
     rows = len(out.get("row_key", ()))
@@ -379,16 +384,20 @@ def _underlying(table: pa.Table) -> str:
     return names.pop()
 
 
-def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Arrays:
+def _code(column: str) -> str:
+    return f"{column}:code"
+
+
+def _aggregate(pairs: Arrays, group_by: str, widths: Mapping[str, int], single_pair: bool = False) -> Arrays:
     """One grouping's rows from the per-contract rows ``pairs`` (for the groupings by strike and
-    expiry, the caller passes the live contracts only)."""
+    expiry, the caller passes the live contracts only), which hold each key column's sort codes
+    (``_code(column)``, ``widths[column]`` distinct values)."""
     keys = _GROUP_KEYS[group_by]
     status = pairs["status"]
     # Group codes combined in output sort order, so np.unique also sorts the groups (nulls last).
     combined = np.zeros(len(pairs["contract_symbol"]), dtype=np.int64)
     for key in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
-        codes, n_distinct = _sort_codes(pairs[key])
-        combined = combined * n_distinct + codes
+        combined = combined * widths[key] + pairs[_code(key)]
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     size = len(first)
