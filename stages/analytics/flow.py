@@ -94,6 +94,11 @@ STATUS_EXPIRED = "expired"
 LIVE_STATUSES = (STATUS_MATCHED, STATUS_NEW)
 CLASS_EXPIRED = "expired"
 FLOW_CLASSES = ("building", "unwinding", "churn", "unknown", CLASS_EXPIRED)
+# Statuses and classes are small integer codes inside this module (an index into these tuples),
+# text only in the output: comparing and building object arrays of strings costs per element.
+_STATUSES = (STATUS_MATCHED, STATUS_NEW, STATUS_EXPIRED, STATUS_DISAPPEARED, STATUS_MIXED)
+_MATCHED, _NEW, _EXPIRED, _DISAPPEARED, _MIXED = range(len(_STATUSES))
+_BUILDING, _UNWINDING, _CHURN, _UNKNOWN, _CLASS_EXPIRED = range(len(FLOW_CLASSES))
 #: The classification's constants (reference 2.4): building/unwinding when |ΔOI| >=
 #: max(OI_MIN, OI_FACTOR * previous OI); else churn when volume >= max(VOLUME_MIN, VOLUME_FACTOR * previous OI).
 OI_MIN, OI_FACTOR, VOLUME_MIN, VOLUME_FACTOR = 10.0, 0.10, 50.0, 0.50
@@ -151,6 +156,11 @@ def mark_price(bid: np.ndarray, ask: np.ndarray, last: np.ndarray) -> np.ndarray
 
 def classify_flow(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """The original thresholds, vectorised; ``unknown`` where ``delta_oi`` is NaN."""
+    return np.asarray(FLOW_CLASSES)[_class_codes(delta_oi, oi_prev, volume)]
+
+
+def _class_codes(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """``classify_flow`` as indexes into ``FLOW_CLASSES``."""
     base = np.maximum(np.nan_to_num(oi_prev, nan=0.0), 0.0)
     threshold = np.maximum(OI_MIN, OI_FACTOR * base)
     churn = np.maximum(VOLUME_MIN, VOLUME_FACTOR * base)
@@ -158,8 +168,8 @@ def classify_flow(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray)
     with np.errstate(invalid="ignore"):
         return np.select(
             [~known, delta_oi >= threshold, delta_oi <= -threshold, volume >= churn],
-            ["unknown", "building", "unwinding", "churn"],
-            default="unknown",
+            [_UNKNOWN, _BUILDING, _UNWINDING, _CHURN],
+            default=_UNKNOWN,
         )
 
 
@@ -246,10 +256,9 @@ def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame, g
     volume = np.where(in_cur, side(cur, cur_row, "volume"), np.nan)
     mark, delta = pick("mark"), pick("delta")
     n = len(uniques)
-    status = np.select([in_cur & in_prev, in_cur, expired], [STATUS_MATCHED, STATUS_NEW, STATUS_EXPIRED],
-                       default=STATUS_DISAPPEARED).astype(object)
-    flow_class = classify_flow(delta_oi, oi_prev, volume).astype(object)
-    flow_class[expired] = CLASS_EXPIRED
+    status = np.select([in_cur & in_prev, in_cur, expired], [_MATCHED, _NEW, _EXPIRED], default=_DISAPPEARED)
+    flow_class = _class_codes(delta_oi, oi_prev, volume)
+    flow_class[expired] = _CLASS_EXPIRED
     if gap_sessions is None:  # weekdays between the two sessions (the job passes the calendar's count)
         gap_sessions = max(int(np.busday_count(from_day, to_day)), 1)
     out: Arrays = {
@@ -290,7 +299,10 @@ def contract_flow(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.Data
     Raises ``StageError`` on an empty snapshot, duplicate contracts, a snapshot holding several
     dates, or ``previous`` not strictly before ``current``.
     """
-    return pd.DataFrame(_pair(current, previous))
+    arrays = _pair(current, previous)
+    arrays["status"] = np.asarray(_STATUSES, dtype=object)[arrays["status"]]
+    arrays["flow_class"] = np.asarray(FLOW_CLASSES, dtype=object)[arrays["flow_class"]]
+    return pd.DataFrame(arrays)
 
 
 def compute_flow(
@@ -347,14 +359,14 @@ def compute_flow_window(
     live_pairs: Arrays | None = None
     if any(g in _LIVE_ONLY for g in group_bys):  # expired and vanished contracts are in no grouped row
         status = pairs["status"]
-        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
+        live = (status == _MATCHED) | (status == _NEW)
         live_pairs = pairs if live.all() else {k: v[live] for k, v in pairs.items()}
     parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, widths, single)
              for g in group_bys]
     out = {k: _concat([p[k] for p in parts]) for k in parts[0]} if parts else {}
     rows = len(out.get("row_key", ()))
     out |= {
-        "symbol": np.full(rows, symbol, dtype=object),
+        "symbol": pa.repeat(pa.scalar(symbol, pa.string()), rows),
         "as_of": np.full(rows, end, dtype="datetime64[D]"),
         "from_date": np.full(rows, start, dtype="datetime64[D]"),
         "to_date": np.full(rows, end, dtype="datetime64[D]"),
@@ -382,6 +394,11 @@ def _underlying(table: pa.Table) -> str:
     if len(names) != 1:
         raise StageError(f"cannot tell the flow's symbol: the snapshot names {len(names)} underlyings; pass symbol=")
     return names.pop()
+
+
+def _text(vocabulary: Sequence[str], codes: np.ndarray) -> pa.Array:
+    """Codes as the text they stand for (an Arrow string array)."""
+    return pa.array(vocabulary, pa.string()).take(codes)
 
 
 def _code(column: str) -> str:
@@ -421,27 +438,27 @@ def _aggregate(pairs: Arrays, group_by: str, widths: Mapping[str, int], single_p
         n_contracts = np.bincount(distinct // width, minlength=size).astype(np.int64)
     out: Arrays = {column: total(pairs[column]) for column in (*_SUMMED, "expired_oi", "expired_notional")}
     if group_by == GROUP_TOTAL:  # the threshold's base is the live open interest
-        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
+        live = (status == _MATCHED) | (status == _NEW)
         out["oi_start"] = total(np.where(live, pairs["oi_start"], np.nan))
         out["oi_end"] = total(np.where(live, pairs["oi_end"], np.nan))
     else:
         out["oi_start"], out["oi_end"] = total(pairs["oi_start"]), total(pairs["oi_end"])
     n_pairs = np.bincount(inverse, minlength=size).astype(np.int64)
-    n_new, n_gone = count(status == STATUS_NEW), count(status == STATUS_DISAPPEARED)
-    n_matched, n_expired = count(status == STATUS_MATCHED), count(status == STATUS_EXPIRED)
-    flow_class = classify_flow(out["delta_oi"], out["oi_start"], out["volume"]).astype(object)
-    flow_class[n_expired == n_pairs] = CLASS_EXPIRED
+    n_new, n_gone = count(status == _NEW), count(status == _DISAPPEARED)
+    n_matched, n_expired = count(status == _MATCHED), count(status == _EXPIRED)
+    flow_class = _class_codes(out["delta_oi"], out["oi_start"], out["volume"])
+    flow_class[n_expired == n_pairs] = _CLASS_EXPIRED
     out |= {
         "n_pairs": n_pairs,
         "n_contracts": n_contracts,
         "n_new": n_new,
         "n_disappeared": n_gone,
         "n_expired": n_expired,
-        "status": np.select([n_matched == n_pairs, n_new == n_pairs, n_gone == n_pairs, n_expired == n_pairs],
-                            [STATUS_MATCHED, STATUS_NEW, STATUS_DISAPPEARED, STATUS_EXPIRED],
-                            default=STATUS_MIXED).astype(object),
-        "flow_class": flow_class,
-        "group_by": np.full(size, group_by, dtype=object),
+        "status": _text(_STATUSES, np.select([n_matched == n_pairs, n_new == n_pairs, n_gone == n_pairs,
+                                              n_expired == n_pairs], [_MATCHED, _NEW, _DISAPPEARED, _EXPIRED],
+                                             default=_MIXED)),
+        "flow_class": _text(FLOW_CLASSES, flow_class),
+        "group_by": pa.repeat(pa.scalar(group_by, pa.string()), size),
     }
     blanks = {"contract_symbol": np.full(size, None, dtype=object),
               "expiry": np.full(size, np.datetime64("NaT"), dtype="datetime64[D]"),
@@ -515,7 +532,7 @@ def _to_flow_table(columns: Mapping[str, Any], rows: int) -> pa.Table:
     arrays = []
     for field in FLOW_SCHEMA:
         values = columns.get(field.name, np.full(rows, None, dtype=object))
-        if isinstance(values, pa.Array):  # row_key: built in Arrow
+        if isinstance(values, pa.Array):  # text built in Arrow
             arrays.append(values)
         elif pa.types.is_floating(field.type):
             arrays.append(pa.array(values, mask=~np.isfinite(values), type=field.type))
