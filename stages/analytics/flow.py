@@ -52,6 +52,9 @@ returns the per-contract pandas frame, ``compute_flow`` / ``compute_flow_window`
 ``pyarrow.Table`` in ``FLOW_SCHEMA``. Everything is vectorised numpy over Arrow columns: the
 join is one ``pd.factorize`` of the contract symbols, each grouping one ``np.unique`` of
 combined key codes and ``np.bincount`` sums (``tests/bench/bench_flow.py`` has the figures).
+No Python string is handled per row: each key column's sort codes are computed once per window
+(text ranked by Arrow), statuses and classes stay small integer codes until the output, and the
+output's text columns (row keys included) are built in Arrow.
 Windows of stored rows are netted on read (``stages.flow_view``).
 """
 
