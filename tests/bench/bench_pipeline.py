@@ -298,9 +298,10 @@ def run(quick: bool = False, profile: bool = False, root: Path | None = None, sy
 
 def probe(base: Path, session: dt.date, symbols: int, workers: int) -> dict[str, Any]:
     """Re-run the steady-state ``session`` (it replaces its own partitions) in a fresh process with
-    ``workers``: wall and CPU seconds, and peak resident memory of the runner and of its largest
+    ``workers``: wall and CPU seconds, peak resident memory of the runner and of its largest
     worker (getrusage; a worker's peak counts the pages it shares with the runner it forked from,
-    so their sum is an upper bound of what both held at once)."""
+    so their sum is an upper bound of what both held at once), and the sampled peak of their PSS
+    summed (what they held at once, shared pages counted once)."""
     import subprocess
     import sys
 
@@ -318,16 +319,64 @@ def _probe_main(base: str, session: str, symbols: int, workers: int) -> int:
 
     settings = Settings(duckdb_path=Path(base) / "warehouse" / "options.duckdb", data_root=Path(base) / "data",
                         watchlists={"default": universe(symbols)}, workers=workers)
+    sampler = _TreeMemory(os.getpid())
+    sampler.start()
     t0, c0 = time.perf_counter(), os.times()
     day = stages.run_daily(as_of=dt.date.fromisoformat(session), settings=settings, now=NOW)
     c1 = os.times()
+    sampler.stop()
     mib = 1024.0  # ru_maxrss is in KiB on Linux
     print(json.dumps({
         "status": day.status, "workers": workers or os.cpu_count(), "seconds": round(time.perf_counter() - t0, 3),
         "cpu_seconds": round(sum(c1[:4]) - sum(c0[:4]), 3),
         "runner_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mib, 1),
         "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mib, 1),
+        "tree_peak_pss_mib": round(sampler.peak_kib / mib, 1),
     }))
+    return 0
+
+
+class _TreeMemory:
+    """Samples, every 0.2 s, the proportional set size (PSS: shared pages split among the
+    processes sharing them) of a process and its children, and keeps the largest sum: the
+    memory the daily and its workers held at once (Linux ``/proc``; 0 elsewhere)."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        self.pid, self.peak_kib = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak_kib = max(self.peak_kib, sum(_pss_kib(p) for p in (self.pid, *_children(self.pid))))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tasks:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as fh:
+            out += [int(c) for c in fh.read().split()]
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
     return 0
 
 
@@ -359,7 +408,8 @@ def _print(doc: dict[str, Any]) -> None:
                   f"{r['data_write_seconds']:>8.2f}{r['rows']:>10}")
     for m in doc.get("memory_probe", {}).values():
         print(f"fresh process, {m['workers']} worker(s): {m['seconds']:.1f} s wall, {m['cpu_seconds']:.1f} s CPU, "
-              f"peak RSS runner {m['runner_peak_rss_mib']:.0f} MiB, largest worker {m['worker_peak_rss_mib']:.0f} MiB")
+              f"peak RSS runner {m['runner_peak_rss_mib']:.0f} MiB, largest worker {m['worker_peak_rss_mib']:.0f} MiB, "
+              f"peak PSS of runner and workers together {m['tree_peak_pss_mib']:.0f} MiB")
     print(f"\nmeets targets: {doc['meets_targets']}")
     if "profile" in doc:
         print(doc["profile"])

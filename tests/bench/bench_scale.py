@@ -5,7 +5,8 @@ Run with ``python -m tests.bench.bench_scale [--quick]`` (``--quick``: 50 symbol
 steady state: wall, CPU of the runner and its workers, the ledger's share against a data-only
 baseline replayed in the same process) plus the steady state re-run in fresh processes, pooled
 and serial, for peak memory (the runner's and its largest worker's) and the serial baseline's
-wall time in the same run. Targets: under 45 s wall and 1 GiB peak RSS; ledger share under 3 %.
+wall time in the same run. Targets: under 45 s wall and 1 GiB peak memory (the runner's and its workers' PSS summed,
+sampled; their peak RSS are reported too); ledger share under 3 %.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     pooled = doc["memory_probe"]["workers_0"]  # 0: one worker per CPU
     serial = doc["memory_probe"]["workers_1"]
     rss = pooled["runner_peak_rss_mib"] + pooled["worker_peak_rss_mib"]
+    pss = pooled["tree_peak_pss_mib"]
     doc["benchmark"] = "scale_daily"
     doc["summary"] = {
         "symbols": n,
@@ -40,18 +42,20 @@ def run(quick: bool = False) -> dict[str, Any]:
         "peak_rss_mib_runner": pooled["runner_peak_rss_mib"],
         "peak_rss_mib_largest_worker": pooled["worker_peak_rss_mib"],
         "peak_rss_mib_upper_bound": round(rss, 1),
+        "peak_pss_mib_runner_and_workers": pooled["tree_peak_pss_mib"],
         "serial_peak_rss_mib": serial["runner_peak_rss_mib"],
         "ledger_share": steady["ledger_share"],
         "ledger_recording_seconds": steady["ledger_recording_seconds"],
     }
-    doc["targets"] = {"seconds": TARGET_SECONDS, "rss_mib": TARGET_RSS_MIB, "ledger_share": TARGET_LEDGER_SHARE}
-    doc["meets_targets"] = {"seconds": steady["seconds"] < TARGET_SECONDS, "rss_mib": rss < TARGET_RSS_MIB,
+    doc["targets"] = {"seconds": TARGET_SECONDS, "memory_mib": TARGET_RSS_MIB, "ledger_share": TARGET_LEDGER_SHARE}
+    doc["meets_targets"] = {"seconds": steady["seconds"] < TARGET_SECONDS, "memory_mib": pss < TARGET_RSS_MIB,
                             "ledger_share": steady["ledger_share"] < TARGET_LEDGER_SHARE}
     s = doc["summary"]
     print(f"\nscale: {n} symbols, steady state {s['seconds']:.1f} s wall ({s['cpu_seconds']:.1f} s CPU); "
           f"fresh process {s['fresh_process_seconds']:.1f} s vs serial {s['serial_fresh_process_seconds']:.1f} s "
           f"(x{s['speedup_vs_serial']}); peak RSS runner {s['peak_rss_mib_runner']:.0f} MiB + largest worker "
-          f"{s['peak_rss_mib_largest_worker']:.0f} MiB (serial {s['serial_peak_rss_mib']:.0f} MiB); "
+          f"{s['peak_rss_mib_largest_worker']:.0f} MiB, together (PSS) {s['peak_pss_mib_runner_and_workers']:.0f} MiB "
+          f"(serial {s['serial_peak_rss_mib']:.0f} MiB); "
           f"ledger share {s['ledger_share']:.1%}; meets targets: {doc['meets_targets']}")
     return doc
 

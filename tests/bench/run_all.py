@@ -220,13 +220,13 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  f"{_num(g('scale.summary.fresh_process_seconds')):,.1f} s vs serial "
                  f"{_num(g('scale.summary.serial_fresh_process_seconds')):,.1f} s (x{g('scale.summary.speedup_vs_serial')})",
                  _verdict(_below(wall500, 45.0) if big else None), "scale.summary.seconds"))
-    rss = _num(g("scale.summary.peak_rss_mib_upper_bound"))
-    rows.append(("... peak RSS < 1 GiB (runner + largest worker, an upper bound: they share pages)",
-                 "not measured" if rss is None else
-                 f"{rss:,.0f} MiB ({_num(g('scale.summary.peak_rss_mib_runner')):,.0f} + "
-                 f"{_num(g('scale.summary.peak_rss_mib_largest_worker')):,.0f}); serial "
-                 f"{_num(g('scale.summary.serial_peak_rss_mib')):,.0f} MiB",
-                 _verdict(_below(rss, 1024.0) if big else None), "scale.summary.peak_rss_mib_upper_bound"))
+    rss, pss = _num(g("scale.summary.peak_rss_mib_upper_bound")), _num(g("scale.summary.peak_pss_mib_runner_and_workers"))
+    rows.append(("... peak memory < 1 GiB (PSS of the runner and its workers summed, sampled every 0.2 s)",
+                 "not measured" if pss is None or rss is None else
+                 f"{pss:,.0f} MiB; peak RSS runner {_num(g('scale.summary.peak_rss_mib_runner')):,.0f} MiB + largest "
+                 f"worker {_num(g('scale.summary.peak_rss_mib_largest_worker')):,.0f} MiB (sum {rss:,.0f}, an upper "
+                 f"bound: they share pages); serial {_num(g('scale.summary.serial_peak_rss_mib')):,.0f} MiB",
+                 _verdict(_below(pss, 1024.0) if big else None), "scale.summary.peak_pss_mib_runner_and_workers"))
     share500 = _num(g("scale.summary.ledger_share"))
     rows.append(("... ledger share < 3 %",
                  "not measured" if share500 is None else
