@@ -307,7 +307,9 @@ def duplicate_keys(keys: Sequence[str]) -> Callable[[Rows, dt.date], Outcome]:
         frame = rows.pandas(keys)
         dup = frame.duplicated(list(keys), keep=False).to_numpy()
         n_keys = int(frame.loc[dup, list(keys)].drop_duplicates().shape[0])
-        sample = frame.loc[dup, list(keys)].head(_SAMPLE).astype(str).agg("|".join, axis=1).tolist() if dup.any() else []
+        # a missing key reads <NA> (pandas 3's astype(str) keeps it missing, which join refuses)
+        sample = (frame.loc[dup, list(keys)].head(_SAMPLE).astype(str).fillna("<NA>").agg("|".join, axis=1).tolist()
+                  if dup.any() else [])
         metrics = {"rows_checked": rows.n, "duplicate_rows": int(dup.sum()), "duplicate_keys": n_keys, "sample": sample}
         if dup.any():
             return False, metrics, f"{int(dup.sum())} rows share {n_keys} key(s) ({', '.join(keys)})"
