@@ -152,6 +152,8 @@ class Settings:
     risk_free_rate: float = 0.04
     # Flow for a session compares with the latest earlier snapshot at most this many sessions back.
     flow_max_gap_sessions: int = DEFAULT_FLOW_MAX_GAP_SESSIONS
+    # Processes computing a stage's symbols (stages.parallel): 0 = one per CPU, 1 = in the runner.
+    workers: int = 0
     alpaca: AlpacaSettings = attrs.field(factory=AlpacaSettings)
     config_path: Path | None = None
     # The portfolio file (stages.portfolio), see ``get_portfolio_path``; None: no portfolio.
@@ -272,6 +274,16 @@ def load_settings(
     max_gap = _int(stages_cfg, "flow_max_gap_sessions", DEFAULT_FLOW_MAX_GAP_SESSIONS)
     if max_gap < 1:
         raise ConfigError(f"flow_max_gap_sessions must be at least 1 (1: the previous session only), got {max_gap!r}")
+    workers_env = env.get("OPTIONS_HELPER_WORKERS")
+    if workers_env:
+        try:
+            workers = int(workers_env)
+        except ValueError as e:
+            raise ConfigError(f"OPTIONS_HELPER_WORKERS must be a whole number (0: one per CPU), got {workers_env!r}") from e
+    else:
+        workers = _int(stages_cfg, "workers", 0)
+    if workers < 0:
+        raise ConfigError(f"workers must be 0 (one per CPU) or more, got {workers!r}")
     return Settings(
         duckdb_path=get_duckdb_path(duckdb_path, environ=env, config=cfg),
         data_root=_expand(root, "data_root"),
@@ -285,6 +297,7 @@ def load_settings(
         moneyness_band=float(band),
         risk_free_rate=float(rate),
         flow_max_gap_sessions=max_gap,
+        workers=workers,
         alpaca=alpaca,
         config_path=Path(cfg["__path__"]) if "__path__" in cfg else None,
         portfolio=get_portfolio_path(portfolio, environ=env, config=cfg),

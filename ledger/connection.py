@@ -87,9 +87,16 @@ def _host() -> _Host:
     return _HOST
 
 
+# A forked child's copy of the parent's host: kept referenced, never closed nor freed (freeing
+# it would run DuckDB's destructor, which joins threads the child does not have, and crash).
+_FORKED_FROM: list[_Host] = []
+
+
 def _forget_host() -> None:
-    """Drop the host without closing it (a forked child must not touch the parent's threads)."""
+    """In a forked child: set the parent's host aside untouched; the child opens its own."""
     global _HOST
+    if _HOST is not None:
+        _FORKED_FROM.append(_HOST)
     _HOST = None
 
 

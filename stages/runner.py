@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ledger.errors import LedgerError, OptionsHelperError, UsageError
+from ledger.errors import UsageError
 from stages import registry
 from stages.inputs import check_session, default_session, resolve_symbols
 from stages.jobs.base import FAILED, SKIPPED, SUCCESS, JobContext, PartitionResult
@@ -41,12 +42,20 @@ if TYPE_CHECKING:
     from stages.providers.base import MarketDataProvider
 
 Progress = Callable[[str, int, int], None]
+# Given a job's outcomes, the next job's run (not yet started) to start in that job's final commit.
+StartNext = Callable[[Sequence[SymbolOutcome]], "RunContext | None"]
 
 ALREADY_MATERIALIZED = "already_materialized"
 UPSTREAM_FAILED = "upstream_failed"
 
 
 # -- the runner -----------------------------------------------------------------------------------
+def _cpu_time() -> float:
+    """CPU seconds of this process and of its finished children (the pool's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 @attrs.define
 class _Clock:
     ledger: float = 0.0
@@ -63,7 +72,7 @@ class _Clock:
             self.ledger_cpu += time.process_time() - c0
 
     def stamp(self, result: JobResult, started: float, cpu: float) -> JobResult:
-        return attrs.evolve(result, seconds=time.perf_counter() - started, cpu_seconds=time.process_time() - cpu,
+        return attrs.evolve(result, seconds=time.perf_counter() - started, cpu_seconds=_cpu_time() - cpu,
                             ledger_seconds=self.ledger, data_write_seconds=self.data,
                             ledger_cpu_seconds=self.ledger_cpu, data_write_cpu_seconds=self.data_cpu)
 
@@ -107,7 +116,7 @@ def run_job(
     """
     from ledger.calendar import TradingCalendar
 
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu = time.perf_counter(), _cpu_time()
     registry.asset(registry.job(job).asset_key)
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
@@ -188,7 +197,7 @@ class _Plan:
     def idle_result(self, started: float, cpu: float) -> JobResult:
         return JobResult(run_id=None, job=self.job, asset_key=self.asset.key, as_of=self.as_of, status=SUCCESS,
                          outcomes=tuple(self.preset), seconds=time.perf_counter() - started,
-                         cpu_seconds=time.process_time() - cpu)
+                         cpu_seconds=_cpu_time() - cpu)
 
     def new_run(self, led: Ledger, *, triggered_by: str, parent_run_id: str | None,
                 backfill_id: str | None) -> RunContext:
@@ -216,8 +225,9 @@ def _perform(
     clock: _Clock,
     started: float,
     cpu: float,
+    start_next: StartNext | None = None,
 ) -> JobResult:
-    """Start ``run``, compute, commit its end."""
+    """Start ``run`` (unless its predecessor's commit did), compute, commit its end."""
     clock.timed(run.__enter__)
 
     def reader(fn: Callable[[Any], Any]) -> Any:
@@ -230,11 +240,12 @@ def _perform(
                      generated_at=generated_at)
     partials: list[PartitionResult] = []
     try:
-        result = _execute(ctx, run, asset, plan.spec, pending, skip, preset, partials, clock, progress)
+        result = _execute(ctx, run, asset, plan.spec, pending, skip, preset, partials, clock, progress, start_next)
     except BaseException as exc:
         for p in partials:
             for f in p.files:
                 _discard(f)
+        _discard_run_files(settings, run.run_id)  # staged by a worker that died with its batch
         if not run.finished:
             clock.timed(functools.partial(run.fail, exc))
         if not isinstance(exc, Exception):
@@ -278,9 +289,10 @@ def _discard(f: Any) -> None:
     discard(f)
 
 
-def _per_scope_error(exc: BaseException) -> bool:
-    """Errors that fail one scope; anything else (bugs, ledger trouble) fails the run."""
-    return isinstance(exc, OptionsHelperError) and not isinstance(exc, LedgerError)
+def _discard_run_files(settings: Settings, run_id: str) -> None:
+    from stages.jobs._files import discard_run
+
+    discard_run(settings.data_root, run_id)
 
 
 def _execute(
@@ -294,32 +306,30 @@ def _execute(
     partials: list[PartitionResult],
     clock: _Clock,
     progress: Progress | None,
+    start_next: StartNext | None = None,
 ) -> JobResult:
-    from stages.analytics.checks import run_checks
     from stages.jobs import stage
+    from stages.parallel import StageWork, compute_scopes, worker_count
 
     gather, compute = stage(ctx.job)
     total = len(pending)
     if progress:
         progress(f"{ctx.job}: reading inputs", 0, total)
     inputs = gather(ctx) if pending else None
-    checks_by_scope: dict[str, list[CheckResult]] = {}
-    for i, scope in enumerate(pending):
+    work = StageWork(ctx=ctx, compute=compute, inputs=inputs, asset_key=asset.key)
+    provider_safe = not asset.needs_provider or bool(getattr(ctx.provider, "process_safe", False))
+    workers = worker_count(ctx.settings.workers, total, provider_safe)
+    checks_by_scope: dict[str, tuple[CheckResult, ...]] = {}
+    failures = 0
+    for i, done in enumerate(compute_scopes(work, pending, workers=workers)):
+        partials.append(done.part)
+        checks_by_scope[done.part.scope_key] = done.checks
+        failures += done.part.status == FAILED
         if progress:
-            progress(f"{ctx.job}: {scope}", i, total)
-        try:
-            part = compute(ctx, inputs, scope)
-        except Exception as exc:
-            if not _per_scope_error(exc):
-                raise
-            part = PartitionResult(scope_key=scope, status=FAILED, error=str(exc), error_type=type(exc).__name__)
-        partials.append(part)
-        if part.status == SUCCESS:
-            # A check that raises is a bug in the check, not a finding: it fails the run.
-            checks_by_scope[scope] = run_checks(asset.key, part.check_input, session=ctx.as_of, scope_key=scope)
+            progress(f"{ctx.job}: {done.part.scope_key}{_failed_so_far(failures)}", i + 1, total)
         clock.timed(run.heartbeat)
     if progress:
-        progress(f"{ctx.job}: committing", total, total)
+        progress(f"{ctx.job}: committing{_failed_so_far(failures)}", total, total)
 
     events: list[Any] = []
     outcomes: list[SymbolOutcome] = list(preset)
@@ -375,15 +385,18 @@ def _execute(
             clock.data_cpu += time.process_time() - c0
 
     writer = write_data if successes else None
+    # The daily's next run, planned from these outcomes, starts in this commit: one commit fewer.
+    following = start_next(outcomes) if start_next else None
+    start = (following,) if following is not None else ()
     if error is None:
-        clock.timed(lambda: run.complete(events, data_writer=writer))
+        clock.timed(lambda: run.complete(events, data_writer=writer, start=start))
     else:
         from ledger.events import RunFailed
         from ledger.fingerprint import fingerprint
 
         failed_event = RunFailed(run_id=ctx.run_id, error_type="StageError", error_message=error[:2000],
                                  error_fingerprint=fingerprint("StageError", error))
-        clock.timed(lambda: run.commit([*events, failed_event], data_writer=writer))
+        clock.timed(lambda: run.commit([*events, failed_event], data_writer=writer, start=start))
         run.finished = True
     for part in successes:  # committed: the files may now appear under their final names
         from stages.jobs._files import publish
@@ -394,6 +407,10 @@ def _execute(
     return JobResult(run_id=ctx.run_id, job=ctx.job, asset_key=asset.key, as_of=ctx.as_of,
                      status=SUCCESS if error is None else FAILED, outcomes=tuple(_in_order(scopes, outcomes)),
                      checks=tuple(all_checks), error=error)
+
+
+def _failed_so_far(failures: int) -> str:
+    return f" ({failures} failed)" if failures else ""
 
 
 def _ts(day: dt.date | None) -> str | None:
@@ -454,18 +471,45 @@ def run_daily(
     todo = [j for j in registry.DAILY_ORDER if j in order]
     broken: dict[str, set[str]] = {}  # asset -> symbols without a usable partition this session
     results: list[JobResult] = []
+
+    def plan(job: str, broken: Mapping[str, set[str]]) -> _Plan:
+        asset = registry.asset(registry.job(job).asset_key)
+        return _Plan.make(job, as_of=as_of, names=names, settings=settings, provider=provider,
+                          skip=_skips_for(asset, broken), resume=resume, skip_failed_upstream=False, led=led)
+
+    # The next job is planned from a job's outcomes before that job commits, so its run starts in
+    # that commit; should the commit fail, the plan is dropped and made again from what was kept.
+    ahead: dict[str, tuple[_Plan, RunContext]] = {}
+
+    def start_after(job: str, asset_key: str) -> StartNext | None:
+        following = todo[todo.index(job) + 1:]
+        if not following:
+            return None
+
+        def start(outcomes: Sequence[SymbolOutcome]) -> RunContext | None:
+            p = plan(following[0], {**broken, asset_key: _broken_scopes(outcomes)})
+            if p.idle:
+                return None
+            run = p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
+            ahead[following[0]] = (p, run)
+            return run
+
+        return start
+
     for j in todo:
-        t0, c0 = time.perf_counter(), time.process_time()
-        asset = registry.asset(registry.job(j).asset_key)
-        p = _Plan.make(j, as_of=as_of, names=names, settings=settings, provider=provider,
-                       skip=_skips_for(asset, broken), resume=resume, skip_failed_upstream=False, led=led)
+        t0, c0 = time.perf_counter(), _cpu_time()
+        p, run = ahead.pop(j, (None, None))
+        if p is None or run is None or not run.begun:
+            p, run = plan(j, broken), None
         if p.idle:
             results.append(p.idle_result(t0, c0))
             broken[p.asset.key] = set()
             continue
-        run = p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
+        if run is None:
+            run = p.new_run(led, triggered_by=triggered_by, parent_run_id=parent_run_id, backfill_id=backfill_id)
         result = _perform(p, run, led=led, settings=settings, now=now, calendar=calendar, progress=progress,
-                          generated_at=generated_at, clock=_Clock(), started=t0, cpu=c0)
+                          generated_at=generated_at, clock=_Clock(), started=t0, cpu=c0,
+                          start_next=start_after(j, p.asset.key))
         results.append(result)
         broken[p.asset.key] = _broken_scopes(result.outcomes)
     status = SUCCESS if all(r.ok for r in results) else FAILED

@@ -104,13 +104,22 @@ def _style(column: str, text: str) -> str:
     return text.replace("[", "\\[")
 
 
-def progress(enabled: bool | None = None) -> Any:
-    """A Rich progress bar on stderr, disabled when stderr is not a terminal."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def progress(enabled: bool | None = None, console: Any = None) -> Any:
+    """Rich progress bars on stderr (one per task: what it is on, done/total, time taken and
+    left), disabled when stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    show = __getattr__("err").is_terminal if enabled is None else enabled
+    target = console if console is not None else __getattr__("err")
+    show = target.is_terminal if enabled is None else enabled
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=__getattr__("err"), disable=not show, transient=False)
+                    TextColumn("left"), TimeRemainingColumn(), console=target, disable=not show, transient=False)
 
 
 __all__ = ["fmt", "print_json", "progress", "table"]  # plus the lazy `out` and `err` consoles

@@ -98,6 +98,17 @@ def discard(f: StagedFile) -> None:
         f.temp.unlink()
 
 
+def discard_run(data_root: Path, run_id: str) -> int:
+    """Remove every temp file ``run_id`` staged under ``data_root`` (a failed run's, including
+    those of a worker that died before reporting them); returns how many."""
+    removed = 0
+    for temp in Path(data_root).rglob(f"*.{run_id}.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed += 1
+    return removed
+
+
 def resolve(data_root: Path, relpath: str, *, run_id: str, size: int) -> Path:
     """The path of a recorded file, finishing an interrupted publish; ``StageError`` if it is gone."""
     final = Path(data_root) / relpath
@@ -115,4 +126,4 @@ def resolve(data_root: Path, relpath: str, *, run_id: str, size: int) -> Path:
     )
 
 
-__all__ = ["StagedFile", "discard", "publish", "resolve", "stage_bytes", "stage_parquet", "temp_path"]
+__all__ = ["StagedFile", "discard", "discard_run", "publish", "resolve", "stage_bytes", "stage_parquet", "temp_path"]

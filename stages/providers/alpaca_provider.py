@@ -141,6 +141,7 @@ class AlpacaProvider:
 
     name = "alpaca"
     is_synthetic = False
+    process_safe = False  # one rate limiter and one per-run cache, in this process
     capabilities = CAPABILITIES["alpaca"]
 
     def __init__(

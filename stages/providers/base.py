@@ -226,6 +226,9 @@ class MarketDataProvider(Protocol):
     def option_bars(self, contract_symbols: Sequence[str], start: dt.date, end: dt.date) -> pa.Table: ...
 
 
+# A provider may set ``process_safe = True`` when forked copies of it may serve calls at once
+# (no shared rate limit, cache or connection): the runner then computes its stages' scopes in a
+# pool of processes (``stages.parallel``). Absent means False.
 # Both built-in providers also offer ``check() -> ProviderCheck`` (``provider check``); it is not
 # part of the protocol, so test doubles need not implement it.
 

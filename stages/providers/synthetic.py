@@ -115,6 +115,7 @@ class SyntheticProvider:
 
     name = "synthetic"
     is_synthetic = True
+    process_safe = True  # pure functions of (seed, symbol, session): forked copies agree
     capabilities = CAPABILITIES["synthetic"]
 
     def __init__(self, *, seed: int = 7, risk_free_rate: float = 0.04) -> None:

@@ -52,6 +52,17 @@ SYMBOLS = (
     "PFE", "MRK", "JNJ", "UNH", "KO", "PEP", "NKE", "MCD", "V", "MA",
 )
 SESSIONS = (dt.date(2026, 11, 19), dt.date(2026, 11, 20))
+
+
+def universe(n: int) -> tuple[str, ...]:
+    """``n`` tickers: the 50 above, then made-up three-letter ones (the synthetic market lists any)."""
+    import itertools
+    import string
+
+    made_up = ("".join(t) for t in itertools.product(string.ascii_uppercase, repeat=3))
+    return (*SYMBOLS, *(t for t in made_up if t not in SYMBOLS))[:n]
+
+
 NOW = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
 TARGET_SECONDS = 60.0
 TARGET_LEDGER_SHARE = 0.05
@@ -209,16 +220,19 @@ def _parts_summary(parts: list[dict[str, float]]) -> dict[str, Any]:
             "per_commit": [{k: round(p.get(k, 0.0), 4) for k in ("total", *_PARTS, "baseline")} for p in parts]}
 
 
-def run(quick: bool = False, profile: bool = False, root: Path | None = None) -> dict[str, Any]:
-    """Run the benchmark and return its figures (``quick``: 8 symbols)."""
+def run(quick: bool = False, profile: bool = False, root: Path | None = None, symbols: int | None = None,
+        workers: int = 0, probe_memory: bool = False) -> dict[str, Any]:
+    """Run the benchmark and return its figures (``quick``: 8 symbols; ``symbols``: that many;
+    ``workers``: Settings.workers, 0 = one per CPU; ``probe_memory``: also re-run the steady-state
+    session in fresh processes, pooled and serial, for their peak memory)."""
     import stages
     from ledger.config import Settings
     from stages.providers.synthetic import SyntheticProvider
 
-    symbols = SYMBOLS[:8] if quick else SYMBOLS
+    names = universe(symbols) if symbols else SYMBOLS[:8] if quick else SYMBOLS
     base = Path(root) if root else Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     settings = Settings(duckdb_path=base / "warehouse" / "options.duckdb", data_root=base / "data",
-                        watchlists={"default": symbols})
+                        watchlists={"default": names}, workers=workers)
     provider = SyntheticProvider(seed=settings.synthetic_seed, risk_free_rate=settings.risk_free_rate)
     days = []
     profiler = cProfile.Profile() if profile else None
@@ -251,7 +265,8 @@ def run(quick: bool = False, profile: bool = False, root: Path | None = None) ->
     steady["ledger_share"] = round(recording / steady["seconds"], 4)
     out: dict[str, Any] = {
         "benchmark": "pipeline_daily",
-        "symbols": len(symbols),
+        "symbols": len(names),
+        "workers": workers or os.cpu_count(),
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "database": str(settings.duckdb_path),
@@ -261,11 +276,48 @@ def run(quick: bool = False, profile: bool = False, root: Path | None = None) ->
         "meets_targets": {"seconds": steady["seconds"] < TARGET_SECONDS,
                           "ledger_share": (steady["ledger_share"] or 0) < TARGET_LEDGER_SHARE},
     }
+    if probe_memory:
+        out["memory_probe"] = {f"workers_{w}": probe(base, SESSIONS[-1], len(names), w) for w in (workers, 1)}
     if profiler:
         buf = io.StringIO()
         pstats.Stats(profiler, stream=buf).sort_stats("cumulative").print_stats(30)
         out["profile"] = buf.getvalue()
     return out
+
+
+def probe(base: Path, session: dt.date, symbols: int, workers: int) -> dict[str, Any]:
+    """Re-run the steady-state ``session`` (it replaces its own partitions) in a fresh process with
+    ``workers``: wall and CPU seconds, and peak resident memory of the runner and of its largest
+    worker (getrusage; a worker's peak counts the pages it shares with the runner it forked from,
+    so their sum is an upper bound of what both held at once)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "tests.bench.bench_pipeline", "--probe", str(base), session.isoformat(),
+           str(symbols), str(workers)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def _probe_main(base: str, session: str, symbols: int, workers: int) -> int:
+    import resource
+
+    import stages
+    from ledger.config import Settings
+
+    settings = Settings(duckdb_path=Path(base) / "warehouse" / "options.duckdb", data_root=Path(base) / "data",
+                        watchlists={"default": universe(symbols)}, workers=workers)
+    t0, c0 = time.perf_counter(), os.times()
+    day = stages.run_daily(as_of=dt.date.fromisoformat(session), settings=settings, now=NOW)
+    c1 = os.times()
+    mib = 1024.0  # ru_maxrss is in KiB on Linux
+    print(json.dumps({
+        "status": day.status, "workers": workers or os.cpu_count(), "seconds": round(time.perf_counter() - t0, 3),
+        "cpu_seconds": round(sum(c1[:4]) - sum(c0[:4]), 3),
+        "runner_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mib, 1),
+        "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mib, 1),
+    }))
+    return 0
 
 
 def _print(doc: dict[str, Any]) -> None:
@@ -294,6 +346,9 @@ def _print(doc: dict[str, Any]) -> None:
         for r in s["stages"]:
             print(f"  {r['job']:<22}{r['seconds']:>9.2f}{r['cpu_seconds']:>8.2f}{r['ledger_commit_seconds']:>10.2f}"
                   f"{r['data_write_seconds']:>8.2f}{r['rows']:>10}")
+    for name, m in doc.get("memory_probe", {}).items():
+        print(f"fresh process, {m['workers']} worker(s): {m['seconds']:.1f} s wall, {m['cpu_seconds']:.1f} s CPU, "
+              f"peak RSS runner {m['runner_peak_rss_mib']:.0f} MiB, largest worker {m['worker_peak_rss_mib']:.0f} MiB")
     print(f"\nmeets targets: {doc['meets_targets']}")
     if "profile" in doc:
         print(doc["profile"])
@@ -304,8 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="8 symbols instead of 50")
     p.add_argument("--profile", action="store_true", help="cProfile the steady-state session")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--symbols", type=int, default=None, help="this many symbols (default 50; 8 with --quick)")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (0: one per CPU; 1: serial)")
+    p.add_argument("--memory", action="store_true", help="also re-run the steady state in fresh processes for peak RSS")
+    p.add_argument("--probe", nargs=4, metavar=("ROOT", "SESSION", "SYMBOLS", "WORKERS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    doc = run(quick=args.quick, profile=args.profile)
+    if args.probe:
+        root, session, n, workers = args.probe
+        return _probe_main(root, session, int(n), int(workers))
+    doc = run(quick=args.quick, profile=args.profile, symbols=args.symbols, workers=args.workers,
+              probe_memory=args.memory)
     if args.json:
         print(json.dumps({k: v for k, v in doc.items() if k != "profile"}, indent=2))
     else:
