@@ -7,6 +7,12 @@ have not been through a primary key or an ORDER BY yet, duplicates, disorder and
 really can occur, and every check here can fail on the data it is given (the original's checks
 against stored DuckDB tables mostly could not).
 
+The checks were defined on the rows' pandas conversion. ``run_checks`` reads the rows through one
+``Rows``: columns of the types the stages write (text, numbers, ``date32``) straight from their
+Arrow buffers, each converted once for all the asset's checks; other types and pandas input go
+through pandas. The two readings give the same results (``tests/stages/test_checks*.py``); the
+pandas copy per scope it replaced was most of the checks' time.
+
 Severity: structural problems (duplicate keys, nulls in key columns, disorder, negative prices,
 unparseable contract symbols, rows dated after the session) are ``error``; quality ratios and
 staleness are ``warn``. Thresholds:
