@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stages.analytics.checks import CheckResult, run_checks
 from stages.registry import CANDLES_DAILY, OPTIONS_BARS, OPTIONS_FLOW, OPTIONS_SNAPSHOT_FILE
@@ -201,3 +203,61 @@ def test_other_column_types_are_read_the_pandas_way(column):
                         "high": [1.0] * 4, "low": [1.0] * 4, "close": [1.0] * 4})
     _checks(CANDLES_DAILY, candles)
     _checks(OPTIONS_BARS, candles.rename_columns(["contract_symbol", *candles.column_names[1:]]))
+
+
+# -- any table: the Arrow reading agrees with the pandas one ----------------------------------------
+_POOL = {  # values a cell may take, by the column's Arrow type
+    "text": [None, "", " \t", "call", "put", "disappeared", "matched", "contract", "XYZ250117C00100000", "é"],
+    "float": [None, float("nan"), -1.0, 0.0, 2.5, 1e300],
+    "date": [None, D1, D2, LATER, dt.date(9999, 12, 31), dt.date(1, 1, 1)],
+    "int": [None, 0, -1, 5],
+}
+
+
+def _pool(kind: pa.DataType) -> list[Any]:
+    if pa.types.is_string(kind):
+        return _POOL["text"]
+    if pa.types.is_floating(kind):
+        return _POOL["float"]
+    if pa.types.is_date32(kind):
+        return _POOL["date"]
+    return _POOL["int"]
+
+
+_BASES = {
+    CANDLES_DAILY: lambda: _candles(),
+    OPTIONS_SNAPSHOT_FILE: lambda: _snapshot([{"strike": 100.0}, {"strike": 105.0, "option_type": "put"},
+                                              {"strike": 110.0, "expiry": SESSION}]),
+    OPTIONS_FLOW: lambda: _flow([(1, "contract", "matched", "XYZ250117C00100000"), (1, "contract", "new", "A"),
+                                 (1, "expiry", "matched", None), (5, "contract", "disappeared", "B")]),
+}
+
+
+@st.composite
+def _edited(draw: st.DrawFn) -> tuple[str, pa.Table]:
+    asset_key = draw(st.sampled_from(sorted(_BASES)))
+    table = _BASES[asset_key]()
+    for _ in range(draw(st.integers(0, 4))):
+        edit = draw(st.sampled_from(("cell", "cell", "duplicate", "reverse", "drop")))
+        if edit == "cell" and table.num_rows:
+            name = draw(st.sampled_from(table.column_names))
+            i = draw(st.integers(0, table.num_rows - 1))
+            column = table.column(name)
+            values = column.to_pylist()
+            values[i] = draw(st.sampled_from(_pool(column.type)))
+            table = table.set_column(table.schema.get_field_index(name), pa.field(name, column.type),
+                                     pa.array(values, column.type))
+        elif edit == "duplicate" and table.num_rows:
+            table = pa.concat_tables([table, table.slice(draw(st.integers(0, table.num_rows - 1)), 1)])
+        elif edit == "reverse":
+            table = table.take(pa.array(range(table.num_rows - 1, -1, -1), pa.int64()))
+        elif edit == "drop":
+            table = table.slice(0, draw(st.integers(0, table.num_rows)))
+    return asset_key, table
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_edited())
+def test_any_edited_table_is_checked_as_its_pandas_conversion(edited: tuple[str, pa.Table]) -> None:
+    asset_key, table = edited
+    _checks(asset_key, table)
