@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -85,10 +86,29 @@ class TableWrite:
     table: str
     rows: pa.Table = attrs.field(eq=False)
     partition: Mapping[str, Any]
+    # Set by ``spool``: the rows wait in this Parquet file and ``rows`` is empty (schema only).
+    spooled: Path | None = None
 
     @property
     def spec(self) -> TableSpec:
         return TABLES[self.table]
+
+
+# Rows of a write at least this large wait on disk until the commit (``spool``), so what a stage
+# holds until its transaction does not grow with the watchlist (a symbol's flow is ~1.6 MiB).
+SPOOL_BYTES = 1 << 20
+
+
+def spool(w: TableWrite, folder: Path, name: str) -> TableWrite:
+    """``w`` with its rows written to ``folder/<table>/<name>.parquet`` when they are large."""
+    import pyarrow.parquet as pq
+
+    if w.spooled is not None or w.rows.nbytes < SPOOL_BYTES:
+        return w
+    path = Path(folder) / w.table / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(w.rows.select(list(w.spec.columns)), path, compression="none")
+    return attrs.evolve(w, rows=w.rows.schema.empty_table(), spooled=path)
 
 
 def _where(partition: Mapping[str, Any], spec: TableSpec) -> tuple[str, list[Any]]:
@@ -113,6 +133,8 @@ def write(con: duckdb.DuckDBPyConnection, w: TableWrite, run_id: str) -> int:
         raise StageError(f"rows for {spec.name} lack column(s) {', '.join(missing)}")
     where, params = _where(w.partition, spec)
     con.execute(f"DELETE FROM {spec.name} WHERE {where}", params)
+    if w.spooled is not None:
+        return _insert_spooled(con, spec, [w.spooled], run_id)
     if w.rows.num_rows == 0:
         return 0
     view = f"_rows_{spec.name}"
@@ -168,17 +190,27 @@ def write_all(con: duckdb.DuckDBPyConnection, writes: Sequence[TableWrite], run_
             con.execute(f"DELETE FROM {spec.name} USING _partition_keys WHERE {match}")
         finally:
             con.unregister("_partition_keys")
-        if rows is None:
-            continue
-        view = f"_rows_{spec.name}"
-        con.register(view, rows)
-        try:
-            cols = ", ".join(spec.columns)
-            con.execute(f"INSERT INTO {spec.name} ({cols}, run_id) SELECT {cols}, ? FROM {view}", [run_id])
-        finally:
-            con.unregister(view)
-        total += rows.num_rows
+        cols = ", ".join(spec.columns)
+        if rows is not None:
+            view = f"_rows_{spec.name}"
+            con.register(view, rows)
+            try:
+                con.execute(f"INSERT INTO {spec.name} ({cols}, run_id) SELECT {cols}, ? FROM {view}", [run_id])
+            finally:
+                con.unregister(view)
+            total += rows.num_rows
+        files = [w.spooled for w in group if w.spooled is not None]
+        if files:
+            total += _insert_spooled(con, spec, files, run_id)
     return total
+
+
+def _insert_spooled(con: duckdb.DuckDBPyConnection, spec: TableSpec, files: Sequence[Path], run_id: str) -> int:
+    """Insert spooled rows; DuckDB streams the files in, so they never sit in memory all at once."""
+    cols = ", ".join(spec.columns)
+    inserted = con.execute(f"INSERT INTO {spec.name} ({cols}, run_id) SELECT {cols}, ? FROM read_parquet(?)",
+                           [run_id, [str(f) for f in files]]).fetchone()
+    return int(inserted[0]) if inserted else 0
 
 
 # -- reads ----------------------------------------------------------------------------------------
@@ -485,6 +517,7 @@ __all__ = [
     "OPTION_CONTRACTS",
     "REPORT_FILES",
     "SNAPSHOT_FILES",
+    "SPOOL_BYTES",
     "TABLES",
     "TableSpec",
     "TableWrite",
@@ -505,6 +538,7 @@ __all__ = [
     "session_health",
     "snapshot_files",
     "snapshot_sessions",
+    "spool",
     "symbol_candles",
     "symbol_derived",
     "symbols_with_data",

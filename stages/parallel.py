@@ -13,6 +13,9 @@ them all in the run's one transaction, exactly as a serial run would.
 Workers never touch the ledger: a scope's provider, stage or usage error becomes that scope's
 ``failed`` result as in a serial run; any other exception (a bug, a killed worker:
 ``BrokenProcessPool``) propagates and fails the run, with nothing committed but the failure.
+A scope's large writes (a symbol's flow rows) are spooled to Parquet in the run's spool folder
+by whoever computed them and streamed into DuckDB at the commit, so neither the results in
+flight nor the runner's memory grow with the watchlist.
 
 The pool is used only where it can help and is safe: more than one worker configured
 (``Settings.workers``, 0 = one per CPU), fork available (Linux, macOS), at least two batches of
@@ -27,11 +30,13 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ledger.errors import LedgerError, OptionsHelperError
+from stages import datastore
 from stages.jobs.base import FAILED, SUCCESS, JobContext, PartitionResult
 
 if TYPE_CHECKING:
@@ -58,6 +63,7 @@ class StageWork:
     compute: Callable[[JobContext, Any, str], PartitionResult]
     inputs: Any
     asset_key: str
+    spool: Path | None = None  # where large writes wait for the commit (``datastore.spool``)
 
 
 def is_per_scope_error(exc: BaseException) -> bool:
@@ -79,7 +85,10 @@ def compute_one(work: StageWork, scope: str) -> ScopeDone:
     if part.status == SUCCESS:
         # A check that raises is a bug in the check, not a finding: it fails the run.
         checks = tuple(run_checks(work.asset_key, part.check_input, session=work.ctx.as_of, scope_key=scope))
-    return ScopeDone(part=attrs.evolve(part, check_input=None), checks=checks)
+    writes = part.writes
+    if work.spool is not None:
+        writes = tuple(datastore.spool(w, work.spool, f"{scope}-{i}") for i, w in enumerate(writes))
+    return ScopeDone(part=attrs.evolve(part, check_input=None, writes=writes), checks=checks)
 
 
 def worker_count(configured: int, scopes: int, provider_safe: bool) -> int:

@@ -30,6 +30,7 @@ import attrs
 from ledger.errors import UsageError
 from stages import registry
 from stages.inputs import check_session, default_session, resolve_symbols
+from stages.jobs._files import discard_spool, spool_folder, sweep_spools
 from stages.jobs.base import FAILED, SKIPPED, SUCCESS, JobContext, PartitionResult
 from stages.results import DailyResult, JobResult, SymbolOutcome, dumps, raise_for_status
 from stages.results import json_safe as _json_safe
@@ -239,6 +240,7 @@ def _perform(
                      run_id=run.run_id, now=now, calendar=calendar, provider=plan.provider, reader=reader,
                      generated_at=generated_at)
     partials: list[PartitionResult] = []
+    sweep_spools(ctx.data_root)
     try:
         result = _execute(ctx, run, asset, plan.spec, pending, skip, preset, partials, clock, progress, start_next)
     except BaseException as exc:
@@ -256,6 +258,8 @@ def _perform(
         failed = JobResult(run_id=run.run_id, job=plan.job, asset_key=asset.key, as_of=plan.as_of, status=FAILED,
                            outcomes=tuple(_in_order(plan.scopes, [*preset, *outcomes])), error=error)
         return clock.stamp(failed, started, cpu)
+    finally:
+        discard_spool(ctx.data_root, run.run_id)
     return clock.stamp(result, started, cpu)
 
 
@@ -316,7 +320,8 @@ def _execute(
     if progress:
         progress(f"{ctx.job}: reading inputs", 0, total)
     inputs = gather(ctx) if pending else None
-    work = StageWork(ctx=ctx, compute=compute, inputs=inputs, asset_key=asset.key)
+    work = StageWork(ctx=ctx, compute=compute, inputs=inputs, asset_key=asset.key,
+                     spool=spool_folder(ctx.data_root, run.run_id))
     provider_safe = not asset.needs_provider or bool(getattr(ctx.provider, "process_safe", False))
     workers = worker_count(ctx.settings.workers, total, provider_safe)
     checks_by_scope: dict[str, tuple[CheckResult, ...]] = {}

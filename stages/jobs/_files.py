@@ -11,8 +11,11 @@ file's name carries the run id recorded in the row.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import os
+import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,6 +112,30 @@ def discard_run(data_root: Path, run_id: str) -> int:
     return removed
 
 
+SPOOL_DIR = ".spool"  # under the data root: a run's large writes waiting for its commit
+
+
+def spool_folder(data_root: Path, run_id: str) -> Path:
+    return Path(data_root) / SPOOL_DIR / run_id
+
+
+def discard_spool(data_root: Path, run_id: str) -> None:
+    """Remove a run's spool folder: after its commit, or its failure."""
+    shutil.rmtree(spool_folder(data_root, run_id), ignore_errors=True)
+
+
+def sweep_spools(data_root: Path, older_than: dt.timedelta = dt.timedelta(days=1)) -> None:
+    """Remove spool folders left by runs whose process died (none lives for a day)."""
+    folder = Path(data_root) / SPOOL_DIR
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - older_than.total_seconds()
+    for run in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if run.stat().st_mtime < cutoff:
+                shutil.rmtree(run, ignore_errors=True)
+
+
 def resolve(data_root: Path, relpath: str, *, run_id: str, size: int) -> Path:
     """The path of a recorded file, finishing an interrupted publish; ``StageError`` if it is gone."""
     final = Path(data_root) / relpath
@@ -126,4 +153,5 @@ def resolve(data_root: Path, relpath: str, *, run_id: str, size: int) -> Path:
     )
 
 
-__all__ = ["StagedFile", "discard", "discard_run", "publish", "resolve", "stage_bytes", "stage_parquet", "temp_path"]
+__all__ = ["SPOOL_DIR", "StagedFile", "discard", "discard_run", "discard_spool", "publish", "resolve", "spool_folder",
+           "stage_bytes", "stage_parquet", "sweep_spools", "temp_path"]

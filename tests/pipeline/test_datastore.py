@@ -58,3 +58,28 @@ def test_write_all_rejects_a_foreign_partition_column(tmp_path: Path) -> None:
               for s in ("SPY", "IWM")]
     with pytest.raises(StageError, match="not a partition column"):
         stored(tmp_path / "c.duckdb", writes, batched=True)
+
+
+@pytest.mark.parametrize("overlapping", [False, True])
+def test_spooled_writes_store_the_same_rows(tmp_path: Path, overlapping: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes spooled to Parquet (every one, here: the threshold lowered to 0 bytes) store exactly
+    what the same writes store from memory, batched or one at a time."""
+    many = [D1 + dt.timedelta(days=i) for i in range(40)]
+    writes = [
+        datastore.TableWrite(table="candles_daily", rows=candles("SPY", many, 2.0), partition={"symbol": "SPY", "date": many}),
+        datastore.TableWrite(table="candles_daily", rows=candles("IWM", [], 0.0), partition={"symbol": "IWM", "date": D3}),
+        datastore.TableWrite(table="candles_daily", rows=candles("SPY" if overlapping else "QQQ", [D3], 3.0),
+                             partition={"symbol": "SPY" if overlapping else "QQQ", "date": D3}),
+    ]
+    in_memory = stored(tmp_path / "a.duckdb", writes, batched=True)
+    monkeypatch.setattr(datastore, "SPOOL_BYTES", 0)
+    spooled = [datastore.spool(w, tmp_path / "spool", f"w{i}") for i, w in enumerate(writes)]
+    assert all(w.spooled is not None and w.rows.num_rows == 0 for w in spooled)
+    assert stored(tmp_path / "b.duckdb", spooled, batched=True) == in_memory
+    assert stored(tmp_path / "c.duckdb", spooled, batched=False) == in_memory
+
+
+def test_small_writes_stay_in_memory(tmp_path: Path) -> None:
+    w = datastore.TableWrite(table="candles_daily", rows=candles("SPY", [D3], 1.0), partition={"symbol": "SPY", "date": D3})
+    assert datastore.spool(w, tmp_path, "w") is w
+    assert not any(tmp_path.iterdir())

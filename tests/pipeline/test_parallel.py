@@ -132,3 +132,15 @@ def test_workers_come_from_the_environment_or_the_config_file(tmp_path: Path,
     (tmp_path / "options-helper.toml").write_text("[stages]\nworkers = -1\n")
     with pytest.raises(ConfigError, match="workers"):
         load_settings(environ={})
+
+
+def test_a_runs_spool_is_gone_once_it_commits_and_old_leftovers_are_swept(tmp_path: Path, synthetic: Any) -> None:
+    from stages.jobs import _files
+
+    s = settings_in(tmp_path, workers=2)
+    leftover = _files.spool_folder(s.data_root, "a-run-that-died")
+    leftover.mkdir(parents=True)
+    os.utime(leftover, (0, 0))  # untouched for decades
+    for job in ("ingest_candles", "snapshot_options"):
+        assert stages.run_job(job, as_of=SESSIONS[0], settings=s, provider=synthetic, now=NOW).ok
+    assert not (Path(s.data_root) / _files.SPOOL_DIR).exists() or not any((Path(s.data_root) / _files.SPOOL_DIR).iterdir())
