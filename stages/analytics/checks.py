@@ -174,7 +174,7 @@ class Rows:
         if self._frame is not None:
             return self._frame
         assert self._arrow is not None
-        return self._arrow.select(list(columns)).to_pandas(date_as_object=True)
+        return self._arrow.select(list(columns)).to_pandas(date_as_object=True, use_threads=False)
 
     def _once(self, what: str, column: str, read: Callable[[], Any]) -> Any:
         key = (what, column)
