@@ -27,8 +27,8 @@ import duckdb
 from ledger import liveness, migrate
 from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
 from ledger.errors import ConflictError, LedgerError
-from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row, to_row
-from ledger.redact import known_secret_values, redact_event
+from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row
+from ledger.redact import known_secret_values, redacted_rows
 from ledger.store import (
     GENESIS_HASH,
     Clock,
@@ -218,8 +218,7 @@ class DuckDBEventStore:
         batch = resolve_check_links(batch, lambda eid: batch_seq.get(eid) or known.get(eid))
         # The ledger's boundary: no secret is hashed or stored, whichever code built the event.
         secrets = known_secret_values(os.environ)
-        batch = [redact_event(event, secrets) for event in batch]
-        rows = [to_row(event) for event in batch]
+        batch, rows = redacted_rows(batch, secrets)
         hashes = chain(prev, head + 1, now, rows)
         stored = [StoredEvent(seq=head + i, recorded_at=now, prev_hash=p, hash=h, event=event)
                   for i, (event, p, h) in enumerate(zip(batch, [prev, *hashes[:-1]], hashes, strict=True), start=1)]

@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any, TypeVar
 
 import attrs
 
+from ledger.errors import InvalidEventError
+from ledger.events import Event, StoredRow, to_row
+
 E = TypeVar("E")
 
 REDACTED = "***"
-_SECRET_NAME = re.compile(r"(key|secret|token|password|passwd|credential|auth)", re.IGNORECASE)
+# A key is named like a secret if it holds one of the unambiguous words anywhere
+# (``client_secret``, ``accessToken``, ``password``), if one of its words (split at "_", "-", "."
+# and case changes) is ``apikey``/``auth``/``authorization``, or if it is ``key`` alone or a key
+# word after a word that makes it one (``api_key``, ``APCA_API_KEY_ID``, ``privateKey``); so
+# ``duplicate_keys`` and ``row_key`` (a check metric, a flow column) are not secrets. Every name
+# this matches contains one of _SECRET_WORDS, which the append's fast path looks for in the
+# serialised payload.
+_SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "credential", "auth")
+_SECRET_ANYWHERE = ("secret", "token", "password", "passwd", "credential")
+_SECRET_PARTS = frozenset(("apikey", "auth", "authorization"))
+_KEY_KINDS = frozenset(("api", "access", "private", "client", "signing", "encryption", "license"))
+_NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 # Environment variables whose values are secrets wherever they appear.
 SECRET_ENV_VARS = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 
 
 def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+    lowered = name.lower()
+    if any(word in lowered for word in _SECRET_ANYWHERE):
+        return True
+    parts = [part.lower() for part in _NAME_PARTS.findall(name)]
+    if parts == ["key"] or any(part in _SECRET_PARTS for part in parts):
+        return True
+    return any(part == "key" and before in _KEY_KINDS for before, part in itertools.pairwise(parts))
 
 
 # Secret values resolved in this process from files (an env file, the config file), which the
@@ -92,6 +114,42 @@ def redact_event(event: E, secrets: Sequence[str]) -> E:
 _ENVELOPE = frozenset(("event_id", "run_id", "asset_key", "partition_key", "scope_key"))
 
 
+def redacted_rows(events: Iterable[Event], secrets: Sequence[str]) -> tuple[list[Event], list[StoredRow]]:
+    """Each event as ``redact_event`` leaves it, with its stored row (``events.to_row``).
+
+    Walking every payload costs more than serialising it, and nearly every payload holds nothing to
+    mask; so each event is serialised first and walked only when its JSON text could hold what the
+    walk masks (``_may_hold_secrets``): the rows are those of ``to_row(redact_event(e))`` (a test
+    compares them), each serialised once unless the walk changed it."""
+    quoted = [encode_basestring(s)[1:-1] for s in secrets if s]  # each secret as it reads inside JSON
+    masked_events, rows = [], []
+    for event in events:
+        try:
+            row: StoredRow | None = to_row(event)
+        except InvalidEventError:  # refused as it is (not JSON, bad Unicode): masking may cure it
+            row = None
+        if row is None or _may_hold_secrets(row.payload, quoted):
+            masked = redact_event(event, secrets)
+            if row is None or masked is not event:
+                row = to_row(masked)  # raises the payload's error if masking did not cure it
+            event = masked
+        masked_events.append(event)
+        rows.append(row)
+    return masked_events, rows
+
+
+def _may_hold_secrets(payload: str, quoted_secrets: Sequence[str]) -> bool:
+    """False only if ``redact_event`` would change nothing in the event serialised as ``payload``:
+    no secret value in its text (``quoted_secrets``: as JSON writes them), and no word of a
+    secret-looking name, which a secret-named key would show. A word in a value is a false alarm
+    the walk settles. Text beyond ASCII is always walked: case-insensitive matching of the words
+    also matches letters such as the long s, which ``str.lower`` leaves alone."""
+    if any(secret in payload for secret in quoted_secrets) or not payload.isascii():
+        return True
+    lowered = payload.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def _mask(value: Any, secrets: Sequence[str]) -> Any:
     """``value`` with secrets masked; the very same object when nothing changed."""
     if isinstance(value, str):
@@ -121,5 +179,6 @@ __all__ = [
     "redact",
     "redact_event",
     "redact_text",
+    "redacted_rows",
     "remember_secret",
 ]

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -140,4 +142,63 @@ def parse_occ(symbol: str, *, underlying: str | None = None) -> OccSymbol:
     )
 
 
-__all__ = ["OccSymbol", "format_occ", "is_occ", "is_ticker", "occ_root", "parse_occ", "require_ticker", "strike_to_milli"]
+@attrs.frozen(kw_only=True, eq=False)
+class OccColumns:
+    """Many parsed OCC symbols as parallel numpy arrays (``parse_occ_many``)."""
+
+    root: Any  # object array of str: the dot-less root, as ``parse_occ(s).underlying``
+    expiry: Any  # datetime64[D]
+    is_call: Any  # bool
+    strike_milli: Any  # int64, the strike in thousandths
+
+
+def parse_occ_many(symbols: Sequence[str]) -> OccColumns:
+    """``[parse_occ(s) for s in symbols]`` as columns, parsed by Arrow string kernels instead of
+    a regular expression per symbol (a chain has thousands); the same parts and, for the first
+    symbol ``parse_occ`` rejects, the same ``UsageError``.
+
+    A symbol the kernels do not take (RE2 knows only ASCII digits and a narrower whitespace) is
+    handed to ``parse_occ`` itself, which decides.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(symbols)
+    try:
+        text = pa.array(symbols, pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        text = pa.nulls(n, pa.string())  # something that is not a string: parse_occ says what
+    parts = pc.extract_regex(pc.utf8_trim_whitespace(text), _OCC_RE.pattern)
+    milli = np.array(pc.struct_field(parts, "strike").cast(pa.int64()).fill_null(0))
+    raw_dates = pc.struct_field(parts, "date")
+    distinct = pc.unique(raw_dates).drop_null().to_pylist()
+    days: list[dt.date | None] = []
+    for raw in distinct:
+        try:
+            days.append(dt.date(2000 + int(raw[:2]), int(raw[2:4]), int(raw[4:])))
+        except ValueError:
+            days.append(None)  # NaT: parse_occ says why
+    where = pc.index_in(raw_dates, pa.array(distinct, pa.string())).fill_null(len(distinct)).to_numpy()
+    expiry = np.array([*days, None], dtype="datetime64[D]")[where]
+    root = pc.struct_field(parts, "root").to_numpy(zero_copy_only=False).astype(object)
+    is_call = np.array(pc.equal(pc.struct_field(parts, "cp"), "C").fill_null(False), dtype=bool)
+    for i in np.flatnonzero(np.isnat(expiry) | (milli == 0)).tolist():  # in order: the first error is raised
+        occ = parse_occ(symbols[i])
+        root[i], expiry[i], is_call[i] = occ.underlying, np.datetime64(occ.expiry, "D"), occ.option_type == "call"
+        milli[i] = round(occ.strike * 1000)
+    return OccColumns(root=root, expiry=expiry, is_call=is_call, strike_milli=milli)
+
+
+__all__ = [
+    "OccColumns",
+    "OccSymbol",
+    "format_occ",
+    "is_occ",
+    "is_ticker",
+    "occ_root",
+    "parse_occ",
+    "parse_occ_many",
+    "require_ticker",
+    "strike_to_milli",
+]

@@ -135,6 +135,9 @@ _WORK: StageWork | None = None  # a worker's stage, installed when the pool fork
 def _install(work: StageWork) -> None:
     global _WORK
     _WORK = work
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)  # one worker per core: Arrow's own threads would only contend
 
 
 def _compute_batch(scopes: tuple[str, ...]) -> list[ScopeDone]:

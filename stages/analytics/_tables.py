@@ -1,14 +1,17 @@
 """Small conversions shared by the analytics modules (private).
 
 The public functions take and return ``pyarrow.Table``; internally the arithmetic runs on numpy
-arrays and pandas group-bys. These helpers keep the conversion rules in one place: dates become
-``datetime.date`` objects (never timestamps), missing numbers become NaN, and a pandas frame is
-accepted wherever a table is, so tests and notebooks can pass either.
+arrays (taken from Arrow columns with ``arrow_*``, or from pandas frames with ``num``/``dates``)
+and group-bys (``group_sums`` replaces pandas' where a symbol's work is hot). These helpers keep
+the conversion rules in one place: dates become ``datetime.date`` objects (never timestamps),
+missing numbers become NaN, and a pandas frame is accepted wherever a table is, so tests and
+notebooks can pass either.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -27,16 +30,18 @@ def to_pandas(table: pa.Table | pd.DataFrame | None) -> pd.DataFrame:
     if isinstance(table, pd.DataFrame):
         return table.copy()
     if isinstance(table, pa.Table):
-        return table.to_pandas(date_as_object=True)
+        # One symbol's table: Arrow's thread pool costs more CPU than the conversion (half of it).
+        return table.to_pandas(date_as_object=True, use_threads=False)
     raise TypeError(f"expected a pyarrow Table or pandas DataFrame, got {type(table).__name__}")
 
 
-def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def require_columns(frame: pd.DataFrame | pa.Table, columns: Iterable[str], what: str) -> None:
+    names = frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
+    missing = [c for c in columns if c not in names]
     if missing:
         raise StageError(
             f"{what} is missing column(s) {', '.join(missing)}; "
-            f"it has {', '.join(map(str, frame.columns)) or 'no columns'}"
+            f"it has {', '.join(map(str, names)) or 'no columns'}"
         )
 
 
@@ -44,7 +49,10 @@ def num(frame: pd.DataFrame, column: str) -> np.ndarray:
     """Column ``column`` as float64 with NaN for missing values (all-NaN if the column is absent)."""
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values.dtype):  # already numeric: to_numeric would return it as is
+        values = pd.to_numeric(values, errors="coerce")
+    return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 def dates(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -139,6 +147,39 @@ def arrow_str(table: pa.Table, name: str) -> np.ndarray:
     if name not in table.column_names:
         return np.full(table.num_rows, None, dtype=object)
     return table.column(name).cast(pa.string()).to_numpy(zero_copy_only=False).astype(object, copy=False)
+
+
+def group_sums(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per distinct key (sorted; NaN keys left out): the sum of its non-NaN ``values`` and their count.
+
+    Each key's values are added in row order with Kahan compensation, exactly as pandas' groupby
+    ``sum`` and ``mean`` (``sum / count``) do, so results match them bit for bit (a plain
+    ``np.bincount`` can differ in the last digits). Vectorised across keys: one step per row of
+    the largest group.
+    """
+    keys, values = np.asarray(keys, dtype=float), np.asarray(values, dtype=float)
+    distinct = np.unique(keys[~np.isnan(keys)])
+    ok = ~np.isnan(keys) & ~np.isnan(values)
+    group, values = np.searchsorted(distinct, keys[ok]), values[ok]
+    counts = np.bincount(group, minlength=len(distinct))
+    # The k-th value of every group, for k = 0, 1, ...: rows ordered by (position in group, row).
+    by_group = np.argsort(group, kind="stable")
+    position = np.empty(len(group), dtype=np.int64)
+    position[by_group] = np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+    by_position = np.argsort(position, kind="stable")
+    bounds = np.searchsorted(position[by_position], np.arange(int(counts.max(initial=0)) + 1))
+    total = np.zeros(len(distinct))
+    compensation = np.zeros(len(distinct))
+    with np.errstate(invalid="ignore"):  # inf - inf: pandas drops that compensation too
+        for lo, hi in itertools.pairwise(bounds):
+            rows = by_position[lo:hi]
+            g = group[rows]
+            y = values[rows] - compensation[g]
+            t = total[g] + y
+            c = (t - total[g]) - y
+            compensation[g] = np.where(np.isnan(c), 0.0, c)
+            total[g] = t
+    return distinct, total, counts
 
 
 def sort_rank(values: np.ndarray) -> np.ndarray:

@@ -18,8 +18,9 @@ import attrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from stages.analytics._tables import DASH, clean, fmt_num, opt_float, to_pandas
+from stages.analytics._tables import DASH, arrow_float, clean, fmt_num, opt_float, to_arrow
 from stages.analytics.checks import CheckResult
 from stages.analytics.flow import GROUP_STRIKE, GROUP_TOTAL
 
@@ -93,25 +94,38 @@ def regime_label(iv_rank: float | None, iv_rv: float | None) -> str:
     return ", ".join(parts) if parts else "not enough history"
 
 
+def flow_table(flow: pa.Table | pd.DataFrame | None) -> pa.Table:
+    """``flow`` as a pyarrow Table (a pandas frame converted once; None: a table with no rows)."""
+    return pa.table({}) if flow is None else to_arrow(flow)
+
+
+def _only(table: pa.Table, column: str, value: str) -> pa.Table:
+    """The rows whose ``column`` is ``value`` (all rows when the column is absent)."""
+    return table.filter(pc.equal(table[column], value)) if column in table.column_names else table
+
+
+def narrowest_window(table: pa.Table) -> pa.Table:
+    """The rows of the narrowest window (all rows when there is no ``window_size`` column)."""
+    if "window_size" not in table.column_names or not table.num_rows:
+        return table
+    return table.filter(pc.equal(table["window_size"], pc.min(table["window_size"])))
+
+
 def top_flow(flow: pa.Table | pd.DataFrame | None, top: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The ``top`` building (net delta-OI notional > 0) and unwinding (< 0) strikes, largest first."""
-    frame = to_pandas(flow)
-    if frame.empty or "delta_oi_notional" not in frame or "strike" not in frame:
+    table = flow_table(flow)
+    if not table.num_rows or not {"delta_oi_notional", "strike"} <= set(table.column_names):
         return [], []
-    if "group_by" in frame:
-        frame = frame[frame["group_by"] == GROUP_STRIKE]
-    if "window_size" in frame and not frame.empty:
-        frame = frame[frame["window_size"] == frame["window_size"].min()]
-    notional = pd.to_numeric(frame["delta_oi_notional"], errors="coerce")
-    frame = frame.assign(_n=notional, _abs=notional.abs()).dropna(subset=["_n"])
-    columns = [c for c in ("option_type", "strike", "delta_oi", "delta_oi_notional", "flow_class") if c in frame]
+    table = narrowest_window(_only(table, "group_by", GROUP_STRIKE))
+    notional, strike = arrow_float(table, "delta_oi_notional"), arrow_float(table, "strike")
+    columns = [c for c in ("option_type", "strike", "delta_oi", "delta_oi_notional", "flow_class") if c in table.column_names]
 
-    def pick(rows: pd.DataFrame) -> list[dict[str, Any]]:
-        rows = rows.sort_values(["_abs", "strike"], ascending=[False, True], kind="mergesort").head(top)
-        return [{c: clean(v) for c, v in zip(columns, values, strict=True)}
-                for values in rows[columns].itertuples(index=False, name=None)]
+    def pick(rows: np.ndarray) -> list[dict[str, Any]]:
+        # Largest |notional| first, then strike (missing last); ties keep the rows' order.
+        rows = rows[np.lexsort((strike[rows], -np.abs(notional[rows])))][:top]
+        return [{c: clean(v) for c, v in row.items()} for row in table.select(columns).take(rows).to_pylist()]
 
-    return pick(frame[frame["_n"] > 0]), pick(frame[frame["_n"] < 0])
+    return pick(np.flatnonzero(notional > 0)), pick(np.flatnonzero(notional < 0))
 
 
 def flow_summary(flow: pa.Table | pd.DataFrame | None) -> dict[str, Any]:
@@ -119,21 +133,20 @@ def flow_summary(flow: pa.Table | pd.DataFrame | None) -> dict[str, Any]:
     or vanished in it, from the narrowest window's ``total`` rows (all None/0 without them)."""
     out: dict[str, Any] = {"from_date": None, "to_date": None, "gap_sessions": None, "expired_contracts": 0,
                            "expired_oi": None, "expired_notional": None, "vanished_contracts": 0}
-    frame = to_pandas(flow)
-    if frame.empty or "group_by" not in frame:
+    table = flow_table(flow)
+    if not table.num_rows or "group_by" not in table.column_names:
         return out
-    if "window_size" in frame:
-        frame = frame[frame["window_size"] == frame["window_size"].min()]
-    totals = frame[frame["group_by"] == GROUP_TOTAL]
-    if totals.empty:
+    totals = _only(narrowest_window(table), "group_by", GROUP_TOTAL)
+    if not totals.num_rows:
         return out
-    first = totals.iloc[0]
+    first = totals.slice(0, 1).to_pylist()[0]
     out |= {"from_date": clean(first.get("from_date")), "to_date": clean(first.get("to_date")),
             "gap_sessions": clean(first.get("gap_sessions")),
-            "expired_contracts": int(pd.to_numeric(totals["n_expired"], errors="coerce").fillna(0).sum()),
-            "vanished_contracts": int(pd.to_numeric(totals["n_disappeared"], errors="coerce").fillna(0).sum())}
+            "expired_contracts": int(np.nansum(arrow_float(totals, "n_expired"))),
+            "vanished_contracts": int(np.nansum(arrow_float(totals, "n_disappeared")))}
     for column in ("expired_oi", "expired_notional"):
-        values = pd.to_numeric(totals[column], errors="coerce").dropna()
+        values = arrow_float(totals, column)
+        values = values[~np.isnan(values)]
         out[column] = float(values.sum()) if len(values) else None
     return out
 

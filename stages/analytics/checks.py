@@ -7,6 +7,12 @@ have not been through a primary key or an ORDER BY yet, duplicates, disorder and
 really can occur, and every check here can fail on the data it is given (the original's checks
 against stored DuckDB tables mostly could not).
 
+The checks were defined on the rows' pandas conversion. ``run_checks`` reads the rows through one
+``Rows``: columns of the types the stages write (text, numbers, ``date32``) straight from their
+Arrow buffers, each converted once for all the asset's checks; other types and pandas input go
+through pandas. The two readings give the same results (``tests/stages/test_checks*.py``); the
+pandas copy per scope it replaced was most of the checks' time.
+
 Severity: structural problems (duplicate keys, nulls in key columns, disorder, negative prices,
 unparseable contract symbols, rows dated after the session) are ``error``; quality ratios and
 staleness are ``warn``. Thresholds:
@@ -41,7 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.errors import UsageError
-from stages.analytics._tables import dates, num, to_pandas
+from stages.analytics._tables import dates, num
 from stages.registry import (
     BRIEFING_MARKDOWN,
     CANDLES_DAILY,
@@ -93,8 +99,7 @@ class Check:
     text_input: bool = False  # the file assets are checked on their rendered text
 
     def __call__(self, table: Any, *, session: dt.date, scope_key: str) -> CheckResult:
-        # Bodies never mutate their input, so a caller's DataFrame is used as is (no copy).
-        data = table if self.text_input or isinstance(table, pd.DataFrame) else to_pandas(table)
+        data = table if self.text_input or isinstance(table, Rows) else Rows(table)
         passed, metrics, message = self.body(data, session)
         return CheckResult(
             asset_key=self.asset_key, check_name=self.name, severity=self.severity,
@@ -108,38 +113,210 @@ class Check:
         )
 
 
-# -- check bodies -------------------------------------------------------------------------------
-def _missing(frame: pd.DataFrame, columns: Sequence[str]) -> Outcome | None:
-    absent = [c for c in columns if c not in frame.columns]
-    if absent:
-        return False, {"rows_checked": len(frame), "missing_columns": absent}, f"missing column(s): {', '.join(absent)}"
-    return None
+# -- reading the rows ---------------------------------------------------------------------------
+# The checks were defined on the pandas conversion of the rows (``to_pandas(date_as_object=True)``
+# read with ``_tables.num`` / ``_tables.dates`` and friends). ``Rows`` gives the same values
+# straight from the Arrow buffers for the column types the stages write, and goes through that
+# pandas conversion for any other type and for pandas input, so a result never depends on the path.
+_NS_DAYS = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D"))  # the days datetime64[ns] holds
 
 
-def _strings(frame: pd.DataFrame, column: str) -> pa.Array:
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
+def _hashes_like_pandas(kind: pa.DataType) -> bool:
+    """Arrow equality of these values is pandas' equality of their conversion (floats are not:
+    pandas merges NaN with null)."""
+    return _is_text(kind) or pa.types.is_integer(kind) or pa.types.is_date32(kind)
+
+
+class Rows:
+    """The rows one ``run_checks`` call checks (a ``pyarrow.Table`` or pandas DataFrame), read
+    column by column; each column is converted once and shared by the asset's checks (read-only).
+
+    ``check(Rows(table), ...)`` lets several checks share the conversions, as ``run_checks`` does."""
+
+    def __init__(self, data: pa.Table | pd.DataFrame | None) -> None:
+        if data is None:
+            data = pd.DataFrame()
+        if not isinstance(data, pa.Table | pd.DataFrame):
+            raise TypeError(f"expected a pyarrow Table or pandas DataFrame, got {type(data).__name__}")
+        self._arrow = data if isinstance(data, pa.Table) else None
+        self._frame = data if isinstance(data, pd.DataFrame) else None
+        self.columns: list[Any] = list(data.columns) if isinstance(data, pd.DataFrame) else data.column_names
+        self.n = len(data)
+        self._memo: dict[tuple[str, str], Any] = {}
+
+    def _kind(self, column: str) -> pa.DataType | None:
+        """The Arrow type of ``column`` when the rows are a table, else None (read through pandas)."""
+        return self._arrow.schema.field(column).type if self._arrow is not None else None
+
+    def _keys_on_arrow(self, keys: Sequence[str]) -> bool:
+        """Whether rows can be told apart by ``keys`` on Arrow: a table whose key types compare
+        as pandas compares their conversion."""
+        return self._arrow is not None and all(_hashes_like_pandas(self._arrow.schema.field(k).type) for k in keys)
+
+    def _arrow_column(self, column: str) -> pa.Array:
+        assert self._arrow is not None
+        return self._arrow.column(column).combine_chunks()
+
+    def table(self, columns: Sequence[str]) -> pa.Table | None:
+        """``columns`` as Arrow, or None when the rows are a pandas frame."""
+        return self._arrow.select(list(columns)) if self._arrow is not None else None
+
+    def pandas(self, columns: Sequence[str]) -> pd.DataFrame:
+        """A pandas frame with (at least) ``columns``, as the checks were defined on."""
+        if self._frame is not None:
+            return self._frame
+        assert self._arrow is not None
+        return self._arrow.select(list(columns)).to_pandas(date_as_object=True, use_threads=False)
+
+    def _once(self, what: str, column: str, read: Callable[[], Any]) -> Any:
+        key = (what, column)
+        if key not in self._memo:
+            value = read()
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            self._memo[key] = value
+        return self._memo[key]
+
+    def num(self, column: str) -> np.ndarray:
+        """float64 with NaN for missing values (``_tables.num``)."""
+        def read() -> np.ndarray:
+            kind = self._kind(column)
+            if kind is not None and _is_number(kind):
+                return np.asarray(self._arrow_column(column).to_numpy(zero_copy_only=False), dtype=float)
+            return num(self.pandas([column]), column)
+
+        return self._once("num", column, read)
+
+    def dates(self, column: str) -> np.ndarray:
+        """``datetime64[D]`` with NaT for missing values (``_tables.dates``, which goes through
+        ``datetime64[ns]``: a day outside its range takes that path, whatever it makes of it)."""
+        def read() -> np.ndarray:
+            kind = self._kind(column)
+            if kind is not None and pa.types.is_date32(kind):
+                days = self._arrow_column(column).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+                known = days[~np.isnat(days)]
+                if not known.size or (_NS_DAYS[0] <= known.min() and known.max() <= _NS_DAYS[1]):
+                    return days
+            return dates(self.pandas([column]), column)
+
+        return self._once("dates", column, read)
+
+    def strings(self, column: str) -> pa.Array:
+        """An Arrow string array with nulls, as ``astype("string")`` reads the column."""
+        def read() -> pa.Array:
+            kind = self._kind(column)
+            if kind is not None and (_is_text(kind) or pa.types.is_null(kind)):
+                return self._arrow_column(column).cast(pa.string())
+            return _strings(self.pandas([column])[column])
+
+        return self._once("strings", column, read)
+
+    def nulls(self, column: str) -> np.ndarray:
+        """Rows with no value: null, NaN or NaT, or (text) blank once whitespace is trimmed."""
+        def read() -> np.ndarray:
+            kind = self._kind(column)
+            if kind is not None and (_is_text(kind) or _is_number(kind) or pa.types.is_date32(kind)):
+                values = self._arrow_column(column)
+                missing = pc.is_null(values, nan_is_null=True)
+                if _is_text(kind):
+                    missing = pc.or_kleene(missing, pc.equal(pc.utf8_trim_whitespace(values), ""))
+                return pc.fill_null(missing, True).to_numpy(zero_copy_only=False)
+            return _pandas_nulls(self.pandas([column])[column])
+
+        return self._once("nulls", column, read)
+
+    def all_distinct(self, keys: Sequence[str]) -> bool:
+        """True when no two rows share ``keys`` (decided on Arrow for the key types whose equality
+        is pandas'); False when they may (the caller then counts with pandas)."""
+        if not self._keys_on_arrow(keys):
+            return False
+        assert self._arrow is not None
+        # One key column without a repeated value is enough (the finest key is listed last): one
+        # hash pass over it instead of grouping by every key (the flow's row_key: half the time).
+        if any(pc.count_distinct(self._arrow.column(k), mode="all").as_py() == self.n for k in reversed(keys)):
+            return True
+        return self._arrow.select(list(keys)).group_by(list(keys), use_threads=False).aggregate([]).num_rows == self.n
+
+    def group_codes(self, keys: Sequence[str]) -> np.ndarray:
+        """An integer per row, equal for rows with equal ``keys`` (nulls form a group), as
+        ``groupby(keys, dropna=False).ngroup()`` groups them."""
+        if not self._keys_on_arrow(keys):
+            return self.pandas(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+        codes = np.zeros(self.n, dtype=np.int64)
+        for key in keys:
+            encoded = pc.dictionary_encode(self._arrow_column(key), null_encoding="encode")
+            column_codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            codes = np.unique(codes * len(encoded.dictionary) + column_codes, return_inverse=True)[1]
+        return codes
+
+
+def _strings(series: pd.Series) -> pa.Array:
     """A column as an Arrow string array with nulls, as ``astype("string")`` reads it (other
     values by their ``str``); strings and all-null columns convert without a Python loop."""
-    series = frame[column]
     try:
         values = pa.array(series, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         values = None
-    if values is None or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-                              or pa.types.is_null(values.type)):
+    if values is None or not (_is_text(values.type) or pa.types.is_null(values.type)):
         values = pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     return values.cast(pa.string())
 
 
-def duplicate_keys(keys: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, keys)) is not None:
+def _pandas_nulls(series: pd.Series) -> np.ndarray:
+    nulls = series.isna().to_numpy(dtype=bool)
+    # A blank string is as useless as a null in a key column.
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        nulls = nulls | _blank(series)
+    return nulls
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    """Rows whose value reads as an empty string once whitespace is trimmed (``str.strip()`` of
+    the ``string`` dtype, which is Arrow's ``utf8_trim_whitespace``); other types are never blank."""
+    try:
+        values = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        values = _strings(series)  # mixed types: each value by its str()
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not _is_text(values.type):
+        return np.zeros(len(series), dtype=bool)  # dates, numbers, ...: their text is never empty
+    blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+    return pc.fill_null(blank, False).to_numpy(zero_copy_only=False)
+
+
+# -- check bodies -------------------------------------------------------------------------------
+def _missing(rows: Rows, columns: Sequence[str]) -> Outcome | None:
+    absent = [c for c in columns if c not in rows.columns]
+    if absent:
+        return False, {"rows_checked": rows.n, "missing_columns": absent}, f"missing column(s): {', '.join(absent)}"
+    return None
+
+
+def duplicate_keys(keys: Sequence[str]) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, keys)) is not None:
             return bad
+        if rows.all_distinct(keys):  # the usual case, decided without pandas
+            metrics = {"rows_checked": rows.n, "duplicate_rows": 0, "duplicate_keys": 0, "sample": []}
+            return True, metrics, f"no duplicate ({', '.join(keys)})"
+        frame = rows.pandas(keys)
         dup = frame.duplicated(list(keys), keep=False).to_numpy()
         n_keys = int(frame.loc[dup, list(keys)].drop_duplicates().shape[0])
-        sample = frame.loc[dup, list(keys)].head(_SAMPLE).astype(str).agg("|".join, axis=1).tolist() if dup.any() else []
-        metrics = {"rows_checked": len(frame), "duplicate_rows": int(dup.sum()), "duplicate_keys": n_keys, "sample": sample}
+        # a missing key reads <NA> (pandas 3's astype(str) keeps it missing, which join refuses)
+        sample = (frame.loc[dup, list(keys)].head(_SAMPLE).astype(str).fillna("<NA>").agg("|".join, axis=1).tolist()
+                  if dup.any() else [])
+        metrics = {"rows_checked": rows.n, "duplicate_rows": int(dup.sum()), "duplicate_keys": n_keys, "sample": sample}
         if dup.any():
             return False, metrics, f"{int(dup.sum())} rows share {n_keys} key(s) ({', '.join(keys)})"
         return True, metrics, f"no duplicate ({', '.join(keys)})"
@@ -147,21 +324,18 @@ def duplicate_keys(keys: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Out
     return body
 
 
-def required_columns(columns: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, columns)) is not None:
+def required_columns(columns: Sequence[str]) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, columns)) is not None:
             return bad
         by_column: dict[str, int] = {}
-        null_rows = np.zeros(len(frame), dtype=bool)
+        null_rows = np.zeros(rows.n, dtype=bool)
         for column in columns:
-            nulls = frame[column].isna().to_numpy(dtype=bool)
-            # A blank string is as useless as a null in a key column.
-            if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
-                nulls = nulls | _blank(frame, column)
+            nulls = rows.nulls(column)
             if n := int(nulls.sum()):
                 by_column[column] = n
             null_rows |= nulls
-        metrics = {"rows_checked": len(frame), "null_rows": int(null_rows.sum()), "null_cells_by_column": by_column}
+        metrics = {"rows_checked": rows.n, "null_rows": int(null_rows.sum()), "null_cells_by_column": by_column}
         if null_rows.any():
             return False, metrics, f"{int(null_rows.sum())} rows have nulls in required column(s) {', '.join(by_column)}"
         return True, metrics, "no nulls in required columns"
@@ -169,36 +343,21 @@ def required_columns(columns: Sequence[str]) -> Callable[[pd.DataFrame, dt.date]
     return body
 
 
-def _blank(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """Rows whose value reads as an empty string once whitespace is trimmed (``str.strip()`` of
-    the ``string`` dtype, which is Arrow's ``utf8_trim_whitespace``); other types are never blank."""
-    try:
-        values = pa.array(frame[column], from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        values = _strings(frame, column)  # mixed types: each value by its str()
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        return np.zeros(len(frame), dtype=bool)  # dates, numbers, ...: their text is never empty
-    blank = pc.equal(pc.utf8_trim_whitespace(values), "")
-    return pc.fill_null(blank, False).to_numpy(zero_copy_only=False)
-
-
-def monotonic_dates(date_column: str, by: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Outcome]:
+def monotonic_dates(date_column: str, by: Sequence[str]) -> Callable[[Rows, dt.date], Outcome]:
     """Within each ``by`` group, in the given row order, dates must not go backwards."""
 
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, [date_column, *by])) is not None:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, [date_column, *by])) is not None:
             return bad
-        days = dates(frame, date_column)
+        days = rows.dates(date_column)
         invalid = int(np.isnat(days).sum())
-        codes = frame.groupby(list(by), sort=False, dropna=False).ngroup().to_numpy() if by else np.zeros(len(frame))
+        codes = rows.group_codes(by) if by else np.zeros(rows.n)
         order = np.argsort(codes, kind="stable")  # keeps each group's rows in their given order
         d, c = days[order], codes[order]
         with np.errstate(invalid="ignore"):
             back = (c[1:] == c[:-1]) & (d[1:] < d[:-1])
         groups = int(np.unique(c[1:][back]).size)
-        metrics = {"rows_checked": len(frame), "out_of_order_pairs": int(back.sum()), "out_of_order_groups": groups,
+        metrics = {"rows_checked": rows.n, "out_of_order_pairs": int(back.sum()), "out_of_order_groups": groups,
                    "invalid_date_rows": invalid}
         if back.any() or invalid:
             return False, metrics, f"{int(back.sum())} out-of-order pairs in {groups} group(s), {invalid} unparseable dates"
@@ -207,16 +366,16 @@ def monotonic_dates(date_column: str, by: Sequence[str]) -> Callable[[pd.DataFra
     return body
 
 
-def fresh(date_column: str) -> Callable[[pd.DataFrame, dt.date], Outcome]:
+def fresh(date_column: str) -> Callable[[Rows, dt.date], Outcome]:
     """The newest row is dated the session (staleness)."""
 
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, [date_column])) is not None:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, [date_column])) is not None:
             return bad
-        days = dates(frame, date_column)
+        days = rows.dates(date_column)
         days = days[~np.isnat(days)]
         latest = str(days.max()) if days.size else None
-        metrics = {"rows_checked": len(frame), "latest_date": latest, "session": session.isoformat()}
+        metrics = {"rows_checked": rows.n, "latest_date": latest, "session": session.isoformat()}
         if latest is None:
             return False, metrics, f"no dated rows for the session {session}"
         if days.max() < np.datetime64(session, "D"):
@@ -226,13 +385,12 @@ def fresh(date_column: str) -> Callable[[pd.DataFrame, dt.date], Outcome]:
     return body
 
 
-def dated_no_later_than_session(date_column: str) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, [date_column])) is not None:
+def dated_no_later_than_session(date_column: str) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, [date_column])) is not None:
             return bad
-        days = dates(frame, date_column)
-        future = days > np.datetime64(session, "D")
-        metrics = {"rows_checked": len(frame), "future_rows": int(future.sum()), "session": session.isoformat()}
+        future = rows.dates(date_column) > np.datetime64(session, "D")
+        metrics = {"rows_checked": rows.n, "future_rows": int(future.sum()), "session": session.isoformat()}
         if future.any():
             return False, metrics, f"{int(future.sum())} rows are dated after the session {session}"
         return True, metrics, f"no row dated after {session}"
@@ -240,17 +398,17 @@ def dated_no_later_than_session(date_column: str) -> Callable[[pd.DataFrame, dt.
     return body
 
 
-def dated_session(date_column: str) -> Callable[[pd.DataFrame, dt.date], Outcome]:
+def dated_session(date_column: str) -> Callable[[Rows, dt.date], Outcome]:
     """Every row belongs to the session's partition (a mis-dated write would overwrite another day)."""
 
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, [date_column])) is not None:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, [date_column])) is not None:
             return bad
-        days = dates(frame, date_column)
+        days = rows.dates(date_column)
         wrong = days != np.datetime64(session, "D")  # NaT compares unequal: counted too
         found = sorted({str(d) for d in np.unique(days[wrong])})[:_SAMPLE]
-        metrics = {"rows_checked": len(frame), "misdated_rows": int(wrong.sum()), "dates_found": found}
-        if not len(frame):
+        metrics = {"rows_checked": rows.n, "misdated_rows": int(wrong.sum()), "dates_found": found}
+        if not rows.n:
             return False, metrics, f"no rows for the session {session}"
         if wrong.any():
             return False, metrics, f"{int(wrong.sum())} rows are not dated {session} ({', '.join(found)})"
@@ -259,15 +417,15 @@ def dated_session(date_column: str) -> Callable[[pd.DataFrame, dt.date], Outcome
     return body
 
 
-def non_negative(columns: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        present = [c for c in columns if c in frame.columns]
+def non_negative(columns: Sequence[str]) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        present = [c for c in columns if c in rows.columns]
         if not present:
-            return False, {"rows_checked": len(frame), "missing_columns": list(columns)}, "no price columns"
-        values = np.column_stack([num(frame, c) for c in present])
+            return False, {"rows_checked": rows.n, "missing_columns": list(columns)}, "no price columns"
+        values = np.column_stack([rows.num(c) for c in present])
         negative = values < 0
         cells = {c: int(n) for c, n in zip(present, negative.sum(axis=0), strict=True) if n}
-        metrics = {"rows_checked": len(frame), "negative_rows": int(negative.any(axis=1).sum()),
+        metrics = {"rows_checked": rows.n, "negative_rows": int(negative.any(axis=1).sum()),
                    "negative_cells": int(negative.sum()), "negative_by_column": cells, "price_columns": present}
         if negative.any():
             return False, metrics, f"{int(negative.sum())} negative values in {', '.join(cells)}"
@@ -276,33 +434,33 @@ def non_negative(columns: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Ou
     return body
 
 
-def parseable_occ(symbol_column: str, underlying_column: str | None) -> Callable[[pd.DataFrame, dt.date], Outcome]:
+def parseable_occ(symbol_column: str, underlying_column: str | None) -> Callable[[Rows, dt.date], Outcome]:
     """Every contract symbol parses as OCC and agrees with the row's expiry, type and strike (when present).
 
     Acceptance is ``stages.occ.parse_occ``'s, evaluated over the whole column at once
     (``_occ_columns.parse_occ_column``; a test holds the two to the same answers)."""
     from stages.analytics._occ_columns import parse_occ_column
 
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, [symbol_column])) is not None:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, [symbol_column])) is not None:
             return bad
-        symbols = _strings(frame, symbol_column)
-        owners = _strings(frame, underlying_column) if underlying_column and underlying_column in frame else None
+        symbols = rows.strings(symbol_column)
+        owners = rows.strings(underlying_column) if underlying_column and underlying_column in rows.columns else None
         parsed = parse_occ_column(symbols, owners)
         ok = parsed.ok
-        inconsistent = np.zeros(len(frame), dtype=bool)
-        if {"expiry", "option_type", "strike"} <= set(frame.columns) and ok.any():
-            types = pc.fill_null(pc.utf8_lower(_strings(frame, "option_type")), "").to_numpy(zero_copy_only=False)
+        inconsistent = np.zeros(rows.n, dtype=bool)
+        if {"expiry", "option_type", "strike"} <= set(rows.columns) and ok.any():
+            types = pc.fill_null(pc.utf8_lower(rows.strings("option_type")), "").to_numpy(zero_copy_only=False)
             inconsistent = ok & (
-                (parsed.expiry != dates(frame, "expiry"))
+                (parsed.expiry != rows.dates("expiry"))
                 | (parsed.option_type != types)
-                | ~np.isclose(parsed.strike, num(frame, "strike"), rtol=0, atol=1e-6)
+                | ~np.isclose(parsed.strike, rows.num("strike"), rtol=0, atol=1e-6)
             )
         bad_rows = ~ok | inconsistent
         sample = pc.fill_null(symbols.filter(pa.array(bad_rows)).slice(0, _SAMPLE), "").to_pylist()
-        metrics: dict[str, Any] = {"rows_checked": len(frame), "unparseable_contracts": int((~ok).sum()),
+        metrics: dict[str, Any] = {"rows_checked": rows.n, "unparseable_contracts": int((~ok).sum()),
                    "inconsistent_contracts": int(inconsistent.sum()),
-                   "unparseable_ratio": float((~ok).mean()) if len(frame) else 0.0,
+                   "unparseable_ratio": float((~ok).mean()) if rows.n else 0.0,
                    "sample": [str(s) for s in sample]}
         if bad_rows.any():
             return False, metrics, (f"{int((~ok).sum())} unparseable and {int(inconsistent.sum())} inconsistent "
@@ -312,16 +470,16 @@ def parseable_occ(symbol_column: str, underlying_column: str | None) -> Callable
     return body
 
 
-def null_iv_ratio(threshold: float) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, ["implied_volatility", "expiry"])) is not None:
+def null_iv_ratio(threshold: float) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, ["implied_volatility", "expiry"])) is not None:
             return bad
-        live = dates(frame, "expiry") > np.datetime64(session, "D")
-        iv = num(frame, "implied_volatility")
+        live = rows.dates("expiry") > np.datetime64(session, "D")
+        iv = rows.num("implied_volatility")
         missing = live & ~(np.isfinite(iv) & (iv > 0))
         n_live = int(live.sum())
         ratio = float(missing.sum() / n_live) if n_live else 0.0
-        metrics = {"rows_checked": len(frame), "live_contracts": n_live, "null_iv_contracts": int(missing.sum()),
+        metrics = {"rows_checked": rows.n, "live_contracts": n_live, "null_iv_contracts": int(missing.sum()),
                    "null_iv_ratio": ratio, "threshold": threshold}
         if ratio > threshold:
             return False, metrics, f"{ratio:.1%} of live contracts have no implied volatility (threshold {threshold:.0%})"
@@ -330,16 +488,16 @@ def null_iv_ratio(threshold: float) -> Callable[[pd.DataFrame, dt.date], Outcome
     return body
 
 
-def crossed_quotes_ratio(threshold: float) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, ["bid", "ask"])) is not None:
+def crossed_quotes_ratio(threshold: float) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, ["bid", "ask"])) is not None:
             return bad
-        bid, ask = num(frame, "bid"), num(frame, "ask")
+        bid, ask = rows.num("bid"), rows.num("ask")
         two_sided = (bid > 0) & (ask > 0)
         crossed = two_sided & (bid > ask)
         n = int(two_sided.sum())
         ratio = float(crossed.sum() / n) if n else 0.0
-        metrics = {"rows_checked": len(frame), "two_sided_quotes": n, "crossed_quotes": int(crossed.sum()),
+        metrics = {"rows_checked": rows.n, "two_sided_quotes": n, "crossed_quotes": int(crossed.sum()),
                    "crossed_ratio": ratio, "threshold": threshold}
         if ratio > threshold:
             return False, metrics, f"{ratio:.1%} of two-sided quotes are crossed (bid > ask; threshold {threshold:.0%})"
@@ -348,28 +506,29 @@ def crossed_quotes_ratio(threshold: float) -> Callable[[pd.DataFrame, dt.date], 
     return body
 
 
-def allowed_values(column: str, allowed: Sequence[str]) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, [column])) is not None:
+def allowed_values(column: str, allowed: Sequence[str]) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, [column])) is not None:
             return bad
-        values = frame[column].astype("string")
-        wrong = ~values.isin(list(allowed)).fillna(False).to_numpy(dtype=bool)
-        found = sorted({str(v) for v in values[wrong].unique()})[:_SAMPLE]
-        metrics = {"rows_checked": len(frame), "invalid_rows": int(wrong.sum()), "invalid_values": found}
-        if wrong.any():
-            return False, metrics, f"{int(wrong.sum())} rows have {column} outside {', '.join(allowed)}"
+        values = rows.strings(column)
+        wrong = pc.invert(pc.fill_null(pc.is_in(values, value_set=pa.array(list(allowed), pa.string())), False))
+        found = sorted({"<NA>" if v is None else v for v in pc.unique(values.filter(wrong)).to_pylist()})[:_SAMPLE]
+        n_wrong = int(pc.sum(wrong).as_py() or 0)
+        metrics = {"rows_checked": rows.n, "invalid_rows": n_wrong, "invalid_values": found}
+        if n_wrong:
+            return False, metrics, f"{n_wrong} rows have {column} outside {', '.join(allowed)}"
         return True, metrics, f"every {column} is one of {', '.join(allowed)}"
 
     return body
 
 
-def within(columns: Sequence[str], low: float, high: float) -> Callable[[pd.DataFrame, dt.date], Outcome]:
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, columns)) is not None:
+def within(columns: Sequence[str], low: float, high: float) -> Callable[[Rows, dt.date], Outcome]:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, columns)) is not None:
             return bad
-        values = np.column_stack([num(frame, c) for c in columns])
+        values = np.column_stack([rows.num(c) for c in columns])
         out = np.isfinite(values) & ((values < low) | (values > high))
-        metrics = {"rows_checked": len(frame), "out_of_range_cells": int(out.sum()), "range": [low, high]}
+        metrics = {"rows_checked": rows.n, "out_of_range_cells": int(out.sum()), "range": [low, high]}
         if out.any():
             return False, metrics, f"{int(out.sum())} values of {', '.join(columns)} outside [{low}, {high}]"
         return True, metrics, f"{', '.join(columns)} within [{low}, {high}]"
@@ -377,39 +536,63 @@ def within(columns: Sequence[str], low: float, high: float) -> Callable[[pd.Data
     return body
 
 
-def flow_window_order(frame: pd.DataFrame, session: dt.date) -> Outcome:
-    if (bad := _missing(frame, ["from_date", "to_date"])) is not None:
+def flow_window_order(rows: Rows, session: dt.date) -> Outcome:
+    if (bad := _missing(rows, ["from_date", "to_date"])) is not None:
         return bad
-    backwards = ~(dates(frame, "from_date") < dates(frame, "to_date"))
-    metrics = {"rows_checked": len(frame), "bad_window_rows": int(backwards.sum())}
+    backwards = ~(rows.dates("from_date") < rows.dates("to_date"))
+    metrics = {"rows_checked": rows.n, "bad_window_rows": int(backwards.sum())}
     if backwards.any():
         return False, metrics, f"{int(backwards.sum())} rows have from_date not before to_date"
     return True, metrics, "every window runs forward"
 
 
-def flow_vanished_contracts(threshold: float) -> Callable[[pd.DataFrame, dt.date], Outcome]:
+def flow_vanished_contracts(threshold: float) -> Callable[[Rows, dt.date], Outcome]:
     """Contracts of the earlier snapshot missing from the later one although not expired
     (``status = 'disappeared'`` contract rows), against the earlier snapshot's unexpired ones."""
-    def body(frame: pd.DataFrame, session: dt.date) -> Outcome:
-        if (bad := _missing(frame, ["group_by", "status", "contract_symbol"])) is not None:
+    def body(rows: Rows, session: dt.date) -> Outcome:
+        if (bad := _missing(rows, ["group_by", "status", "contract_symbol"])) is not None:
             return bad
+        n_rows, vanished, before, sample = _vanished(rows)
+        ratio = float(vanished) / before if before else 0.0
+        metrics = {"rows_checked": n_rows, "vanished_contracts": vanished,
+                   "unexpired_before": before, "vanished_ratio": ratio, "threshold": threshold, "sample": sample}
+        if ratio > threshold:
+            return False, metrics, (f"{vanished} of {before} unexpired contracts ({ratio:.1%}) vanished from "
+                                    f"the chain before expiry (threshold {threshold:.0%}): a provider gap or delistings; "
+                                    "their change is unknown and left out of the flow")
+        return True, metrics, f"{vanished} contracts vanished before expiry ({ratio:.1%})"
+
+    return body
+
+
+def _vanished(rows: Rows) -> tuple[int, int, int, list[str]]:
+    """Contract rows of the smallest window: how many, how many vanished, how many were unexpired
+    before (matched or vanished), a sample of the vanished symbols."""
+    columns = ["group_by", "status", "contract_symbol", *(["window_size"] if "window_size" in rows.columns else [])]
+    table = rows.table(columns)
+    plain = table is not None and all(_is_text(table.schema.field(c).type) for c in columns[:3]) and (
+        len(columns) == 3 or pa.types.is_integer(table.schema.field("window_size").type))
+    if table is None or not plain:
+        frame = rows.pandas(columns)
         contracts = frame[frame["group_by"] == "contract"]
         if "window_size" in contracts and len(contracts):
             contracts = contracts[contracts["window_size"] == contracts["window_size"].min()]
         status = contracts["status"].astype("string")
         vanished = (status == "disappeared").fillna(False).to_numpy(bool)
         before = int(status.isin(["matched", "disappeared"]).fillna(False).sum())
-        ratio = float(vanished.sum()) / before if before else 0.0
         sample = sorted(map(str, contracts.loc[vanished, "contract_symbol"]))[:_SAMPLE]
-        metrics = {"rows_checked": len(contracts), "vanished_contracts": int(vanished.sum()),
-                   "unexpired_before": before, "vanished_ratio": ratio, "threshold": threshold, "sample": sample}
-        if ratio > threshold:
-            return False, metrics, (f"{int(vanished.sum())} of {before} unexpired contracts ({ratio:.1%}) vanished from "
-                                    f"the chain before expiry (threshold {threshold:.0%}): a provider gap or delistings; "
-                                    "their change is unknown and left out of the flow")
-        return True, metrics, f"{int(vanished.sum())} contracts vanished before expiry ({ratio:.1%})"
-
-    return body
+        return len(contracts), int(vanished.sum()), before, sample
+    contracts = table.filter(pc.fill_null(pc.equal(table["group_by"], "contract"), False))
+    if "window_size" in columns and contracts.num_rows:
+        sizes = contracts["window_size"]
+        contracts = contracts.filter(pc.fill_null(pc.equal(sizes, pc.min(sizes)), False))
+    status = contracts["status"]
+    is_vanished = pc.fill_null(pc.equal(status, "disappeared"), False)
+    vanished = contracts["contract_symbol"].filter(is_vanished)
+    before = pc.sum(pc.fill_null(pc.is_in(status, value_set=pa.array(["matched", "disappeared"])), False)).as_py()
+    # the symbols by the str() of their pandas values, as the check was defined (a null reads "nan")
+    sample = sorted(map(str, vanished.to_pandas()))[:_SAMPLE] if len(vanished) else []
+    return contracts.num_rows, len(vanished), int(before or 0), sample
 
 
 def text_mentions(*needles: str, session_date: bool = True) -> Callable[[str, dt.date], Outcome]:
@@ -561,7 +744,7 @@ def run_checks(
 ) -> list[CheckResult]:
     """Every check of ``asset_key`` on ``table``; a check that raises propagates (that is a bug, not a finding)."""
     checks = checks_for(asset_key)
-    data = table if isinstance(table, str) else to_pandas(table)  # convert once for every check
+    data = table if isinstance(table, str) else Rows(table)  # each column read once for every check
     return [check(data, session=session, scope_key=scope_key) for check in checks]
 
 

@@ -18,10 +18,11 @@ import attrs
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stages.analytics import _svg
-from stages.analytics._tables import clean, dates, num, to_pandas
-from stages.analytics.briefing import DISCLAIMER, SYNTHETIC_BANNER, flow_summary
+from stages.analytics._tables import arrow_date, arrow_float, arrow_str, clean, dates, to_pandas
+from stages.analytics.briefing import DISCLAIMER, SYNTHETIC_BANNER, flow_summary, flow_table, narrowest_window
 from stages.analytics.flow import GROUP_STRIKE
 
 MAX_FLOW_STRIKES = 40
@@ -73,45 +74,57 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _series(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[dt.date], dict[str, np.ndarray]]:
+def _days(table: pa.Table, column: str) -> np.ndarray:
+    """A date column as ``datetime64[D]`` (NaT for missing or unparseable)."""
+    kind = table.schema.field(column).type
+    if pa.types.is_date(kind) or (pa.types.is_timestamp(kind) and kind.tz is None):
+        return arrow_date(table, column)
+    return dates(to_pandas(table.select([column])), column)  # strings, zoned times: pandas' parsing
+
+
+def _series(table: pa.Table, columns: Sequence[str]) -> tuple[list[dt.date], dict[str, np.ndarray]]:
     """Rows sorted by date (one per date, the last given), as dates plus one array per column."""
-    if frame.empty or "date" not in frame:
+    if not table.num_rows or "date" not in table.column_names:
         return [], {}
-    ordered = pd.DataFrame({"date": dates(frame, "date")} | {c: num(frame, c) for c in columns})
-    ordered = ordered.dropna(subset=["date"]).drop_duplicates("date", keep="last").sort_values("date")
-    days = [d.date() for d in pd.to_datetime(ordered["date"])]
-    return days, {c: ordered[c].to_numpy(dtype=float) for c in columns}
+    days = _days(table, "date")
+    rows = np.flatnonzero(~np.isnat(days))[::-1]  # latest row first, so np.unique's first is the last given
+    distinct, first = np.unique(days[rows], return_index=True)
+    rows = rows[first]
+    return list(distinct.astype(object)), {c: arrow_float(table, c)[rows] for c in columns}
 
 
 def _flow_bars(flow: pa.Table | pd.DataFrame | None, symbol: str) -> str:
-    frame = to_pandas(flow)
+    table = flow_table(flow)
     title = f"{symbol} flow by strike (net ΔOI notional)"
-    summary = flow_summary(frame)
+    summary = flow_summary(table)
     if summary["from_date"]:
         gap = summary["gap_sessions"] or 1
         title += f" vs {summary['from_date']} ({gap} session{'s' if gap != 1 else ''})"
         if summary["expired_contracts"]:  # rolled off: not flow, so not in the bars
             title += (f"; expired, not shown: {summary['expired_contracts']:,} contracts, "
                       f"${(summary['expired_notional'] or 0.0) / 1e6:,.1f}M rolled off")
-    if frame.empty or not {"strike", "option_type", "delta_oi_notional"} <= set(frame.columns):
+    if not table.num_rows or not {"strike", "option_type", "delta_oi_notional"} <= set(table.column_names):
         return _svg.bar_chart(title, [], {})
-    if "group_by" in frame:
-        frame = frame[frame["group_by"] == GROUP_STRIKE]
-    if "window_size" in frame and not frame.empty:
-        frame = frame[frame["window_size"] == frame["window_size"].min()]
-    table = frame.pivot_table(index="strike", columns="option_type", values="delta_oi_notional", aggfunc="sum")
-    table = table.reindex(columns=["call", "put"]).fillna(0.0)
-    if len(table) > MAX_FLOW_STRIKES:  # keep the strikes that moved most, shown in strike order
-        keep = table.abs().sum(axis=1).sort_values(ascending=False, kind="mergesort").index[:MAX_FLOW_STRIKES]
-        table = table.loc[sorted(keep)]
-    labels = [f"{k:g}" for k in table.index]
-    return _svg.bar_chart(title, labels, {"calls": table["call"].to_numpy(), "puts": table["put"].to_numpy()})
+    table = narrowest_window(table.filter(pc.equal(table["group_by"], GROUP_STRIKE))
+                             if "group_by" in table.column_names else table)
+    # Net notional per strike and type (a pivot: strikes with a type, ascending; missing sums 0).
+    strike, kind = arrow_float(table, "strike"), arrow_str(table, "option_type")
+    notional = arrow_float(table, "delta_oi_notional")
+    keyed = ~np.isnan(strike) & pd.notna(kind)
+    strikes, slot = np.unique(strike[keyed], return_inverse=True)
+    kind, notional = kind[keyed], np.where(np.isnan(notional[keyed]), 0.0, notional[keyed])
+    calls, puts = (np.bincount(slot, weights=np.where(kind == name, notional, 0.0), minlength=len(strikes))
+                   for name in ("call", "put"))
+    if len(strikes) > MAX_FLOW_STRIKES:  # keep the strikes that moved most, shown in strike order
+        keep = np.sort(np.argsort(-(np.abs(calls) + np.abs(puts)), kind="stable")[:MAX_FLOW_STRIKES])
+        strikes, calls, puts = strikes[keep], calls[keep], puts[keep]
+    labels = [f"{k:g}" for k in strikes]
+    return _svg.bar_chart(title, labels, {"calls": calls, "puts": puts})
 
 
 def _symbol_section(item: DashboardSymbol) -> str:
-    history = to_pandas(item.history)
-    days, derived = _series(history, ("spot", "atm_iv_near", "pc_oi", "pc_vol"))
-    price_days, prices = _series(to_pandas(item.prices), ("close",))
+    days, derived = _series(flow_table(item.history), ("spot", "atm_iv_near", "pc_oi", "pc_vol"))
+    price_days, prices = _series(flow_table(item.prices), ("close",))
     if price_days:
         price_chart = _svg.line_chart(f"{item.symbol} close", price_days, {"close": prices["close"]})
     else:

@@ -28,22 +28,26 @@ its defects fixed:
 
 IV and ratios are fractions (0.25 = 25%); ``skew_near_pp`` is in percentage points.
 Inputs are ``pyarrow.Table`` (pandas accepted); the result is a one-row ``pyarrow.Table`` in
-``DERIVED_SCHEMA``.
+``DERIVED_SCHEMA``. The work runs on numpy columns taken from the Arrow tables once (no pandas
+frame per symbol); sums per strike are compensated as pandas' groupby, whose results they equal
+bit for bit (``_tables.group_sums``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledger.errors import StageError
-from stages.analytics._tables import dates, num, require_columns, to_pandas
+from stages.analytics._tables import arrow_date, arrow_float, group_sums, require_columns, to_arrow
 from stages.analytics.flow import mark_price
-from stages.analytics.snapshot import normalize_option_type
+from stages.analytics.snapshot import option_type_column
 
 IV_RANK_SESSIONS = 252
 TRADING_DAYS_PER_YEAR = 252
@@ -83,10 +87,10 @@ def _wall(strikes: np.ndarray, oi: np.ndarray) -> float | None:
     ok = np.isfinite(strikes) & np.isfinite(oi)
     if not ok.any():
         return None
-    by_strike = pd.Series(oi[ok]).groupby(strikes[ok]).sum()
-    if by_strike.max() <= 0:
+    by_strike, total, _ = group_sums(strikes[ok], oi[ok])
+    if total.max() <= 0:
         return None
-    return float(by_strike.index[np.argmax(by_strike.to_numpy())])  # argmax takes the first: lowest strike
+    return float(by_strike[np.argmax(total)])  # argmax takes the first: lowest strike
 
 
 def _nearest(values: np.ndarray, target: float, tiebreak: np.ndarray) -> int | None:
@@ -98,51 +102,70 @@ def _nearest(values: np.ndarray, target: float, tiebreak: np.ndarray) -> int | N
     return int(ok[order[0]])
 
 
+def _mean_by_strike(strike: np.ndarray, mark: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct strikes and the mean of their non-NaN marks (NaN where none)."""
+    strikes, total, count = group_sums(strike, mark)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return strikes, np.where(count > 0, total / count, np.nan)
+
+
+def _expiry_stats(is_call: np.ndarray, is_put: np.ndarray, strike: np.ndarray, mark: np.ndarray, iv: np.ndarray,
+                  delta: np.ndarray, spot: float) -> dict[str, float | None]:
+    """``expiry_stats`` on one expiry's columns (a row of neither type counts only for the ATM IV)."""
+    out: dict[str, float | None] = dict(atm_strike=None, expected_move_pct=None, atm_iv=None, skew_25d_pp=None)
+    calls, puts = np.flatnonzero(is_call), np.flatnonzero(is_put)
+    call_strikes, call_mark = _mean_by_strike(strike[calls], mark[calls])
+    put_strikes, put_mark = _mean_by_strike(strike[puts], mark[puts])
+    strikes, in_calls, in_puts = np.intersect1d(call_strikes, put_strikes, assume_unique=True, return_indices=True)
+    c_mark, p_mark = call_mark[in_calls], put_mark[in_puts]
+    quoted = ~np.isnan(c_mark) & ~np.isnan(p_mark)
+    strikes, c_mark, p_mark = strikes[quoted], c_mark[quoted], p_mark[quoted]
+    if strikes.size:
+        i = _nearest(strikes, spot, strikes)
+        if i is not None:
+            atm = strikes[i]
+            out["atm_strike"] = float(atm)
+            out["expected_move_pct"] = float(c_mark[i] + p_mark[i]) / spot
+            ivs = iv[strike == atm]
+            ivs = ivs[np.isfinite(ivs)]
+            out["atm_iv"] = float(ivs.mean()) if ivs.size else None
+    p = _nearest(_with_iv(delta[puts], iv[puts]), -0.25, strike[puts])
+    c = _nearest(_with_iv(delta[calls], iv[calls]), 0.25, strike[calls])
+    if p is not None and c is not None:
+        out["skew_25d_pp"] = (float(iv[puts[p]]) - float(iv[calls[c]])) * 100.0
+    return out
+
+
 def expiry_stats(rows: pd.DataFrame, spot: float) -> dict[str, float | None]:
     """ATM strike, straddle, expected move, ATM IV and 25-delta skew of one expiry's rows.
 
     ``rows`` has ``option_type, strike, mark, implied_volatility, delta``.
     """
-    out: dict[str, float | None] = dict(atm_strike=None, expected_move_pct=None, atm_iv=None, skew_25d_pp=None)
-    calls = rows[rows["option_type"] == "call"]
-    puts = rows[rows["option_type"] == "put"]
-    call_mark = calls.groupby("strike")["mark"].mean()
-    put_mark = puts.groupby("strike")["mark"].mean()
-    both = pd.concat([call_mark.rename("c"), put_mark.rename("p")], axis=1, join="inner").dropna()
-    if not both.empty:
-        strikes = both.index.to_numpy(dtype=float)
-        i = _nearest(strikes, spot, strikes)
-        if i is not None:
-            atm = strikes[i]
-            out["atm_strike"] = float(atm)
-            out["expected_move_pct"] = float(both["c"].iloc[i] + both["p"].iloc[i]) / spot
-            ivs = rows.loc[rows["strike"] == atm, "implied_volatility"].to_numpy(dtype=float)
-            ivs = ivs[np.isfinite(ivs)]
-            out["atm_iv"] = float(ivs.mean()) if ivs.size else None
-    p = _nearest(_with_iv(puts, "delta"), -0.25, puts["strike"].to_numpy(dtype=float))
-    c = _nearest(_with_iv(calls, "delta"), 0.25, calls["strike"].to_numpy(dtype=float))
-    if p is not None and c is not None:
-        put_iv = float(puts["implied_volatility"].iloc[p])
-        call_iv = float(calls["implied_volatility"].iloc[c])
-        out["skew_25d_pp"] = (put_iv - call_iv) * 100.0
-    return out
+    def col(name: str) -> np.ndarray:
+        return rows[name].to_numpy(dtype=float)
+
+    option_type = rows["option_type"].to_numpy(dtype=object)
+    return _expiry_stats(option_type == "call", option_type == "put", col("strike"), col("mark"),
+                         col("implied_volatility"), col("delta"), spot)
 
 
-def _with_iv(rows: pd.DataFrame, column: str) -> np.ndarray:
-    """``column`` where the row also has an IV, else NaN (a delta without an IV cannot price skew)."""
-    values = rows[column].to_numpy(dtype=float)
-    return np.where(np.isfinite(rows["implied_volatility"].to_numpy(dtype=float)), values, np.nan)
+def _with_iv(values: np.ndarray, iv: np.ndarray) -> np.ndarray:
+    """``values`` where the row also has an IV, else NaN (a delta without an IV cannot price skew)."""
+    return np.where(np.isfinite(iv), values, np.nan)
 
 
-def realized_vol(candles: pd.DataFrame, as_of: dt.date, window: int) -> float | None:
-    """Annualised close-to-close volatility over the last ``window`` log returns up to ``as_of``."""
-    if candles.empty:
-        return None
-    days = dates(candles, "date")
-    frame = pd.DataFrame({"date": days, "close": num(candles, "close")})
-    frame = frame[frame["date"] <= np.datetime64(as_of, "D")]
-    frame = frame.drop_duplicates("date", keep="last").sort_values("date")
-    close = frame["close"].to_numpy(dtype=float)
+def _last_per_day(days: np.ndarray) -> np.ndarray:
+    """Indices of the last row of each distinct non-NaT day, in date order."""
+    keep = np.flatnonzero(~np.isnat(days))
+    _, first_from_end = np.unique(days[keep][::-1], return_index=True)
+    return keep[len(keep) - 1 - first_from_end]
+
+
+def _realized_vol(days: np.ndarray, close: np.ndarray, as_of: dt.date, window: int) -> float | None:
+    """``realized_vol`` on a ``date`` (``datetime64[D]``) and a ``close`` column."""
+    upto = np.flatnonzero(days <= np.datetime64(as_of, "D"))
+    rows = upto[_last_per_day(days[upto])]
+    close = close[rows]
     close = np.where(close > 0, close, np.nan)  # a non-positive close is bad data, not a price
     returns = np.diff(np.log(close))
     if returns.size < window:
@@ -151,6 +174,14 @@ def realized_vol(candles: pd.DataFrame, as_of: dt.date, window: int) -> float | 
     if not np.isfinite(last).all():
         return None
     return float(np.std(last, ddof=1) * math.sqrt(TRADING_DAYS_PER_YEAR))
+
+
+def realized_vol(candles: pa.Table | pd.DataFrame, as_of: dt.date, window: int) -> float | None:
+    """Annualised close-to-close volatility over the last ``window`` log returns up to ``as_of``."""
+    table = to_arrow(candles)
+    if table.num_rows == 0:
+        return None
+    return _realized_vol(arrow_date(table, "date"), arrow_float(table, "close"), as_of, window)
 
 
 def percentile_rank(prior: np.ndarray, today: float) -> float:
@@ -174,21 +205,35 @@ def iv_rank(values: np.ndarray, today: float) -> float | None:
     return None if high <= low else float((today - low) / (high - low) * 100.0)
 
 
-def _prior_iv(history: pd.DataFrame, symbol: str, as_of: dt.date) -> pd.DataFrame:
-    """Stored ``atm_iv_near`` strictly before ``as_of``, one value per date (the last stored)."""
-    if history.empty or "date" not in history or "atm_iv_near" not in history:
-        return pd.DataFrame({"date": np.array([], dtype="datetime64[D]"), "iv": np.array([], dtype=float)})
-    if "symbol" in history:
-        history = history[history["symbol"].astype("string").str.upper() == symbol.upper()]
-    frame = pd.DataFrame({"date": dates(history, "date"), "iv": num(history, "atm_iv_near")})
-    frame = frame[frame["date"] < np.datetime64(as_of, "D")].drop_duplicates("date", keep="last")
-    return frame[np.isfinite(frame["iv"].to_numpy())]
+def _of_symbol(table: pa.Table, symbol: str) -> pa.Table:
+    """The rows of ``symbol`` (any case) when the table has a ``symbol`` column."""
+    if table.num_rows == 0 or "symbol" not in table.column_names:
+        return table
+    return table.filter(pc.equal(pc.utf8_upper(table["symbol"].cast(pa.string())), symbol.upper()))
 
 
+def _prior_iv(history: pa.Table, symbol: str, as_of: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """Stored ``atm_iv_near`` strictly before ``as_of``, one value per date (the last stored):
+    (dates, values), finite values only."""
+    if history.num_rows == 0 or "date" not in history.column_names or "atm_iv_near" not in history.column_names:
+        return np.array([], dtype="datetime64[D]"), np.array([], dtype=float)
+    history = _of_symbol(history, symbol)
+    days, iv = arrow_date(history, "date"), arrow_float(history, "atm_iv_near")
+    before = np.flatnonzero(days < np.datetime64(as_of, "D"))
+    rows = before[_last_per_day(days[before])]
+    rows = rows[np.isfinite(iv[rows])]
+    return days[rows], iv[rows]
+
+
+@functools.lru_cache(maxsize=64)
 def _iv_rank_window_start(as_of: dt.date) -> dt.date:
     from ledger.calendar import TradingCalendar  # lazy: loading the calendar costs ~0.5 s
 
     return TradingCalendar.xnys().last_sessions(IV_RANK_SESSIONS, as_of)[0]
+
+
+def _table(data: pa.Table | pd.DataFrame | None) -> pa.Table:
+    return pa.table({}) if data is None else to_arrow(data)
 
 
 def compute_derived(
@@ -207,36 +252,27 @@ def compute_derived(
     ``as_of`` from an earlier run, which is ignored). Raises ``StageError`` for an empty or
     mis-dated snapshot or one without a positive spot.
     """
-    chain = to_pandas(snapshot)
-    if chain.empty:
+    chain = _table(snapshot)
+    if chain.num_rows == 0:
         raise StageError(f"the {symbol} snapshot for {as_of} is empty; derived metrics need a chain")
     require_columns(chain, ("expiry", "option_type", "strike", "spot"), f"the {symbol} snapshot")
-    if "as_of" in chain:
-        days = np.unique(dates(chain, "as_of"))
+    if "as_of" in chain.column_names:
+        days = np.unique(arrow_date(chain, "as_of"))
         if len(days) != 1 or days[0] != np.datetime64(as_of, "D"):
             raise StageError(f"the {symbol} snapshot is dated {', '.join(map(str, days))}, not {as_of}")
-    spots = num(chain, "spot")
+    spots = arrow_float(chain, "spot")
     spots = spots[np.isfinite(spots) & (spots > 0)]
     if spots.size == 0:
         raise StageError(f"the {symbol} snapshot for {as_of} has no positive spot; re-run snapshot-options")
     spot = float(spots[0])
 
-    rows = pd.DataFrame(
-        {
-            "expiry": dates(chain, "expiry"),
-            "option_type": normalize_option_type(chain["option_type"]).to_numpy(dtype=object),
-            "strike": num(chain, "strike"),
-            "oi": num(chain, "open_interest"),
-            "volume": num(chain, "volume"),
-            "mark": mark_price(num(chain, "bid"), num(chain, "ask"), num(chain, "last")),
-            "implied_volatility": num(chain, "implied_volatility"),
-            "delta": num(chain, "delta"),
-            "gamma": num(chain, "gamma"),
-        }
-    )
-    is_call = (rows["option_type"] == "call").to_numpy()
-    is_put = (rows["option_type"] == "put").to_numpy()
-    oi, volume, strike = rows["oi"].to_numpy(), rows["volume"].to_numpy(), rows["strike"].to_numpy()
+    expiry = arrow_date(chain, "expiry")
+    option_type = option_type_column(chain["option_type"])
+    is_call = np.array(pc.equal(option_type, "call").fill_null(False), dtype=bool)
+    is_put = np.array(pc.equal(option_type, "put").fill_null(False), dtype=bool)
+    strike, oi, volume = arrow_float(chain, "strike"), arrow_float(chain, "open_interest"), arrow_float(chain, "volume")
+    mark = mark_price(arrow_float(chain, "bid"), arrow_float(chain, "ask"), arrow_float(chain, "last"))
+    iv, delta = arrow_float(chain, "implied_volatility"), arrow_float(chain, "delta")
 
     metrics: dict[str, float | None] = {name: None for name in DERIVED_COLUMNS}
     metrics["spot"] = spot
@@ -244,35 +280,39 @@ def compute_derived(
     metrics["pc_vol"] = _ratio(np.nansum(volume[is_put]), np.nansum(volume[is_call]))
     metrics["call_wall"] = _wall(strike[is_call & (strike >= spot)], oi[is_call & (strike >= spot)])
     metrics["put_wall"] = _wall(strike[is_put & (strike <= spot)], oi[is_put & (strike <= spot)])
-    gamma_1pct = rows["gamma"].to_numpy() * oi * 100.0 * spot * spot * 0.01
+    gamma_1pct = arrow_float(chain, "gamma") * oi * 100.0 * spot * spot * 0.01
     metrics["gamma_peak_strike"] = _wall(strike, np.where(np.isfinite(gamma_1pct), gamma_1pct, np.nan))
 
-    live = sorted(set(rows.loc[rows["expiry"] > np.datetime64(as_of, "D"), "expiry"].dropna()))
-    near = expiry_stats(rows[rows["expiry"] == live[0]], spot) if live else None
+    live = np.unique(expiry[expiry > np.datetime64(as_of, "D")])
+
+    def stats(day: np.datetime64) -> dict[str, float | None]:
+        rows = expiry == day
+        return _expiry_stats(is_call[rows], is_put[rows], strike[rows], mark[rows], iv[rows], delta[rows], spot)
+
+    near = stats(live[0]) if live.size else None
     if near is not None:
         metrics["atm_iv_near"] = near["atm_iv"]
         metrics["em_near_pct"] = near["expected_move_pct"]
         metrics["skew_near_pp"] = near["skew_25d_pp"]
-        if len(live) > 1:
-            second = expiry_stats(rows[rows["expiry"] == live[1]], spot)["atm_iv"]
+        if live.size > 1:
+            second = stats(live[1])["atm_iv"]
             if second is not None and near["atm_iv"] is not None:
                 metrics["iv_term_slope"] = second - near["atm_iv"]
 
-    candle_frame = to_pandas(candles)
-    if not candle_frame.empty and "symbol" in candle_frame:
-        candle_frame = candle_frame[candle_frame["symbol"].astype("string").str.upper() == symbol.upper()]
-    metrics["rv_20d"] = realized_vol(candle_frame, as_of, 20)
-    metrics["rv_60d"] = realized_vol(candle_frame, as_of, 60)
+    candle_table = _of_symbol(_table(candles), symbol)
+    if candle_table.num_rows:
+        candle_days, closes = arrow_date(candle_table, "date"), arrow_float(candle_table, "close")
+        metrics["rv_20d"] = _realized_vol(candle_days, closes, as_of, 20)
+        metrics["rv_60d"] = _realized_vol(candle_days, closes, as_of, 60)
     iv_near, rv20 = metrics["atm_iv_near"], metrics["rv_20d"]
     if iv_near is not None and rv20 is not None and rv20 > 0:
         metrics["iv_rv_20d"] = iv_near / rv20
 
     if iv_near is not None:
-        prior = _prior_iv(to_pandas(history), symbol, as_of)
-        metrics["atm_iv_near_percentile"] = percentile_rank(prior["iv"].to_numpy(dtype=float), iv_near)
+        prior_days, prior_iv = _prior_iv(_table(history), symbol, as_of)
+        metrics["atm_iv_near_percentile"] = percentile_rank(prior_iv, iv_near)
         start = np.datetime64(_iv_rank_window_start(as_of), "D")
-        recent = prior.loc[prior["date"] >= start, "iv"].to_numpy(dtype=float)
-        metrics["iv_rank_252d"] = iv_rank(np.append(recent, iv_near), iv_near)
+        metrics["iv_rank_252d"] = iv_rank(np.append(prior_iv[prior_days >= start], iv_near), iv_near)
 
     row = {"symbol": [symbol], "date": [as_of]} | {k: [v] for k, v in metrics.items()}
     return pa.table(row, schema=DERIVED_SCHEMA)

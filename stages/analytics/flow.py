@@ -52,12 +52,15 @@ returns the per-contract pandas frame, ``compute_flow`` / ``compute_flow_window`
 ``pyarrow.Table`` in ``FLOW_SCHEMA``. Everything is vectorised numpy over Arrow columns: the
 join is one ``pd.factorize`` of the contract symbols, each grouping one ``np.unique`` of
 combined key codes and ``np.bincount`` sums (``tests/bench/bench_flow.py`` has the figures).
+No Python string is handled per row: each key column's sort codes are computed once per window
+(text ranked by Arrow), statuses and classes stay small integer codes until the output, and the
+output's text columns (row keys included) are built in Arrow.
 Windows of stored rows are netted on read (``stages.flow_view``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,7 +69,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.errors import StageError
-from stages.analytics._tables import arrow_date, arrow_float, arrow_str, sort_rank, to_arrow
+from stages.analytics._tables import arrow_date, arrow_float, arrow_str, to_arrow
 
 GROUP_CONTRACT = "contract"
 GROUP_STRIKE = "strike"
@@ -94,6 +97,11 @@ STATUS_EXPIRED = "expired"
 LIVE_STATUSES = (STATUS_MATCHED, STATUS_NEW)
 CLASS_EXPIRED = "expired"
 FLOW_CLASSES = ("building", "unwinding", "churn", "unknown", CLASS_EXPIRED)
+# Statuses and classes are small integer codes inside this module (an index into these tuples),
+# text only in the output: comparing and building object arrays of strings costs per element.
+_STATUSES = (STATUS_MATCHED, STATUS_NEW, STATUS_EXPIRED, STATUS_DISAPPEARED, STATUS_MIXED)
+_MATCHED, _NEW, _EXPIRED, _DISAPPEARED, _MIXED = range(len(_STATUSES))
+_BUILDING, _UNWINDING, _CHURN, _UNKNOWN, _CLASS_EXPIRED = range(len(FLOW_CLASSES))
 #: The classification's constants (reference 2.4): building/unwinding when |ΔOI| >=
 #: max(OI_MIN, OI_FACTOR * previous OI); else churn when volume >= max(VOLUME_MIN, VOLUME_FACTOR * previous OI).
 OI_MIN, OI_FACTOR, VOLUME_MIN, VOLUME_FACTOR = 10.0, 0.10, 50.0, 0.50
@@ -151,6 +159,11 @@ def mark_price(bid: np.ndarray, ask: np.ndarray, last: np.ndarray) -> np.ndarray
 
 def classify_flow(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """The original thresholds, vectorised; ``unknown`` where ``delta_oi`` is NaN."""
+    return np.asarray(FLOW_CLASSES)[_class_codes(delta_oi, oi_prev, volume)]
+
+
+def _class_codes(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """``classify_flow`` as indexes into ``FLOW_CLASSES``."""
     base = np.maximum(np.nan_to_num(oi_prev, nan=0.0), 0.0)
     threshold = np.maximum(OI_MIN, OI_FACTOR * base)
     churn = np.maximum(VOLUME_MIN, VOLUME_FACTOR * base)
@@ -158,8 +171,8 @@ def classify_flow(delta_oi: np.ndarray, oi_prev: np.ndarray, volume: np.ndarray)
     with np.errstate(invalid="ignore"):
         return np.select(
             [~known, delta_oi >= threshold, delta_oi <= -threshold, volume >= churn],
-            ["unknown", "building", "unwinding", "churn"],
-            default="unknown",
+            [_UNKNOWN, _BUILDING, _UNWINDING, _CHURN],
+            default=_UNKNOWN,
         )
 
 
@@ -169,10 +182,9 @@ Arrays = dict[str, np.ndarray]
 
 def _option_type(table: pa.Table) -> np.ndarray:
     raw = pc.utf8_lower(pc.utf8_trim_whitespace(table.column("option_type").cast(pa.string())))
-    low = raw.to_numpy(zero_copy_only=False).astype(object)
-    out = np.full(len(low), None, dtype=object)  # anything but call/put stays null
-    out[np.isin(low, ["c", "call"])] = "call"
-    out[np.isin(low, ["p", "put"])] = "put"
+    out = np.full(table.num_rows, None, dtype=object)  # anything but call/put stays null
+    for name, spellings in (("call", ["c", "call"]), ("put", ["p", "put"])):
+        out[pc.is_in(raw, value_set=pa.array(spellings)).to_numpy(zero_copy_only=False)] = name
     return out
 
 
@@ -183,13 +195,14 @@ def _prepare(snapshot: pa.Table | pd.DataFrame, what: str) -> tuple[Arrays, np.d
     missing = [c for c in _SNAPSHOT_NEEDS if c not in table.column_names]
     if missing:
         raise StageError(f"the {what} snapshot is missing column(s) {', '.join(missing)}")
-    days = np.unique(arrow_date(table, "as_of"))
-    if len(days) != 1 or np.isnat(days[0]):
+    days = pc.unique(table.column("as_of").cast(pa.date32()))  # a missing date counts as one more
+    if len(days) != 1 or days.null_count:
         raise StageError(f"the {what} snapshot must hold exactly one as_of date, found {len(days)}")
-    day = days[0]
-    symbols = arrow_str(table, "contract_symbol")
-    if pd.isna(symbols).any():
+    day = days.to_numpy(zero_copy_only=False).astype("datetime64[D]")[0]
+    column = table.column("contract_symbol").cast(pa.string())
+    if column.null_count:
         raise StageError(f"the {what} snapshot of {day} has rows without a contract_symbol")
+    symbols = column.to_numpy(zero_copy_only=False).astype(object, copy=False)
     codes, uniques = pd.factorize(symbols)
     if len(uniques) != len(symbols):
         repeated = uniques[np.bincount(codes) > 1][:3]
@@ -246,10 +259,9 @@ def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame, g
     volume = np.where(in_cur, side(cur, cur_row, "volume"), np.nan)
     mark, delta = pick("mark"), pick("delta")
     n = len(uniques)
-    status = np.select([in_cur & in_prev, in_cur, expired], [STATUS_MATCHED, STATUS_NEW, STATUS_EXPIRED],
-                       default=STATUS_DISAPPEARED).astype(object)
-    flow_class = classify_flow(delta_oi, oi_prev, volume).astype(object)
-    flow_class[expired] = CLASS_EXPIRED
+    status = np.select([in_cur & in_prev, in_cur, expired], [_MATCHED, _NEW, _EXPIRED], default=_DISAPPEARED)
+    flow_class = _class_codes(delta_oi, oi_prev, volume)
+    flow_class[expired] = _CLASS_EXPIRED
     if gap_sessions is None:  # weekdays between the two sessions (the job passes the calendar's count)
         gap_sessions = max(int(np.busday_count(from_day, to_day)), 1)
     out: Arrays = {
@@ -275,7 +287,7 @@ def _pair(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.DataFrame, g
         "expired_notional": np.where(expired, oi_prev * mark * 100.0, np.nan),
         "gap_sessions": np.full(n, gap_sessions, dtype=np.int64),
     }
-    order = np.lexsort([sort_rank(out[c]) for c in ("contract_symbol", "option_type", "strike", "expiry")])
+    order = np.lexsort([_sort_codes(out[c])[0] for c in ("contract_symbol", "option_type", "strike", "expiry")])
     return {k: v[order] for k, v in out.items()}
 
 
@@ -290,7 +302,10 @@ def contract_flow(current: pa.Table | pd.DataFrame, previous: pa.Table | pd.Data
     Raises ``StageError`` on an empty snapshot, duplicate contracts, a snapshot holding several
     dates, or ``previous`` not strictly before ``current``.
     """
-    return pd.DataFrame(_pair(current, previous))
+    arrays = _pair(current, previous)
+    arrays["status"] = np.asarray(_STATUSES, dtype=object)[arrays["status"]]
+    arrays["flow_class"] = np.asarray(FLOW_CLASSES, dtype=object)[arrays["flow_class"]]
+    return pd.DataFrame(arrays)
 
 
 def compute_flow(
@@ -338,18 +353,23 @@ def compute_flow_window(
     pairs["oi_start"] = np.where(pairs["from_date"] == start, pairs["oi_prev"], np.nan)
     pairs["oi_end"] = np.where(pairs["to_date"] == end, pairs["oi"], np.nan)
 
+    # Each key column's sort codes, once for every grouping (the live subset keeps their order).
+    widths: dict[str, int] = {}
+    for key in {k for g in group_bys for k in _GROUP_KEYS[g]}:
+        pairs[_code(key)], widths[key] = _sort_codes(pairs[key])
+
     single = len(each) == 1  # one pair: every contract is one row, so n_contracts = n_pairs
     live_pairs: Arrays | None = None
     if any(g in _LIVE_ONLY for g in group_bys):  # expired and vanished contracts are in no grouped row
         status = pairs["status"]
-        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
+        live = (status == _MATCHED) | (status == _NEW)
         live_pairs = pairs if live.all() else {k: v[live] for k, v in pairs.items()}
-    parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, single)
+    parts = [_aggregate(live_pairs if live_pairs is not None and g in _LIVE_ONLY else pairs, g, widths, single)
              for g in group_bys]
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    out = {k: _concat([p[k] for p in parts]) for k in parts[0]} if parts else {}
     rows = len(out.get("row_key", ()))
     out |= {
-        "symbol": np.full(rows, symbol, dtype=object),
+        "symbol": pa.repeat(pa.scalar(symbol, pa.string()), rows),
         "as_of": np.full(rows, end, dtype="datetime64[D]"),
         "from_date": np.full(rows, start, dtype="datetime64[D]"),
         "to_date": np.full(rows, end, dtype="datetime64[D]"),
@@ -359,6 +379,19 @@ def compute_flow_window(
     return _to_flow_table(out, rows)
 
 
+def _sort_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes that sort like ``values`` (0 for the least, missing last) and how many distinct
+    values there are. Text is ranked in Arrow: numpy sorts an object array by Python comparisons."""
+    if values.dtype != object:
+        codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=False)
+        return codes, len(uniques)
+    if not len(values):
+        return np.zeros(0, np.int64), 0
+    ranks = pc.rank(pa.array(values, pa.string(), from_pandas=True), tiebreaker="dense")  # 1.., nulls last
+    codes = ranks.to_numpy().astype(np.int64) - 1
+    return codes, int(codes.max()) + 1
+
+
 def _underlying(table: pa.Table) -> str:
     names = {str(n).upper() for n in arrow_str(table, "underlying") if n is not None}
     if len(names) != 1:
@@ -366,16 +399,25 @@ def _underlying(table: pa.Table) -> str:
     return names.pop()
 
 
-def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Arrays:
+def _text(vocabulary: Sequence[str], codes: np.ndarray) -> pa.Array:
+    """Codes as the text they stand for (an Arrow string array)."""
+    return pa.array(vocabulary, pa.string()).take(codes)
+
+
+def _code(column: str) -> str:
+    return f"{column}:code"
+
+
+def _aggregate(pairs: Arrays, group_by: str, widths: Mapping[str, int], single_pair: bool = False) -> Arrays:
     """One grouping's rows from the per-contract rows ``pairs`` (for the groupings by strike and
-    expiry, the caller passes the live contracts only)."""
+    expiry, the caller passes the live contracts only), which hold each key column's sort codes
+    (``_code(column)``, ``widths[column]`` distinct values)."""
     keys = _GROUP_KEYS[group_by]
     status = pairs["status"]
     # Group codes combined in output sort order, so np.unique also sorts the groups (nulls last).
     combined = np.zeros(len(pairs["contract_symbol"]), dtype=np.int64)
     for key in (c for c in ("option_type", "expiry", "strike", "contract_symbol") if c in keys):
-        codes, uniques = pd.factorize(pairs[key], sort=True, use_na_sentinel=False)
-        combined = combined * len(uniques) + codes
+        combined = combined * widths[key] + pairs[_code(key)]
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     size = len(first)
@@ -399,27 +441,27 @@ def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Array
         n_contracts = np.bincount(distinct // width, minlength=size).astype(np.int64)
     out: Arrays = {column: total(pairs[column]) for column in (*_SUMMED, "expired_oi", "expired_notional")}
     if group_by == GROUP_TOTAL:  # the threshold's base is the live open interest
-        live = (status == STATUS_MATCHED) | (status == STATUS_NEW)
+        live = (status == _MATCHED) | (status == _NEW)
         out["oi_start"] = total(np.where(live, pairs["oi_start"], np.nan))
         out["oi_end"] = total(np.where(live, pairs["oi_end"], np.nan))
     else:
         out["oi_start"], out["oi_end"] = total(pairs["oi_start"]), total(pairs["oi_end"])
     n_pairs = np.bincount(inverse, minlength=size).astype(np.int64)
-    n_new, n_gone = count(status == STATUS_NEW), count(status == STATUS_DISAPPEARED)
-    n_matched, n_expired = count(status == STATUS_MATCHED), count(status == STATUS_EXPIRED)
-    flow_class = classify_flow(out["delta_oi"], out["oi_start"], out["volume"]).astype(object)
-    flow_class[n_expired == n_pairs] = CLASS_EXPIRED
+    n_new, n_gone = count(status == _NEW), count(status == _DISAPPEARED)
+    n_matched, n_expired = count(status == _MATCHED), count(status == _EXPIRED)
+    flow_class = _class_codes(out["delta_oi"], out["oi_start"], out["volume"])
+    flow_class[n_expired == n_pairs] = _CLASS_EXPIRED
     out |= {
         "n_pairs": n_pairs,
         "n_contracts": n_contracts,
         "n_new": n_new,
         "n_disappeared": n_gone,
         "n_expired": n_expired,
-        "status": np.select([n_matched == n_pairs, n_new == n_pairs, n_gone == n_pairs, n_expired == n_pairs],
-                            [STATUS_MATCHED, STATUS_NEW, STATUS_DISAPPEARED, STATUS_EXPIRED],
-                            default=STATUS_MIXED).astype(object),
-        "flow_class": flow_class,
-        "group_by": np.full(size, group_by, dtype=object),
+        "status": _text(_STATUSES, np.select([n_matched == n_pairs, n_new == n_pairs, n_gone == n_pairs,
+                                              n_expired == n_pairs], [_MATCHED, _NEW, _DISAPPEARED, _EXPIRED],
+                                             default=_MIXED)),
+        "flow_class": _text(FLOW_CLASSES, flow_class),
+        "group_by": pa.repeat(pa.scalar(group_by, pa.string()), size),
     }
     blanks = {"contract_symbol": np.full(size, None, dtype=object),
               "expiry": np.full(size, np.datetime64("NaT"), dtype="datetime64[D]"),
@@ -427,53 +469,75 @@ def _aggregate(pairs: Arrays, group_by: str, single_pair: bool = False) -> Array
               "strike": np.full(size, np.nan)}
     for column, blank in blanks.items():
         out[column] = pairs[column][first] if column in keys else blank
-    out["row_key"] = row_keys(out, group_by)
+    out["row_key"] = _row_keys(out, group_by)
     return out
 
 
-def _strike_text(strike: np.ndarray) -> np.ndarray:
-    # Format each distinct strike once (a chain has tens of strikes, not thousands).
-    distinct, inverse = np.unique(strike, return_inverse=True)
-    finite = np.isfinite(distinct)
-    text = np.char.mod("%.8f", np.where(finite, distinct, 0.0))
-    text = np.char.rstrip(np.char.rstrip(text, "0"), ".")
-    return np.where(finite, text, "").astype(object)[inverse.reshape(-1)]
+def _distinct_text(values: np.ndarray, text: Callable[[np.ndarray], np.ndarray]) -> pa.Array:
+    """``text`` of each value, formatted once per distinct value (a chain has tens of strikes and
+    expiries, not thousands); missing values (NaN, NaT) are null."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    missing = np.isnan(distinct) if distinct.dtype.kind == "f" else np.isnat(distinct)
+    return pa.array(text(distinct), pa.string(), mask=missing).take(inverse.reshape(-1))
+
+
+def _strike_text(strikes: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(strikes)  # infinite strikes format as "" (null) too, as NaN
+    text = np.char.mod("%.8f", np.where(finite, strikes, 0.0))
+    return np.where(finite, np.char.rstrip(np.char.rstrip(text, "0"), "."), "")
+
+
+def _key_part(values: np.ndarray, column: str) -> pa.Array:
+    """One column of ``row_key`` as text, null where it is missing or empty (a skipped part)."""
+    if column == "strike":
+        part = _distinct_text(values.astype(float), _strike_text)
+    elif column == "expiry":
+        part = _distinct_text(values.astype("datetime64[D]"), lambda days: np.datetime_as_string(days, unit="D"))
+    else:
+        text = values if values.dtype == object else values.astype(str).astype(object)
+        part = pa.array(text, pa.string(), from_pandas=True)  # None, NaN: null
+    return pc.if_else(pc.equal(part, ""), pa.scalar(None, pa.string()), part)
+
+
+def _row_keys(rows: Mapping[str, Any] | pd.DataFrame, group_by: str) -> pa.Array:
+    """``row_keys`` as an Arrow string array (joined in Arrow: no Python string per row)."""
+    key: pa.Array | None = None
+    for column in _GROUP_KEYS[group_by]:
+        part = _key_part(np.asarray(rows[column]), column)
+        # The non-empty parts joined with "|": a null part (or key) is skipped.
+        key = part if key is None else pc.coalesce(pc.binary_join_element_wise(key, part, "|"), key, part)
+    assert key is not None  # every grouping has a key column
+    if key.null_count == 0 and len(pc.unique(key)) == len(key):
+        return key
+    keys = key.to_numpy(zero_copy_only=False).astype(object)
+    empty = np.flatnonzero(pd.isna(keys))
+    if empty.size:
+        keys[empty] = np.char.mod("row-%06d", empty).astype(object)
+    codes, uniques = pd.factorize(keys)
+    if len(uniques) < len(keys):
+        # Repeats (possible only with null key parts): the n-th repeat of a key gets "|n".
+        repeat = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
+        again = np.flatnonzero(repeat > 0)
+        keys[again] = keys[again] + np.char.mod("|%d", repeat[again]).astype(object)
+    return pa.array(keys, pa.string())
 
 
 def row_keys(rows: Mapping[str, Any] | pd.DataFrame, group_by: str) -> np.ndarray:
     """The original's ``row_key`` for rows of one partition, in their order (see the module doc)."""
-    parts: list[np.ndarray] = []
-    for column in _GROUP_KEYS[group_by]:
-        values = np.asarray(rows[column])
-        if column == "strike":
-            parts.append(_strike_text(values.astype(float)))
-        elif column == "expiry":
-            days = values.astype("datetime64[D]")
-            parts.append(np.where(np.isnat(days), "", np.datetime_as_string(days, unit="D")).astype(object))
-        else:
-            missing = pd.isna(values)
-            parts.append(np.where(missing, "", values.astype(str) if values.dtype != object else values).astype(object))
-    key = np.full(len(parts[0]), "", dtype=object)
-    for part in parts:
-        key = np.where(part == "", key, np.where(key == "", part, key + "|" + part))
-    empty = np.flatnonzero(key == "")
-    if empty.size:
-        key[empty] = np.char.mod("row-%06d", empty).astype(object)
-    codes, uniques = pd.factorize(key)
-    if len(uniques) == len(key):
-        return key
-    # Repeats (possible only with null key parts): the n-th repeat of a key gets "|n".
-    repeat = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy()
-    again = np.flatnonzero(repeat > 0)
-    key[again] = key[again] + np.char.mod("|%d", repeat[again]).astype(object)
-    return key
+    return _row_keys(rows, group_by).to_numpy(zero_copy_only=False).astype(object)
 
 
-def _to_flow_table(columns: Arrays, rows: int) -> pa.Table:
+def _concat(parts: Sequence[Any]) -> Any:
+    return pa.concat_arrays(parts) if isinstance(parts[0], pa.Array) else np.concatenate(parts)
+
+
+def _to_flow_table(columns: Mapping[str, Any], rows: int) -> pa.Table:
     arrays = []
     for field in FLOW_SCHEMA:
         values = columns.get(field.name, np.full(rows, None, dtype=object))
-        if pa.types.is_floating(field.type):
+        if isinstance(values, pa.Array):  # text built in Arrow
+            arrays.append(values)
+        elif pa.types.is_floating(field.type):
             arrays.append(pa.array(values, mask=~np.isfinite(values), type=field.type))
         elif pa.types.is_integer(field.type):
             arrays.append(pa.array(values.astype(np.int64), type=field.type))

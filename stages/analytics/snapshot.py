@@ -18,13 +18,15 @@ to the provider's chain, following the original tool (reference 2.3 and 2.5, "Gr
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledger.errors import StageError
-from stages.analytics._tables import dates, num, require_columns, to_pandas
+from stages.analytics._tables import arrow_date, arrow_float, require_columns, to_arrow
 from stages.pricing import bs_greeks, implied_volatility
 
 # An IV at or below this is a placeholder some sources send for "unknown".
@@ -73,6 +75,15 @@ def normalize_option_type(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().str.lower().map(_TYPE_ALIASES)
 
 
+def option_type_column(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``normalize_option_type`` on an Arrow column: ``'call'``/``'put'`` or null."""
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(values.cast(pa.string())))
+    kind = pa.scalar(None, pa.string())
+    for alias, name in _TYPE_ALIASES.items():
+        kind = pc.if_else(pc.equal(text, alias), name, kind)
+    return kind
+
+
 def inference_price(bid: np.ndarray, ask: np.ndarray, last: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """The price an IV is inverted from: mid when both sides quote, else a traded last, else NaN."""
     two_sided = (bid > 0) & (ask > 0)
@@ -96,29 +107,30 @@ def enrich_chain(
     """
     if spot is None or not np.isfinite(spot) or spot <= 0:
         raise StageError(f"spot must be a positive price to snapshot the chain on {as_of}, got {spot!r}")
-    frame = to_pandas(chain)
+    frame = to_arrow(chain)
     require_columns(frame, _REQUIRED, "the provider chain")
-    n = len(frame)
+    n = frame.num_rows
 
-    option_type = normalize_option_type(frame["option_type"])
-    expiry = dates(frame, "expiry")
-    strike = num(frame, "strike")
-    bad = option_type.isna().to_numpy() | np.isnat(expiry) | ~np.isfinite(strike) | frame["contract_symbol"].isna().to_numpy()
+    option_type = option_type_column(frame["option_type"])
+    contract = pc.utf8_trim_whitespace(frame["contract_symbol"].cast(pa.string()))
+    expiry = arrow_date(frame, "expiry")
+    strike = arrow_float(frame, "strike")
+    bad = (_is_null(option_type) | np.isnat(expiry) | ~np.isfinite(strike) | _is_null(frame["contract_symbol"]))
     if bad.any():
-        sample = frame.loc[bad, "contract_symbol"].astype("string").fillna("<null>").head(5).tolist()
+        sample = frame["contract_symbol"].cast(pa.string()).filter(pa.array(bad)).fill_null("<null>")
         raise StageError(
             f"{int(bad.sum())} chain row(s) have a null key or an option type other than call/put "
-            f"(e.g. {', '.join(sample)}); fix the provider mapping before snapshotting"
+            f"(e.g. {', '.join(sample.to_pylist()[:5])}); fix the provider mapping before snapshotting"
         )
-    is_call = (option_type == "call").to_numpy()
+    is_call = _is_true(pc.equal(option_type, "call"))
 
-    bid, ask, last = num(frame, "bid"), num(frame, "ask"), num(frame, "last")
-    volume, open_interest = num(frame, "volume"), num(frame, "open_interest")
+    bid, ask, last = arrow_float(frame, "bid"), arrow_float(frame, "ask"), arrow_float(frame, "last")
+    volume, open_interest = arrow_float(frame, "volume"), arrow_float(frame, "open_interest")
     dte = (expiry - np.datetime64(as_of, "D")).astype(np.int64)
     live = dte > 0
     t = np.where(live, dte, 1).astype(float) / 365.0
 
-    source_iv = num(frame, "implied_volatility")
+    source_iv = arrow_float(frame, "implied_volatility")
     has_source_iv = np.isfinite(source_iv) & (source_iv > MIN_VALID_IV)
     price = inference_price(bid, ask, last, volume)
     wanted = ~has_source_iv & live & np.isfinite(price)
@@ -127,53 +139,61 @@ def enrich_chain(
         inferred[wanted] = implied_volatility(price[wanted], spot, strike[wanted], t[wanted], risk_free_rate, is_call[wanted])
     got_inferred = wanted & np.isfinite(inferred)
     iv = np.where(has_source_iv, source_iv, np.where(got_inferred, inferred, np.nan))
-    iv_source = np.where(has_source_iv, IV_SOURCE_PROVIDER, np.where(got_inferred, IV_SOURCE_INFERRED, IV_SOURCE_MISSING))
+    source = np.where(has_source_iv, 0, np.where(got_inferred, 1, 2))  # an index into IV_SOURCES
+    iv_source = pa.array(IV_SOURCES, pa.string()).take(pa.array(source))
 
     model = bs_greeks(spot, strike, t, risk_free_rate, np.where(np.isfinite(iv), iv, 0.3), is_call)
     can_model = live & np.isfinite(iv)
     greeks = {}
     for name in GREEK_COLUMNS:
-        given = num(frame, name)
+        given = arrow_float(frame, name)
         filled = np.where(np.isfinite(given), given, np.where(can_model, model[name], np.nan))
         greeks[name] = np.where(live, filled, np.nan)
 
-    out = pd.DataFrame(
-        {
-            "contract_symbol": frame["contract_symbol"].astype("string").str.strip().to_numpy(dtype=object),
-            "underlying": frame["underlying"].astype("string").str.strip().str.upper().to_numpy(dtype=object),
-            "expiry": expiry,
-            "option_type": option_type.to_numpy(dtype=object),
-            "strike": strike,
-            "bid": bid,
-            "ask": ask,
-            "last": last,
-            "volume": volume,
-            "open_interest": open_interest,
-            "implied_volatility": iv,
-            "iv_source": iv_source,
-            **greeks,
-        }
-    )
-    out["spot"] = float(spot)
-    out["as_of"] = np.datetime64(as_of, "D")
-    out = out.sort_values(["expiry", "strike", "option_type", "contract_symbol"], kind="mergesort")
-    return _to_snapshot_table(out)
+    columns = {
+        "contract_symbol": contract,
+        "underlying": pc.utf8_upper(pc.utf8_trim_whitespace(frame["underlying"].cast(pa.string()))),
+        "expiry": expiry,
+        "option_type": option_type,
+        "strike": strike,
+        "bid": bid,
+        "ask": ask,
+        "last": last,
+        "volume": volume,
+        "open_interest": open_interest,
+        "implied_volatility": iv,
+        "iv_source": iv_source,
+        **greeks,
+        "spot": np.full(n, float(spot)),
+        "as_of": np.full(n, np.datetime64(as_of, "D")),
+    }
+    table = _to_snapshot_table(columns)
+    order = pc.sort_indices(table, [(k, "ascending") for k in ("expiry", "strike", "option_type", "contract_symbol")])
+    return table.take(order)
 
 
-def _to_snapshot_table(frame: pd.DataFrame) -> pa.Table:
+def _is_null(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _is_true(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _to_snapshot_table(columns: dict[str, Any]) -> pa.Table:
+    """``SNAPSHOT_SCHEMA`` from numpy or Arrow columns: non-finite numbers become null, counts
+    are rounded to integers."""
     arrays = []
     for field in SNAPSHOT_SCHEMA:
-        column = frame[field.name]
+        column = columns[field.name]
         if pa.types.is_integer(field.type):
-            values = column.to_numpy(dtype=float)
-            arrays.append(pa.array(np.rint(np.where(np.isfinite(values), values, 0)).astype(np.int64), mask=~np.isfinite(values)))
+            arrays.append(pa.array(np.rint(np.where(np.isfinite(column), column, 0)).astype(np.int64), mask=~np.isfinite(column)))
         elif pa.types.is_floating(field.type):
-            values = column.to_numpy(dtype=float)
-            arrays.append(pa.array(values, mask=~np.isfinite(values), type=field.type))
-        elif pa.types.is_date(field.type):
-            arrays.append(pa.array(column.to_numpy(dtype="datetime64[D]"), type=field.type))
+            arrays.append(pa.array(column, mask=~np.isfinite(column), type=field.type))
+        elif isinstance(column, np.ndarray):
+            arrays.append(pa.array(column, type=field.type))
         else:
-            arrays.append(pa.array(column.to_numpy(dtype=object), type=field.type))
+            arrays.append(pa.concat_arrays(column.chunks) if isinstance(column, pa.ChunkedArray) else column)
     return pa.Table.from_arrays(arrays, schema=SNAPSHOT_SCHEMA)
 
 
@@ -188,4 +208,5 @@ __all__ = [
     "enrich_chain",
     "inference_price",
     "normalize_option_type",
+    "option_type_column",
 ]

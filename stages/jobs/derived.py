@@ -52,9 +52,8 @@ def compute(ctx: JobContext, inputs: Inputs, symbol: str) -> PartitionResult:
     if row is None:
         raise StageError(f"no options snapshot of {symbol} for {ctx.as_of}; "
                          f"run `options-helper snapshot-options --as-of {ctx.as_of} --symbols {symbol}` first")
-    candles = _of(inputs.candles, symbol)
-    out = compute_derived(read_snapshot(ctx.data_root, row), candles, _of(inputs.history, symbol),
-                          symbol=symbol, as_of=ctx.as_of)
+    candles, history = _of(inputs.candles, symbol), _of(inputs.history, symbol)
+    out = compute_derived(read_snapshot(ctx.data_root, row), candles, history, symbol=symbol, as_of=ctx.as_of)
     return PartitionResult(
         scope_key=symbol,
         writes=(datastore.TableWrite(table=datastore.DERIVED.name, rows=out,
@@ -63,7 +62,7 @@ def compute(ctx: JobContext, inputs: Inputs, symbol: str) -> PartitionResult:
         rows=out.num_rows,
         min_data_time=ctx.as_of,
         max_data_time=ctx.as_of,
-        extra={"candles": candles.num_rows, "history_rows": _of(inputs.history, symbol).num_rows,
+        extra={"candles": candles.num_rows, "history_rows": history.num_rows,
                "snapshot": row["path"]},
     )
 

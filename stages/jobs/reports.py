@@ -19,9 +19,11 @@ a briefing built from synthetic data says so whichever provider is configured no
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -46,8 +48,18 @@ def _synthetic(ctx: JobContext, providers: list[str | None]) -> bool:
     return any(p == "synthetic" for p in known) if known else ctx.settings.provider == "synthetic"
 
 
-def _of(table: pa.Table, symbol: str) -> pa.Table:
-    return table.filter(pc.equal(table["symbol"], symbol)) if table.num_rows else table
+def _by_symbol(table: pa.Table) -> Callable[[str], pa.Table]:
+    """Each symbol's rows of ``table``, in their order: one stable sort and zero-copy slices, not a
+    filter of the whole table per symbol (the reports cover every symbol: that was quadratic)."""
+    if not table.num_rows:
+        return lambda symbol: table
+    table = table.take(pc.sort_indices(table, sort_keys=[("symbol", "ascending")]))  # stable
+    symbols = table["symbol"].to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1]])
+    ends = np.r_[starts[1:], len(symbols)]
+    slices = {symbols[a]: table.slice(a, b - a) for a, b in zip(starts, ends, strict=True)}
+    empty = table.slice(0, 0)
+    return lambda symbol: slices.get(symbol, empty)
 
 
 def _report_row(kind: str, ctx: JobContext, f: _files.StagedFile) -> dict[str, Any]:
@@ -109,9 +121,10 @@ def compute_briefing(ctx: JobContext, inputs: BriefingInputs, scope: str) -> Par
     from stages.analytics.briefing import SymbolBriefing, build_briefing
     from stages.analytics.checks import CheckResult
 
+    derived, flow = _by_symbol(inputs.derived), _by_symbol(inputs.flow)
     items = []
     for symbol in ctx.symbols:
-        rows = _of(inputs.derived, symbol).to_pylist()
+        rows = derived(symbol).to_pylist()
         today = next((r for r in rows if r["date"] == ctx.as_of), None)
         before = next((r for r in rows if r["date"] == ctx.previous_session), None)
         prev_spot = before["spot"] if before and before.get("spot") else inputs.previous_closes.get(symbol)
@@ -121,7 +134,7 @@ def compute_briefing(ctx: JobContext, inputs: BriefingInputs, scope: str) -> Par
             for c in inputs.failed_checks if c["scope_key"] == symbol
         )
         items.append(SymbolBriefing(symbol=symbol, as_of=ctx.as_of if today else None, derived=today,
-                                    previous_spot=prev_spot, flow=_of(inputs.flow, symbol), checks=checks))
+                                    previous_spot=prev_spot, flow=flow(symbol), checks=checks))
     synthetic = _synthetic(ctx, inputs.providers)
     markdown, payload = build_briefing(ctx.as_of, items, synthetic=synthetic, generated_at=ctx.report_time,
                                        portfolio=inputs.portfolio.to_dict() if inputs.portfolio else None)
@@ -177,10 +190,8 @@ def compute_dashboard(ctx: JobContext, inputs: DashboardInputs, scope: str) -> P
     from stages.analytics.dashboard import DashboardInputs as Page
     from stages.analytics.dashboard import DashboardSymbol, render_dashboard
 
-    symbols = tuple(
-        DashboardSymbol(symbol=s, history=_of(inputs.derived, s), prices=_of(inputs.candles, s), flow=_of(inputs.flow, s))
-        for s in ctx.symbols
-    )
+    derived, candles, flow = _by_symbol(inputs.derived), _by_symbol(inputs.candles), _by_symbol(inputs.flow)
+    symbols = tuple(DashboardSymbol(symbol=s, history=derived(s), prices=candles(s), flow=flow(s)) for s in ctx.symbols)
     synthetic = _synthetic(ctx, inputs.providers)
     page_inputs = Page(symbols=symbols, health=inputs.health,
                        portfolio=inputs.portfolio.to_dict() if inputs.portfolio else None)

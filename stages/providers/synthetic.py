@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.errors import UsageError
-from stages.occ import occ_root, parse_occ, require_ticker
+from stages.occ import OccColumns, occ_root, parse_occ_many, require_ticker
 from stages.pricing import bs_greeks, bs_price
 from stages.providers.base import (
     CAPABILITIES,
@@ -221,46 +221,49 @@ class SyntheticProvider:
     def option_bars(self, contract_symbols: Sequence[str], start: dt.date, end: dt.date) -> pa.Table:
         """Daily bars of the given contracts on the sessions they traded (volume > 0)."""
         _check_range(start, end)
-        parsed = {s: parse_occ(s) for s in sorted(set(contract_symbols))}
+        symbols = sorted(set(contract_symbols))
+        parsed = parse_occ_many(symbols)
         lo, hi = session_range(start, end)
-        by_root: dict[str, list[str]] = {}
-        for sym, occ in parsed.items():
-            by_root.setdefault(occ.underlying, []).append(sym)
-        tables = [self._bars_for_root(root, syms, parsed, lo, hi) for root, syms in sorted(by_root.items())]
+        roots, of_root = np.unique(parsed.root.astype(str), return_inverse=True)
+        tables = [self._bars_for_root(str(root), symbols, parsed, np.flatnonzero(of_root == k), lo, hi)
+                  for k, root in enumerate(roots)]
         tables = [t for t in tables if t.num_rows]
         if not tables or hi <= lo:
             return OPTION_BARS_SCHEMA.empty_table()
         return sorted_table(pa.concat_tables(tables), OPTION_BARS_SORT)
 
-    def _bars_for_root(self, root: str, symbols: list[str], parsed: dict, lo: int, hi: int) -> pa.Table:
+    def _bars_for_root(self, root: str, symbols: list[str], parsed: OccColumns, of_root: np.ndarray,
+                       lo: int, hi: int) -> pa.Table:
+        """Bars of the contracts ``symbols[i] for i in of_root`` (all of option root ``root``)."""
         path = price_path(self.seed, root)
-        rows = []  # (symbol, Contracts fields) for contracts the synthetic market lists
-        for sym in symbols:
-            occ = parsed[sym]
-            e = expiry_from_date(occ.expiry)
+        milli, expiry = parsed.strike_milli[of_root], parsed.expiry[of_root]
+        n = len(of_root)
+        listed = np.full(n, -1, dtype=np.int64)  # the session a listed strike was listed at; -1: not listed
+        expiry_day, expiry_index, kind = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int8)
+        for day in np.unique(expiry).tolist():  # the contracts the synthetic market lists, by expiry
+            e = expiry_from_date(day)
             if e is None:
                 continue
-            listing = strike_life(self.seed, root, e)
-            milli = round(occ.strike * 1000)
-            j = int(np.searchsorted(listing.strike_milli, milli))
-            if j < len(listing.strike_milli) and listing.strike_milli[j] == milli:
-                rows.append((sym, e, occ.option_type == "call", milli, int(listing.listing_index[j])))
-        if not rows or hi <= lo:
+            life = strike_life(self.seed, root, e)
+            at = np.flatnonzero(expiry == np.datetime64(day, "D"))
+            j = np.searchsorted(life.strike_milli, milli[at])
+            hit = j < len(life.strike_milli)
+            hit[hit] = life.strike_milli[j[hit]] == milli[at[hit]]
+            listed[at[hit]] = life.listing_index[j[hit]]
+            expiry_day[at], expiry_index[at], kind[at] = day_number(e.date), e.expiry_index, e.kind
+        rows = np.flatnonzero(listed >= 0)  # in the order of ``symbols``
+        if not len(rows) or hi <= lo:
             return OPTION_BARS_SCHEMA.empty_table()
-        first = np.array([max(r[4], lo) for r in rows])
-        last = np.array([min(r[1].expiry_index, hi - 1) for r in rows])
-        counts = np.maximum(last - first + 1, 0)
-        which = np.repeat(np.arange(len(rows)), counts)
-        session = np.concatenate([np.arange(f, f + k) for f, k in zip(first, counts, strict=True)]) if len(which) else \
-            np.zeros(0, np.int64)
-        c = Contracts(
-            expiry_day=np.array([day_number(r[1].date) for r in rows], np.int64)[which],
-            expiry_index=np.array([r[1].expiry_index for r in rows], np.int64)[which],
-            kind=np.array([r[1].kind for r in rows], np.int8)[which],
-            is_call=np.array([r[2] for r in rows], bool)[which],
-            strike_milli=np.array([r[3] for r in rows], np.int64)[which],
-            listing_index=np.array([r[4] for r in rows], np.int64)[which],
+        contracts = Contracts(
+            expiry_day=expiry_day[rows], expiry_index=expiry_index[rows], kind=kind[rows],
+            is_call=parsed.is_call[of_root][rows], strike_milli=milli[rows], listing_index=listed[rows],
         )
+        # One row per (contract, session it was alive in [lo, hi)).
+        first = np.maximum(contracts.listing_index, lo)
+        counts = np.maximum(np.minimum(contracts.expiry_index, hi - 1) - first + 1, 0)
+        which = np.repeat(np.arange(len(rows)), counts)
+        session = first[which] + np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
+        c = contracts.take(which)
         q = quote(path, self.seed, c, session, self.rate)
         traded = q.volume > 0
         c, session, which = c.take(traded), session[traded], which[traded]
@@ -282,7 +285,7 @@ class SyntheticProvider:
         vwap = np.clip(np.round((high + low + 2.0 * close) / 4.0, 4), low, high)
         size = 2.0 + 8.0 * ((c.strike_milli + session) % 7) / 6.0
         trades = np.maximum(1, np.ceil(q.volume / size)).astype(np.int64)
-        names = pa.array([r[0] for r in rows]).take(pa.array(which))
+        names = pa.array([symbols[i] for i in of_root[rows]]).take(pa.array(which))
         return pa.Table.from_arrays(
             [
                 names,

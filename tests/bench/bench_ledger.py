@@ -18,7 +18,9 @@ one CLI run's commits no slower than 1.25x the baseline commit's (p50 and p99); 
     opened per batch);
 (d) the original's pattern on the same events: a new ``duckdb.connect`` and one transaction per
     ledger write, INSERT/UPDATE on four plain tables shaped like the original's;
-(e) ``options-helper --help``, median of 10.
+(e) ``options-helper --help``, median of 10;
+(f) a 500-symbol stage's final commit (``run.complete`` with 500 materializations and 3,000 checks),
+    file opened per commit: CPU time per commit and events per CPU second (issue 17's ledger share).
 """
 
 from __future__ import annotations
@@ -318,12 +320,43 @@ def bench_help(repeats: int = 10) -> dict[str, Any]:
     return {"median_ms": 1000 * statistics.median(times)}
 
 
-SECTIONS = ("batched", "run_latency", "rebuild", "original", "help")
+# -- (f) a 500-symbol stage's final commit ----------------------------------------------------------
+def bench_stage_commit(tmp: Path, symbols: int, repeats: int) -> dict[str, Any]:
+    """What the daily's ledger costs per stage at S&P-500 scale (issue 17): ``run.complete`` with a
+    materialization and six checks per symbol (``symbols * 7 + 1`` events), the file opened for the
+    commit as always. CPU time (process time, all threads) is the figure: it does not count the time
+    other processes of a shared machine take."""
+    led = ledger.open(tmp / "stage_commit.duckdb")
+    cpu, wall = [], []
+    for i in range(repeats + 1):  # the first warms the process up
+        day = (dt.date(2026, 1, 5) + dt.timedelta(days=i)).isoformat()
+        run = led.run("compute_flow", partition_key=day, scope_keys=[f"S{k}" for k in range(symbols)])
+        run.__enter__()
+        events: list[Event] = []
+        for k in range(symbols):
+            m = run.materialized("options_flow", day, f"S{k}", rows=6000, code_version="1",
+                                 max_data_time=f"{day}T21:00:00+00:00", extra={"from_date": day, "gap_sessions": 1})
+            events.append(m)
+            events += [run.check(asset_key="options_flow", partition_key=day, scope_key=f"S{k}", check_name=f"c{c}",
+                                 severity="warn", status="pass", metrics={"rows_checked": 6000, "sample": [1, 2]},
+                                 message="fine", materialization_id=m.event_id) for c in range(6)]
+        c0, w0 = time.process_time(), time.perf_counter()
+        run.complete(events)
+        if i:
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+    n = len(events) + 1  # and the run's success
+    return {"events": n, "repeats": repeats, "cpu_ms_median": 1000 * statistics.median(cpu),
+            "cpu_ms_min": 1000 * min(cpu), "events_per_cpu_s": n / statistics.median(cpu),
+            "wall_ms_median": 1000 * statistics.median(wall)}
+
+
+SECTIONS = ("batched", "run_latency", "rebuild", "original", "help", "stage_commit")
 
 
 def run(quick: bool = False, only: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
-    sizes = (dict(batched=5_000, runs=10, rebuild=50_000, original=120) if quick
-             else dict(batched=50_000, runs=100, rebuild=1_000_000, original=600))
+    sizes = (dict(batched=5_000, runs=10, rebuild=50_000, original=120, symbols=50, stage_commits=2) if quick
+             else dict(batched=50_000, runs=100, rebuild=1_000_000, original=600, symbols=500, stage_commits=9))
     tmp = Path(tempfile.mkdtemp(prefix="bench-ledger-"))
     benches = {
         "batched": lambda: bench_batched(tmp, sizes["batched"]),
@@ -331,6 +364,7 @@ def run(quick: bool = False, only: tuple[str, ...] = SECTIONS) -> dict[str, Any]
         "rebuild": lambda: bench_rebuild(tmp, sizes["rebuild"]),
         "original": lambda: bench_original(tmp, sizes["original"]),
         "help": bench_help,
+        "stage_commit": lambda: bench_stage_commit(tmp, sizes["symbols"], sizes["stage_commits"]),
     }
     try:
         results: dict[str, Any] = {"quick": quick, "duckdb": duckdb.__version__}
@@ -381,6 +415,11 @@ def _print(r: dict[str, Any]) -> None:
         hlp = r["help"]
         rows.append(("(e) options-helper --help, median of 10",
                      f"{hlp['median_ms']:.0f} ms" if "median_ms" in hlp else f"skipped: {hlp['skipped']}", ""))
+    if "stage_commit" in r:
+        sc = r["stage_commit"]
+        rows.append((f"(f) a stage's final commit ({sc['events']:,} events), CPU median of {sc['repeats']}",
+                     f"{sc['cpu_ms_median']:.0f} ms", f"{sc['events_per_cpu_s']:,.0f} events/CPU-s, "
+                     f"wall {sc['wall_ms_median']:.0f} ms"))
     width = max((len(name) for name, _, _ in rows), default=0)
     print(f"ledger benchmark (DuckDB {r['duckdb']}{', quick' if r['quick'] else ''})")
     print(f"{'figure':<{width}}  {'measured':>18}  target")

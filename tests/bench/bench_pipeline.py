@@ -332,6 +332,7 @@ def _probe_main(base: str, session: str, symbols: int, workers: int) -> int:
         "runner_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mib, 1),
         "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mib, 1),
         "tree_peak_pss_mib": round(sampler.peak_kib / mib, 1),
+        "stage_seconds": {r.job: round(r.seconds, 2) for r in day.results},
     }))
     return 0
 

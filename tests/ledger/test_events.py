@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from ledger import events as ev
 from ledger.errors import MissingUpcasterError, UnknownEventTypeError
+from ledger.ids import new_uuid7
 from tests.ledger.helpers import PURE
 
 text = st.text(max_size=12)
@@ -162,3 +164,17 @@ def test_the_hash_body_is_the_canonical_json_of_the_row_byte_for_byte(
                                   at.isoformat(timespec="microseconds"), run_id, asset_key, partition_key,
                                   scope_key, payload])
     assert hash_body(prev, seq, at, row) == expected
+
+
+@given(ms=st.integers(min_value=0, max_value=(1 << 48) - 1))
+def test_event_ids_are_uuid7_in_the_standard_text_form(ms: int) -> None:
+    text = new_uuid7(ms)
+    parsed = uuid.UUID(text)
+    assert str(parsed) == text  # lower-case hex, dashes where uuid puts them
+    assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert parsed.int >> 80 == ms
+    assert new_uuid7(ms) != text  # 74 random bits
+
+
+def test_event_ids_sort_by_time() -> None:
+    assert new_uuid7(1_700_000_000_000) < new_uuid7(1_700_000_000_001) < new_uuid7(1_800_000_000_000)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import attrs
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from stages.analytics.briefing import SymbolBriefing, build_briefing
@@ -197,3 +198,13 @@ def test_check_result_is_frozen_and_validated():
     with pytest.raises(ValueError):
         CheckResult(asset_key=CANDLES_DAILY, check_name="x", severity="fatal", status="pass",
                     scope_key="ALL", metrics={}, message="")
+
+
+@pytest.mark.parametrize(("asset_key", "check"), [(k, c) for k, c in _all_checks() if not c.text_input],
+                         ids=lambda v: getattr(v, "name", v))
+def test_a_table_is_checked_as_its_pandas_conversion(asset_key, check, clean):
+    """Arrow input is read from its buffers, pandas input through pandas: clean or broken, the same results."""
+    for frame in (clean[asset_key], BREAKERS[check.name](clean[asset_key])):
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        assert check(table, session=SESSION, scope_key="XYZ") == check(
+            table.to_pandas(date_as_object=True), session=SESSION, scope_key="XYZ")

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from html.parser import HTMLParser
 
+import attrs
+import pandas as pd
 import pyarrow as pa
 
 import stages.analytics as analytics
@@ -22,6 +24,7 @@ from stages.analytics import (
     run_checks,
 )
 from stages.analytics.checks import CheckResult
+from stages.jobs.reports import _by_symbol
 from stages.registry import DASHBOARD_VIEWS, OPTIONS_SNAPSHOT_FILE
 from tests.stages.conftest import SESSION
 
@@ -136,3 +139,38 @@ def test_public_names_resolve():
     for name in analytics.__all__:
         assert getattr(analytics, name) is not None
     assert len(set(analytics.__all__)) == len(analytics.__all__)
+
+
+def test_reports_read_a_pandas_frame_as_they_read_its_arrow_table(flow_sessions, derived_snapshot, candles):
+    item = _briefing_input(flow_sessions, derived_snapshot, candles)
+    as_pandas = SymbolBriefing(symbol=item.symbol, as_of=item.as_of, derived=item.derived,
+                               previous_spot=item.previous_spot, flow=item.flow.to_pandas(), checks=item.checks)
+    assert (build_briefing(SESSION, [as_pandas], synthetic=False, generated_at=NOW)
+            == build_briefing(SESSION, [attrs.evolve(item, warnings=())], synthetic=False, generated_at=NOW))
+    history = compute_derived(derived_snapshot, candles, None, symbol="XYZ", as_of=SESSION)
+    pages = [render_dashboard(SESSION, DashboardInputs(symbols=(DashboardSymbol(
+        symbol="XYZ", history=convert(history), prices=convert(candles), flow=convert(item.flow)),)),
+        synthetic=False, generated_at=NOW) for convert in (lambda t: t, lambda t: t.to_pandas())]
+    assert pages[0] == pages[1]
+
+
+def test_dashboard_draws_one_point_per_date_the_last_given_in_date_order(candles):
+    tidy = candles.to_pandas()
+    # Shuffled, with an earlier value repeated for two dates before the one that counts and a row without a date.
+    stale = tidy.iloc[[3, 1]].assign(close=1.0)
+    messy = pd.concat([stale, tidy.iloc[::-1], tidy.iloc[[0]].assign(date=None)], ignore_index=True)
+
+    def page(prices):
+        symbol = DashboardSymbol(symbol="XYZ", prices=prices)
+        return render_dashboard(SESSION, DashboardInputs(symbols=(symbol,)), synthetic=False, generated_at=NOW)
+
+    assert page(pa.Table.from_pandas(messy, preserve_index=False)) == page(candles)
+    assert page(candles) != page(pa.Table.from_pandas(tidy.assign(close=tidy["close"] + 1), preserve_index=False))
+
+
+def test_each_symbol_gets_its_own_rows_in_their_order():
+    table = pa.table({"symbol": ["B", "A", "B", "C", "A"], "n": [1, 2, 3, 4, 5]})
+    rows_of = _by_symbol(table)
+    assert {s: rows_of(s)["n"].to_pylist() for s in "ABC"} == {"A": [2, 5], "B": [1, 3], "C": [4]}
+    assert rows_of("Z").num_rows == 0 and rows_of("Z").schema == table.schema
+    assert _by_symbol(table.slice(0, 0))("A").num_rows == 0
