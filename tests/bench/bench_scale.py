@@ -5,8 +5,8 @@ Run with ``python -m tests.bench.bench_scale [--quick]`` (``--quick``: 50 symbol
 steady state: wall, CPU of the runner and its workers, the ledger's share against a data-only
 baseline replayed in the same process) plus the steady state re-run in fresh processes, pooled
 and serial, for peak memory (the runner's and its largest worker's) and the serial baseline's
-wall time in the same run. Targets: under 45 s wall and 1 GiB peak memory (the runner's and its workers' PSS summed,
-sampled; their peak RSS are reported too); ledger share under 3 %.
+wall time in the same run. Targets: under 45 s wall and 1 GiB peak memory (the runner's peak RSS and the runner's and its
+workers' PSS summed, sampled, both under it); ledger share under 3 %.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "ledger_recording_seconds": steady["ledger_recording_seconds"],
     }
     doc["targets"] = {"seconds": TARGET_SECONDS, "memory_mib": TARGET_RSS_MIB, "ledger_share": TARGET_LEDGER_SHARE}
-    doc["meets_targets"] = {"seconds": steady["seconds"] < TARGET_SECONDS, "memory_mib": pss < TARGET_RSS_MIB,
+    doc["meets_targets"] = {"seconds": steady["seconds"] < TARGET_SECONDS, "memory_mib": max(pss, pooled["runner_peak_rss_mib"]) < TARGET_RSS_MIB,
                             "ledger_share": steady["ledger_share"] < TARGET_LEDGER_SHARE}
     s = doc["summary"]
     print(f"\nscale: {n} symbols, steady state {s['seconds']:.1f} s wall ({s['cpu_seconds']:.1f} s CPU); "
