@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from ledger.errors import ConfigError
+
+T = TypeVar("T")
 
 CONFIG_FILE_NAME = "options-helper.toml"
 DEFAULT_DUCKDB_PATH = Path("data/warehouse/options.duckdb")
@@ -177,6 +179,17 @@ def _float(cfg: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
+def _env_number(env: Mapping[str, str], name: str, parse: Callable[[str], T], expects: str) -> T | None:
+    """The environment variable ``name`` parsed, None when unset or empty."""
+    text = env.get(name)
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise ConfigError(f"{name} must be {expects}, got {text!r}") from e
+
+
 def _int(cfg: Mapping[str, Any], key: str, default: int) -> int:
     value = cfg.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -256,13 +269,8 @@ def load_settings(
         requests_per_second=_float(alpaca_cfg, "requests_per_second", 3.0),
         requests_per_minute=_float(alpaca_cfg, "requests_per_minute", 200.0),
     )
-    lock_env = env.get("OPTIONS_HELPER_LOCK_TIMEOUT")
-    if lock_env:
-        try:
-            lock_timeout = float(lock_env)
-        except ValueError as e:
-            raise ConfigError(f"OPTIONS_HELPER_LOCK_TIMEOUT must be a number of seconds, got {lock_env!r}") from e
-    else:
+    lock_timeout = _env_number(env, "OPTIONS_HELPER_LOCK_TIMEOUT", float, "a number of seconds")
+    if lock_timeout is None:
         lock_timeout = _float(ledger_cfg, "lock_timeout_seconds", 60.0)
     if not math.isfinite(lock_timeout) or lock_timeout <= 0:
         raise ConfigError(f"the lock timeout must be a positive number of seconds, got {lock_timeout!r}")
@@ -275,13 +283,8 @@ def load_settings(
     max_gap = _int(stages_cfg, "flow_max_gap_sessions", DEFAULT_FLOW_MAX_GAP_SESSIONS)
     if max_gap < 1:
         raise ConfigError(f"flow_max_gap_sessions must be at least 1 (1: the previous session only), got {max_gap!r}")
-    workers_env = env.get("OPTIONS_HELPER_WORKERS")
-    if workers_env:
-        try:
-            workers = int(workers_env)
-        except ValueError as e:
-            raise ConfigError(f"OPTIONS_HELPER_WORKERS must be a whole number (0: one per CPU), got {workers_env!r}") from e
-    else:
+    workers = _env_number(env, "OPTIONS_HELPER_WORKERS", int, "a whole number (0: one per CPU)")
+    if workers is None:
         workers = _int(stages_cfg, "workers", 0)
     if workers < 0:
         raise ConfigError(f"workers must be 0 (one per CPU) or more, got {workers!r}")

@@ -69,13 +69,17 @@ def test_ticker_shapes(ticker, ok):
     assert is_ticker(ticker) is ok
 
 
+# The parts of any valid OCC symbol (``format_occ(root, expiry, call/put, milli / 1000)``).
+VALID_SYMBOL_PARTS = {
+    "root": st.from_regex(r"[A-Z][A-Z0-9]{0,5}", fullmatch=True),
+    "expiry": st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)),
+    "call": st.booleans(),
+    "milli": st.integers(1, 99_999_999),
+}
+
+
 @settings(max_examples=100, deadline=None)
-@given(
-    root=st.from_regex(r"[A-Z][A-Z0-9]{0,5}", fullmatch=True),
-    expiry=st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)),
-    call=st.booleans(),
-    milli=st.integers(1, 99_999_999),
-)
+@given(**VALID_SYMBOL_PARTS)
 def test_format_then_parse_is_the_identity(root, expiry, call, milli):
     symbol = format_occ(root, expiry, "call" if call else "put", milli / 1000)
     occ = parse_occ(symbol)
@@ -116,12 +120,7 @@ def test_symbols_only_python_reads_are_left_to_parse_occ():
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    root=st.from_regex(r"[A-Z][A-Z0-9]{0,5}", fullmatch=True),
-    expiry=st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)),
-    call=st.booleans(),
-    milli=st.integers(1, 99_999_999),
-)
+@given(**VALID_SYMBOL_PARTS)
 def test_parsing_many_matches_parse_occ_on_any_valid_symbol(root, expiry, call, milli):
     symbol = format_occ(root, expiry, "call" if call else "put", milli / 1000)
     o = parse_occ(symbol)
