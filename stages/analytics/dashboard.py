@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from stages.analytics import _svg
+import stages.analytics._svg as _svg
 from stages.analytics._tables import arrow_date, arrow_float, arrow_str, clean, dates, to_pandas
 from stages.analytics.briefing import DISCLAIMER, SYNTHETIC_BANNER, flow_summary, flow_table, narrowest_window
 from stages.analytics.flow import GROUP_STRIKE

@@ -60,6 +60,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import AssetStatus
 from alpaca.trading.requests import GetOptionContractsRequest
 
+import stages.providers.alpaca_parse as parse
 from ledger import retry
 from ledger.errors import (
     AuthenticationError,
@@ -72,7 +73,6 @@ from ledger.errors import (
     UsageError,
 )
 from stages.occ import parse_occ, require_ticker
-from stages.providers import alpaca_parse as parse
 from stages.providers.alpaca_cache import CachedChain, RunCache
 from stages.providers.alpaca_http import Retrier, install
 from stages.providers.base import (

@@ -35,8 +35,8 @@ import math
 import attrs
 import numpy as np
 
+import stages.providers._counter_rng as rng
 from stages.pricing import bs_price
-from stages.providers import _counter_rng as rng
 from stages.providers.synthetic_listings import MONTHLY
 from stages.providers.synthetic_prices import PricePath, session_ordinals, trailing_mean_close
 

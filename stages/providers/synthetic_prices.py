@@ -27,7 +27,7 @@ import math
 import attrs
 import numpy as np
 
-from stages.providers import _counter_rng as rng
+import stages.providers._counter_rng as rng
 
 REFERENCE_DAY = dt.date(2024, 1, 2)
 HALF_LIFE_SESSIONS = 504

@@ -1,4 +1,4 @@
-"""No import circle in ``ledger/``: the modules import each other in one direction only. Imports
+"""No import circle in ``ledger/``, ``stages/`` or ``frontends/``: modules import each other in one direction only. Imports
 inside functions count too (a circle hidden in a function is still a circle)."""
 
 from __future__ import annotations
@@ -65,3 +65,12 @@ def test_the_walk_finds_a_circle_hidden_in_a_function(tmp_path: Path) -> None:
     (package / "sub" / "b.py").write_text("def f():\n    from .. import a\n    return a\n")
     (package / "c.py").write_text("import pkg.a\n")
     assert cycles(import_graph(package)) == [["pkg.a", "pkg.sub.b", "pkg.a"]]
+
+
+def test_no_import_circle_in_the_stages_or_the_frontends() -> None:
+    """``from stages.providers import alpaca_parse`` made the package and its provider modules
+    import each other; a submodule is imported by its own name (``import stages.providers.x``)."""
+    root = LEDGER.parent
+    for package in ("stages", "frontends"):
+        graph = import_graph(root / package)
+        assert cycles(graph) == [], package
