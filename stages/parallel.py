@@ -18,9 +18,9 @@ by whoever computed them and streamed into DuckDB at the commit, so neither the 
 flight nor the runner's memory grow with the watchlist.
 
 The pool is used only where it can help and is safe: more than one worker configured
-(``Settings.workers``, 0 = one per CPU), fork available (Linux, macOS), at least two batches of
-scopes, and a provider that is ``process_safe`` when the stage calls one (the synthetic
-provider is; Alpaca's rate limiter and per-run cache live in one process, so its stages run
+(``Settings.workers``, 0 = one per CPU), fork available (Linux, macOS), at least
+``MIN_POOLED_SCOPES`` scopes, and a provider that is ``process_safe`` when the stage calls one
+(the synthetic provider is; Alpaca's rate limiter and per-run cache live in one process, so its stages run
 serially and spend their time waiting on the network, not on the CPU).
 """
 
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 # Scopes per batch at most: small enough that the two workers finish together and a batch's
 # results stay small, large enough that each round trip carries real work.
 MAX_BATCH = 16
+# Fewer scopes than this stay in the runner: forking costs more than it saves on a handful.
+MIN_POOLED_SCOPES = 8
 
 
 @attrs.frozen
@@ -94,7 +96,7 @@ def compute_one(work: StageWork, scope: str) -> ScopeDone:
 def worker_count(configured: int, scopes: int, provider_safe: bool) -> int:
     """How many processes compute ``scopes`` scopes: 1 (in the runner) unless a pool pays."""
     wanted = configured if configured > 0 else (os.cpu_count() or 1)
-    if wanted < 2 or not provider_safe or scopes < 2 * min(MAX_BATCH, 4):
+    if wanted < 2 or not provider_safe or scopes < MIN_POOLED_SCOPES:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
@@ -145,5 +147,5 @@ def _compute_batch(scopes: tuple[str, ...]) -> list[ScopeDone]:
     return [compute_one(_WORK, scope) for scope in scopes]
 
 
-__all__ = ["MAX_BATCH", "ScopeDone", "StageWork", "batches", "compute_one", "compute_scopes", "is_per_scope_error",
-           "worker_count"]
+__all__ = ["MAX_BATCH", "MIN_POOLED_SCOPES", "ScopeDone", "StageWork", "batches", "compute_one", "compute_scopes",
+           "is_per_scope_error", "worker_count"]
