@@ -58,7 +58,9 @@ class _Host:
 
     con: duckdb.DuckDBPyConnection
     attached: dict[str, _Attachment] = attrs.field(factory=dict)
-    threads: str = "default"
+    role: str = "read"  # the settings in force: "read" (DuckDB's defaults) or "write" (_set_role)
+    spill: str | None = None  # temp_directory, once set (_spill_beside)
+    spill_fixed: bool = False  # DuckDB has used it: it stays for the host's life
 
 
 _HOST: _Host | None = None
@@ -101,13 +103,54 @@ def _forget_host() -> None:
 os.register_at_fork(after_in_child=_forget_host)
 
 
-def _set_threads(host: _Host, read_only: bool) -> None:
-    """Writes run on one thread (their statements are small: per-statement overhead is the cost);
-    reads keep DuckDB's default. The setting is instance-wide, so it changes only with the role."""
-    wanted = "default" if read_only else "1"
-    if host.threads != wanted:
-        host.con.execute("RESET threads" if read_only else "SET threads = 1")
-        host.threads = wanted
+# A writer's memory budget. Without one DuckDB keeps every block a commit writes cached (its
+# default limit is 80 % of RAM): the 500-symbol daily's flow commit (3.35 M rows) took the
+# runner's peak RSS from ~470 to 720-740 MiB; with this budget it stays under ~600 MiB, at the same
+# wall time (docs/performance.md). Blocks already written to the file are evicted, not spilled.
+WRITE_MEMORY_LIMIT = "256MiB"
+
+
+def _set_role(host: _Host, target: str, read_only: bool) -> None:
+    """Writes run on one thread (their statements are small: per-statement overhead is the cost)
+    within ``WRITE_MEMORY_LIMIT``; reads keep DuckDB's defaults. The settings are instance-wide,
+    so they change only with the role."""
+    if not read_only:
+        _spill_beside(host, target)
+    wanted = "read" if read_only else "write"
+    if host.role != wanted:
+        (use_whole_machine if read_only else use_write_budget)(host.con)
+        host.role = wanted
+
+
+def use_write_budget(con: duckdb.DuckDBPyConnection) -> None:
+    """A writer's settings: one thread, ``WRITE_MEMORY_LIMIT`` (left unbounded if what the host
+    holds cannot shrink to it)."""
+    con.execute("SET threads = 1")
+    with suppress(duckdb.OutOfMemoryException):
+        con.execute(f"SET memory_limit = '{WRITE_MEMORY_LIMIT}'")
+
+
+def use_whole_machine(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's defaults: every core, 80 % of RAM (readers; a rebuild, whose fold of the whole log
+    would spill within a commit's budget)."""
+    con.execute("RESET threads")
+    con.execute("RESET memory_limit")
+
+
+def _spill_beside(host: _Host, target: str) -> None:
+    """What a write must spill (a large transaction's rows not yet in the file) goes to
+    ``<file>.tmp``, DuckDB's own default for a file database; the in-memory host's default is
+    ``.tmp`` in the working directory. DuckDB creates the folder only when it spills and removes it
+    when the host closes; it refuses to move a folder it has used (then the first one stays: a
+    per-run folder, removed after its run, would break the next run's spills)."""
+    folder = f"{os.path.realpath(target)}.tmp"
+    if host.spill == folder or host.spill_fixed:
+        return
+    try:
+        host.con.execute("SET temp_directory = '{}'".format(folder.replace("'", "''")))
+        host.spill = folder
+    except duckdb.NotImplementedException:
+        host.spill_fixed = True
 
 
 def _attach(host: _Host, target: str, read_only: bool) -> _Attachment:
@@ -226,7 +269,7 @@ def connect(
             on_wait(time.monotonic() - waited_from)
         cursor: duckdb.DuckDBPyConnection | None = None
         try:
-            _set_threads(host, attachment.read_only)
+            _set_role(host, target, attachment.read_only)
             cursor = host.con.cursor()
             # DuckDB draws a progress bar on stdout for queries over 2 s: it would corrupt --json output.
             cursor.execute("SET enable_progress_bar = false")
@@ -378,4 +421,5 @@ def attach_read_only(
                   timeout_seconds=timeout_seconds)
 
 
-__all__ = ["CONFIG", "OBSERVERS", "PROCESS_LOCK", "attach_read_only", "connect", "is_lock_error", "lock_holder"]
+__all__ = ["CONFIG", "OBSERVERS", "PROCESS_LOCK", "WRITE_MEMORY_LIMIT", "attach_read_only", "connect", "is_lock_error",
+           "lock_holder", "use_whole_machine", "use_write_budget"]

@@ -25,7 +25,14 @@ from typing import Any
 import duckdb
 
 from ledger import liveness, migrate
-from ledger.connection import CONFIG, PROCESS_LOCK, attach_read_only, connect
+from ledger.connection import (
+    CONFIG,
+    PROCESS_LOCK,
+    attach_read_only,
+    connect,
+    use_whole_machine,
+    use_write_budget,
+)
 from ledger.errors import ConflictError, LedgerError
 from ledger.events import Event, RunStarted, StoredEvent, StoredRow, from_row
 from ledger.redact import known_secret_values, redacted_rows
@@ -249,14 +256,14 @@ class DuckDBEventStore:
         from ledger import projections
 
         with self._connection(read_only=False) as con:
-            con.execute("RESET threads")  # a rebuild is one big fold: every core helps
+            use_whole_machine(con)  # a rebuild is one big fold: every core and DuckDB's default memory help
             try:
                 with transaction(con, self.path, doing="rebuild", folding_the_log=True):
                     projections.clear(con)
                     projections.fold(con, "meta.events")
                     n = int(con.execute("SELECT count(*) FROM meta.events").fetchone()[0])  # type: ignore[index]
             finally:
-                con.execute("SET threads = 1")  # what connect() set for writers
+                use_write_budget(con)  # what connect() set for writers
         return n
 
     # -- reading ------------------------------------------------------------------------------
