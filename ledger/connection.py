@@ -105,8 +105,8 @@ os.register_at_fork(after_in_child=_forget_host)
 
 # A writer's memory budget. Without one DuckDB keeps every block a commit writes cached (its
 # default limit is 80 % of RAM): the 500-symbol daily's flow commit (3.35 M rows) took the
-# runner's peak RSS from ~470 to 720-740 MiB; with this budget it stays under ~600 MiB, at the same
-# wall time (docs/performance.md). Blocks already written to the file are evicted, not spilled.
+# runner's peak RSS from ~470 to 718-728 MiB; with this budget the runner peaks at 622-639 MiB, in
+# the same wall time (docs/performance.md). Blocks already written to the file are evicted, not spilled.
 WRITE_MEMORY_LIMIT = "256MiB"
 
 
@@ -147,7 +147,7 @@ def _spill_beside(host: _Host, target: str) -> None:
     if host.spill == folder or host.spill_fixed:
         return
     try:
-        host.con.execute("SET temp_directory = '{}'".format(folder.replace("'", "''")))
+        host.con.execute("SET temp_directory = ?", [folder])
         host.spill = folder
     except duckdb.NotImplementedException:
         host.spill_fixed = True

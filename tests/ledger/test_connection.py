@@ -167,3 +167,32 @@ def test_a_process_about_to_open_gives_way_to_one_already_waiting(db: Path) -> N
         child.kill()
         child.wait(timeout=30)
     assert not turn.others_waiting()
+
+
+def test_writes_run_within_a_memory_budget_and_spill_beside_the_file_never_into_the_working_directory(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(connection, "_HOST", None)  # a host of this test's own (its spill folder stays with it)
+    monkeypatch.setattr(connection, "WRITE_MEMORY_LIMIT", "32MiB")  # so a small temp table must spill
+    spill = Path(f"{db}.tmp")
+    with connect(db, read_only=True) as con:
+        default = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    with connect(db, read_only=False) as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == ("32.0 MiB",)
+        assert con.execute("SELECT current_setting('temp_directory')").fetchone() == (str(spill),)
+        con.execute("BEGIN TRANSACTION")
+        con.execute("CREATE TEMP TABLE big AS SELECT range AS i, repeat('x', 100) || range AS s FROM range(600000)")
+        assert con.execute("SELECT count(*) FROM big").fetchone() == (600_000,)
+        assert any(p.name.endswith(".tmp") for p in spill.iterdir())  # ~70 MiB went to disk, beside the file
+        con.execute("INSERT INTO t SELECT count(*) FROM big")
+        con.execute("COMMIT")
+    assert not any(p.name.endswith(".tmp") for p in spill.iterdir())  # the spilled blocks end with the use
+    with connect(db, read_only=True) as con:  # readers: DuckDB's defaults again
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == default
+        assert con.execute("SELECT max(x) FROM t").fetchone() == (600_000,)
+    connection._host().con.close()  # DuckDB removes the folder with the host that used it
+    assert not spill.exists()
+    assert list(cwd.iterdir()) == []  # nothing was written to the working directory

@@ -239,6 +239,27 @@ def test_a_rebuilt_projection_enforces_its_primary_key(filled: DuckDBEventStore)
         con.close()
 
 
+def test_a_rebuild_folds_with_duckdbs_default_threads_and_memory_and_writes_after_it_keep_their_budget(
+    filled: DuckDBEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger import connection, projections
+
+    def settings(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+        return con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchone() or ()
+
+    with connection.connect(":memory:", read_only=False) as fresh:
+        defaults = settings(fresh)
+        fresh.execute(f"SET threads = 1; SET memory_limit = '{connection.WRITE_MEMORY_LIMIT}'")
+        budget = settings(fresh)
+    seen: list[tuple[Any, ...]] = []
+    real_fold = projections.fold
+    monkeypatch.setattr(projections, "fold", lambda con, source: (seen.append(settings(con)), real_fold(con, source)))
+    filled.rebuild()
+    assert seen == [defaults]  # a commit's budget would make the fold of the whole log spill
+    with connection.connect(filled.path, read_only=False) as con:
+        assert settings(con) == budget != defaults
+
+
 def test_a_failed_rebuild_leaves_the_projections_and_the_schema_as_they_were(filled: DuckDBEventStore) -> None:
     before = snapshot(filled)
     with filled.reader() as con:
