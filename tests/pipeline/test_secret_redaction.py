@@ -74,14 +74,30 @@ def test_a_check_message_a_skip_reason_and_metrics_are_masked(settings: Settings
     _nowhere(settings)
 
 
-def test_the_cli_error_line_is_masked(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "with --debug"])
+def test_the_cli_error_line_and_traceback_are_masked(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str], debug: list[str]) -> None:
     def leaky(*args: Any, **kwargs: Any) -> Any:
         raise ConfigError(f"the key {SECRET} is malformed; fix it in your env file")
 
     monkeypatch.setattr(stages, "run_job", leaky)
-    code = main(["--duckdb-path", str(settings.duckdb_path), "--data-root", str(settings.data_root),
+    code = main([*debug, "--duckdb-path", str(settings.duckdb_path), "--data-root", str(settings.data_root),
                  "--provider", "synthetic", "ingest", "candles", "--as-of", "2026-11-20", "--symbols", "SPY"])
     err = capsys.readouterr().err
     assert code == ConfigError.exit_code
     assert "is malformed" in err and REDACTED in err and SECRET not in err
+    assert ("Traceback (most recent call last)" in err) == bool(debug)
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "with --debug"])
+def test_a_bug_s_message_and_traceback_are_masked(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str], debug: list[str]) -> None:
+    def buggy(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"unexpected reply quoting {SECRET}")
+
+    monkeypatch.setattr(stages, "run_job", buggy)
+    code = main([*debug, "--duckdb-path", str(settings.duckdb_path), "--data-root", str(settings.data_root),
+                 "--provider", "synthetic", "ingest", "candles", "--as-of", "2026-11-20", "--symbols", "SPY"])
+    err = capsys.readouterr().err
+    assert code != 0 and "RuntimeError" in err and REDACTED in err and SECRET not in err
+    assert ("Traceback (most recent call last)" in err) == bool(debug)
