@@ -182,7 +182,7 @@ def _commit_parts(parts: list[dict[str, float]], writers: list[Any], spool: Path
         finally:
             part["statements"] = part.get("statements", 0.0) + time.perf_counter() - t0
 
-    DuckDBEventStore.append, DuckDBEventStore._append_in = append, append_in  # type: ignore[method-assign]
+    DuckDBEventStore.append, DuckDBEventStore._append_in = append, append_in  # type: ignore[method-assign,assignment]
     connection.OBSERVERS.append(observe)
     try:
         yield
