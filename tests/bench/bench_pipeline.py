@@ -149,7 +149,7 @@ def _commit_parts(parts: list[dict[str, float]], writers: list[Any], spool: Path
             current[-1][key] = current[-1].get(key, 0.0) + seconds
 
     def append(self: Any, *args: Any, **kwargs: Any) -> Any:
-        part: dict[str, float] = {}
+        part: dict[str, Any] = {}
         current.append(part)
         writers.append(kwargs.get("data_writer"))  # replayed for the data-only baseline
         if spool.is_dir():  # hard links: ~20 us a file, inside the runner's commit clock
@@ -164,7 +164,7 @@ def _commit_parts(parts: list[dict[str, float]], writers: list[Any], spool: Path
             part["seqs"] = (stored[0].seq, stored[-1].seq) if stored else (0, -1)
             part["total"] = time.perf_counter() - t0
             part["commit"] = part["total"] - sum(part.get(k, 0.0) for k in ("open", "statements", "close"))
-            parts.append(part)  # type: ignore[arg-type]
+            parts.append(part)
 
     def append_in(self: Any, con: Any, batch: Any, expected: Any, data_writer: Any, **kwargs: Any) -> Any:
         part = current[-1] if current else {}
