@@ -32,6 +32,19 @@ DEFAULT_FLOW_MAX_GAP_SESSIONS = 5
 PORTFOLIO_ENV = "OPTIONS_HELPER_PORTFOLIO"
 DEFAULT_PORTFOLIO_FILE = "portfolio.json"
 
+# Every key the config file may hold, by table (None: the top level; [watchlists] names are the
+# user's own). Any other key is refused with the nearest known one: a typo must not be ignored.
+CONFIG_KEYS: dict[str | None, tuple[str, ...]] = {
+    None: ("duckdb_path", "data_root", "provider", "portfolio", "ledger", "alpaca", "synthetic", "stages",
+           "watchlists"),
+    "ledger": ("lock_timeout_seconds", "lease_seconds"),
+    "alpaca": ("key_id", "secret_key", "env_file", "stock_feed", "options_feed", "data_url", "trading_url", "paper",
+               "retry_budget_seconds", "requests_per_second", "requests_per_minute"),
+    "synthetic": ("seed",),
+    "stages": ("session_close_delay_minutes", "expiry_horizon_days", "moneyness_band", "risk_free_rate",
+               "flow_max_gap_sessions", "workers"),
+}
+
 
 def _expand(text: str | os.PathLike[str], what: str) -> Path:
     """``text`` as a path, a leading ``~`` or ``~user`` expanded (an unknown user is a ConfigError)."""
@@ -71,8 +84,24 @@ def load_config_file(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         raise ConfigError(f"{path} is not valid TOML: {e}; fix the file or point OPTIONS_HELPER_CONFIG elsewhere") from e
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e}") from e
+    _refuse_unknown_keys(data, path)
     data["__path__"] = str(path)
     return data
+
+
+def _refuse_unknown_keys(data: Mapping[str, Any], path: Path) -> None:
+    import difflib
+
+    for section, known in CONFIG_KEYS.items():
+        table = data if section is None else data.get(section)
+        if not isinstance(table, Mapping):
+            continue  # a section that is not a table is refused where it is read
+        for key in table:
+            if key not in known:
+                where = "at the top level" if section is None else f"in [{section}]"
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                raise ConfigError(f"unknown key {key!r} {where} of {path}; {hint}known: {', '.join(known)}")
 
 
 def get_duckdb_path(
@@ -309,6 +338,7 @@ def load_settings(
 
 
 __all__ = [
+    "CONFIG_KEYS",
     "DEFAULT_DUCKDB_PATH",
     "DEFAULT_FLOW_MAX_GAP_SESSIONS",
     "DEFAULT_PORTFOLIO_FILE",

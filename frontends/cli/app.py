@@ -180,17 +180,26 @@ def root(
     ctx.obj = load_settings(duckdb_path=duckdb_path, provider=provider, data_root=data_root, portfolio=portfolio)
 
 
-def _report(e: BaseException, *, debug: bool) -> None:
-    if debug:
-        import traceback
-
-        traceback.print_exception(e)
+def _masked(text: str) -> str:
+    """``text`` with every known secret value masked: a message or a traceback may quote a key it
+    was given, whoever raised it."""
     import os
 
     from ledger.redact import known_secret_values, redact_text
 
-    # masked whoever raised it: a message may quote a key it was given
-    typer.secho(f"error: {redact_text(str(e), known_secret_values(os.environ))}", fg="red", err=True)
+    return redact_text(text, known_secret_values(os.environ))
+
+
+def _print_traceback(e: BaseException) -> None:
+    import traceback
+
+    sys.stderr.write(_masked("".join(traceback.format_exception(e))))
+
+
+def _report(e: BaseException, *, debug: bool) -> None:
+    if debug:
+        _print_traceback(e)
+    typer.secho(f"error: {_masked(str(e))}", fg="red", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,16 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             _report(e, debug=debug)
             return e.exit_code
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback(e)
         # a bug: say so, and how to see more
-        import os
-
-        from ledger.redact import known_secret_values, redact_text
-
-        message = redact_text(str(e), known_secret_values(os.environ))
-        typer.secho(f"internal error: {type(e).__name__}: {message} (rerun with --debug for the traceback)",
+        typer.secho(f"internal error: {type(e).__name__}: {_masked(str(e))} (rerun with --debug for the traceback)",
                     fg="red", err=True)
         return OptionsHelperError.exit_code
 

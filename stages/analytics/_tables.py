@@ -60,7 +60,11 @@ def dates(frame: pd.DataFrame, column: str) -> np.ndarray:
     if column not in frame.columns:
         return np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[D]")
     parsed = pd.to_datetime(frame[column], errors="coerce")
-    return parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # an instant's day in UTC
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    # In the unit pandas parsed (s, ms, us): through nanoseconds, a day after 2262 wrapped round to
+    # one before 1677 (9999-12-31, a common "no date" sentinel, read as 1816) and passed the checks.
+    return parsed.to_numpy().astype("datetime64[D]")
 
 
 def to_date(value: Any) -> dt.date | None:

@@ -118,7 +118,6 @@ class Check:
 # read with ``_tables.num`` / ``_tables.dates`` and friends). ``Rows`` gives the same values
 # straight from the Arrow buffers for the column types the stages write, and goes through that
 # pandas conversion for any other type and for pandas input, so a result never depends on the path.
-_NS_DAYS = (np.datetime64("1677-09-22", "D"), np.datetime64("2262-04-11", "D"))  # the days datetime64[ns] holds
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -196,15 +195,11 @@ class Rows:
         return self._once("num", column, read)
 
     def dates(self, column: str) -> np.ndarray:
-        """``datetime64[D]`` with NaT for missing values (``_tables.dates``, which goes through
-        ``datetime64[ns]``: a day outside its range takes that path, whatever it makes of it)."""
+        """``datetime64[D]`` with NaT for missing values, as ``_tables.dates`` reads them."""
         def read() -> np.ndarray:
             kind = self._kind(column)
             if kind is not None and pa.types.is_date32(kind):
-                days = self._arrow_column(column).to_numpy(zero_copy_only=False).astype("datetime64[D]")
-                known = days[~np.isnat(days)]
-                if not known.size or (_NS_DAYS[0] <= known.min() and known.max() <= _NS_DAYS[1]):
-                    return days
+                return self._arrow_column(column).to_numpy(zero_copy_only=False).astype("datetime64[D]")
             return dates(self.pandas([column]), column)
 
         return self._once("dates", column, read)

@@ -119,6 +119,15 @@ def _verdict_wall_cpu(wall: float | None, cpu: float | None, limit: float, appli
     return _verdict(ok)
 
 
+def _floor_text(g: Any, where: str) -> str:
+    """The storage floor beside a ledger share: what the same ledger rows cost written with the
+    cheapest statements (bench_pipeline), the least any implementation of this ledger pays."""
+    share, seconds = _num(g(f"{where}.ledger_storage_floor_share")), _num(g(f"{where}.ledger_storage_floor_seconds"))
+    if share is None or seconds is None:
+        return ""
+    return f"storage floor {share:.1%} ({seconds:.2f} s: the same ledger rows written with the cheapest statements); "
+
+
 def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(target, measured, met, where) for every target of the issue, derived from the figures the
     benches returned (``None`` / "not measured" when a bench failed or was not run)."""
@@ -213,6 +222,7 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  "stores the same rows, over wall time)",
                  "not measured" if share is None else
                  f"{share:.1%} ({_num(g('pipeline.steady_state.ledger_recording_seconds')):.2f} s recording); "
+                 + _floor_text(g, "pipeline.steady_state")
                  + (f"upper bound counting the data's COMMIT and checkpoint as ledger: {upper:.1%}" if upper is not None else ""),
                  _verdict(_below(share, 0.05)), "pipeline.steady_state.ledger_share"))
 
@@ -239,7 +249,8 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     share500 = _num(g("scale.summary.ledger_share"))
     rows.append(("... ledger share < 3 %",
                  "not measured" if share500 is None else
-                 f"{share500:.1%} ({_num(g('scale.summary.ledger_recording_seconds')):.2f} s recording)",
+                 f"{share500:.1%} ({_num(g('scale.summary.ledger_recording_seconds')):.2f} s recording)"
+                 + (f"; {floor500.rstrip('; ')}" if (floor500 := _floor_text(g, "scale.steady_state")) else ""),
                  _verdict(_below(share500, 0.03) if big else None), "scale.summary.ledger_share"))
 
     # flow

@@ -102,6 +102,7 @@ RULES: dict[tuple[str | None, str], tuple[Callable[[Any], bool], str, Callable[[
     ("stages", "risk_free_rate"): (lambda v: _number(v) and math.isfinite(v), "risk_free_rate", float),
     ("stages", "flow_max_gap_sessions"): (lambda v: _count(v) and v >= 1, "flow_max_gap_sessions", int),
 }
+SECTIONS = {"ledger", "alpaca", "synthetic", "stages", "watchlists"}
 # Environment variables that win over the file: (the file key they hide, the attribute, parse or None).
 ENV_RULES = {
     "OPTIONS_HELPER_DUCKDB_PATH": ((None, "duckdb_path"), "duckdb_path", None),
@@ -133,6 +134,9 @@ def expected(doc: dict[str, Any], env: dict[str, str]) -> tuple[dict[str, Any], 
     the ConfigError must name); an empty set means load_settings must succeed."""
     want: dict[str, Any] = {}
     bad: set[str] = set()
+    for section in (None, "ledger", "alpaca", "synthetic", "stages"):  # any other key is a typo
+        table = doc if section is None else doc.get(section, {})
+        bad |= {key for key in table if (section, key) not in RULES and not (section is None and key in SECTIONS)}
     hidden = {ENV_RULES[n][0] for n, t in env.items() if t}
     for (section, key), (valid, attr, store) in RULES.items():
         table = doc if section is None else doc.get(section, {})
@@ -236,3 +240,13 @@ def _empty(tmp_path):
     p = tmp_path / "empty.toml"
     p.write_text("")
     return p
+
+
+def test_a_misspelt_key_is_refused_with_the_nearest_known_one(tmp_path: Path) -> None:
+    path = tmp_path / "options-helper.toml"
+    path.write_text("[stages]\nworker = 2\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'worker' in \[stages\].*did you mean 'workers'\?"):
+        load_settings(environ={"OPTIONS_HELPER_CONFIG": str(path)})
+    path.write_text('duckdb_pth = "x.duckdb"\n')
+    with pytest.raises(ConfigError, match=r"unknown key 'duckdb_pth' at the top level.*did you mean 'duckdb_path'\?"):
+        load_settings(environ={"OPTIONS_HELPER_CONFIG": str(path)})

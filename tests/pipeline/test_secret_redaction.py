@@ -12,7 +12,7 @@ import ledger
 import stages
 from frontends.cli.app import main
 from ledger.config import Settings
-from ledger.errors import ConfigError, SymbolNotFoundError
+from ledger.errors import ConfigError, OptionsHelperError, SymbolNotFoundError
 from ledger.redact import REDACTED
 from tests.pipeline.conftest import DAY2, NOW, FaultyProvider
 
@@ -74,14 +74,21 @@ def test_a_check_message_a_skip_reason_and_metrics_are_masked(settings: Settings
     _nowhere(settings)
 
 
-def test_the_cli_error_line_is_masked(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "with --debug"])
+@pytest.mark.parametrize(("raised", "shown", "exit_code"), [
+    (ConfigError(f"the key {SECRET} is malformed; fix it in your env file"), "is malformed", ConfigError.exit_code),
+    (RuntimeError(f"unexpected reply quoting {SECRET}"), "internal error: RuntimeError", OptionsHelperError.exit_code),
+], ids=["our error", "a bug"])
+def test_the_cli_error_line_and_traceback_are_masked(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str], debug: list[str],
+                                                     raised: Exception, shown: str, exit_code: int) -> None:
     def leaky(*args: Any, **kwargs: Any) -> Any:
-        raise ConfigError(f"the key {SECRET} is malformed; fix it in your env file")
+        raise raised
 
     monkeypatch.setattr(stages, "run_job", leaky)
-    code = main(["--duckdb-path", str(settings.duckdb_path), "--data-root", str(settings.data_root),
+    code = main([*debug, "--duckdb-path", str(settings.duckdb_path), "--data-root", str(settings.data_root),
                  "--provider", "synthetic", "ingest", "candles", "--as-of", "2026-11-20", "--symbols", "SPY"])
     err = capsys.readouterr().err
-    assert code == ConfigError.exit_code
-    assert "is malformed" in err and REDACTED in err and SECRET not in err
+    assert code == exit_code
+    assert shown in err and REDACTED in err and SECRET not in err
+    assert ("Traceback (most recent call last)" in err) == bool(debug)

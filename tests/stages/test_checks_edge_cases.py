@@ -104,9 +104,14 @@ def test_rows_dated_after_the_session_and_days_beyond_nanosecond_timestamps():
     by = _checks(CANDLES_DAILY, _candles(date=[D2, LATER]))
     assert by["candles_no_future_dates"].metrics == {"rows_checked": 2, "future_rows": 1, "session": "2025-01-03"}
     assert by["candles_fresh"].status == "pass"
-    # Outside datetime64[ns] the table is read the pandas way too (whatever that makes of the day).
-    _checks(CANDLES_DAILY, _candles(date=[D2, dt.date(9999, 12, 31)]))
-    _checks(CANDLES_DAILY, _candles(date=[dt.date(1, 1, 1), D2]))
+    # Days outside datetime64[ns] (1677-2262) are read as they are, not wrapped round: the "no
+    # date" sentinel 9999-12-31 is after the session (it was read as 1816 and passed).
+    far = _checks(CANDLES_DAILY, _candles(date=[D2, dt.date(9999, 12, 31)]))
+    assert far["candles_no_future_dates"].metrics["future_rows"] == 1
+    assert far["candles_no_future_dates"].status == "fail"
+    early = _checks(CANDLES_DAILY, _candles(date=[dt.date(1, 1, 1), D2]))
+    assert early["candles_no_future_dates"].metrics["future_rows"] == 0
+    assert early["candles_fresh"].metrics["latest_date"] == "2025-01-03"
 
 
 def test_negative_prices_are_counted_by_column():
