@@ -90,14 +90,14 @@ def load_config_file(environ: Mapping[str, str] | None = None) -> dict[str, Any]
 
 
 def _refuse_unknown_keys(data: Mapping[str, Any], path: Path) -> None:
-    import difflib
-
     for section, known in CONFIG_KEYS.items():
         table = data if section is None else data.get(section)
         if not isinstance(table, Mapping):
             continue  # a section that is not a table is refused where it is read
         for key in table:
             if key not in known:
+                import difflib  # here: only a refused key needs it
+
                 where = "at the top level" if section is None else f"in [{section}]"
                 near = difflib.get_close_matches(key, known, n=1)
                 hint = f"did you mean {near[0]!r}? " if near else ""
