@@ -490,7 +490,7 @@ SCALE_NOTE = (
     "payload parsing, no Python per event. That storage floor is what DuckDB itself charges for putting these rows in",
     "the commit's transaction, whatever code computes them. In the run above: 50 symbols, recording 0.57 s (11.4 %)",
     "against a floor of 0.34 s (6.8 %); 500 symbols, recording 1.63 s (4.8 %) against a floor of 0.78 s (2.3 %). An earlier",
-    "run that day, on a machine ~30 % slower (commit 2009e42): 12.7 % against 6.1 %, and 3.9 % against 2.4 %; in seven",
+    "run that day, on a machine ~30 % slower (commit 2009e42): 12.7 % against 6.1 %, and 3.9 % against 2.4 %; in",
     "other 50-symbol runs the floor was 0.24-0.47 s.",
     "So the 50-symbol target (5 %) is below the floor: most of a commit's cost there is fixed per table touched, not",
     "per event. A commit that writes one row to each of the seven ledger tables (`meta.events`, the checkpoint row,",
