@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ledger import liveness, queries
+from ledger.clock import Clock, utc_now
 from ledger.duckdb_store import DuckDBEventStore
 from ledger.errors import (
     DatabaseNotFoundError,
@@ -36,25 +37,19 @@ from ledger.errors import (
     UnknownRunError,
     UsageError,
 )
-from ledger.events import (
-    AssetFailed,
-    AssetMaterialized,
-    AssetSkipped,
-    CheckEvaluated,
-    Event,
-    RunFailed,
-    RunHeartbeat,
-    RunStarted,
-    RunSucceeded,
-    StoredEvent,
-)
-from ledger.fingerprint import fingerprint, stack_hash
-from ledger.ids import new_uuid7
 from ledger.redact import known_secret_values, redact, redact_text
-from ledger.store import Clock, utc_now
 
 if TYPE_CHECKING:
     from ledger.config import Settings
+    from ledger.events import (
+        AssetFailed,
+        AssetMaterialized,
+        AssetSkipped,
+        CheckEvaluated,
+        Event,
+        RunStarted,
+        StoredEvent,
+    )
     from ledger.verify import VerifyReport
 
 APP_VERSION = "0.1.0"
@@ -141,6 +136,9 @@ class Ledger:
         run_id: str | None = None,
     ) -> RunContext:
         """A context manager recording one run: started on enter, succeeded or failed on exit."""
+        from ledger.events import RunStarted  # the classes of events are imported where they are built:
+        from ledger.ids import new_uuid7  # the read commands build none (ledger.events: ~10 ms to import)
+
         self._writable(f"start a run of {job_name}")
         started = RunStarted(
             run_id=run_id or new_uuid7(),
@@ -369,18 +367,26 @@ class RunContext:
 
     # event builders (they do not commit)
     def materialized(self, asset_key: str, partition_key: str, scope_key: str, **fields: Any) -> AssetMaterialized:
+        from ledger.events import AssetMaterialized
+
         return AssetMaterialized(run_id=self.run_id, asset_key=asset_key, partition_key=partition_key,
                                  scope_key=scope_key, **fields)
 
     def asset_failed(self, asset_key: str, partition_key: str, scope_key: str, **fields: Any) -> AssetFailed:
+        from ledger.events import AssetFailed
+
         return AssetFailed(run_id=self.run_id, asset_key=asset_key, partition_key=partition_key,
                            scope_key=scope_key, **fields)
 
     def skipped(self, asset_key: str, partition_key: str, scope_key: str, **fields: Any) -> AssetSkipped:
+        from ledger.events import AssetSkipped
+
         return AssetSkipped(run_id=self.run_id, asset_key=asset_key, partition_key=partition_key,
                             scope_key=scope_key, **fields)
 
     def check(self, **fields: Any) -> CheckEvaluated:
+        from ledger.events import CheckEvaluated
+
         return CheckEvaluated(run_id=self.run_id, **fields)
 
     # commits
@@ -405,6 +411,8 @@ class RunContext:
 
     def heartbeat(self, *, force: bool = False) -> bool:
         """Renew the lease; throttled to a third of the lease unless ``force``."""
+        from ledger.events import RunHeartbeat
+
         lease = self.started.lease_seconds
         if not force and time.monotonic() - self._last_beat < lease / 3:
             return False
@@ -418,11 +426,16 @@ class RunContext:
         data_writer: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         start: Sequence[RunContext] = (),
     ) -> list[StoredEvent]:
+        from ledger.events import RunSucceeded
+
         stored = self.commit([*events, RunSucceeded(run_id=self.run_id)], data_writer=data_writer, start=start)
         self.finished = True
         return stored
 
     def fail(self, exc: BaseException, events: Sequence[Event] = (), *, start: Sequence[RunContext] = ()) -> list[StoredEvent]:
+        from ledger.events import RunFailed
+        from ledger.fingerprint import fingerprint, stack_hash
+
         secrets = known_secret_values(os.environ)
         message = redact_text(str(exc), secrets)
         error_type = type(exc).__name__

@@ -7,11 +7,12 @@ Each takes an open connection whose ``meta`` schema holds the projections to rea
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import duckdb
 
-from ledger.duckdb_store import normalise_rows
+from ledger.clock import as_utc
 
 _RUN_COLUMNS = (
     "run_id, parent_run_id, job_name, triggered_by, status, started_at, ended_at, duration_ms, provider, "
@@ -268,6 +269,25 @@ def table_preview(
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
+JSON_COLUMNS = {"args_json", "extra_json", "metrics_json"}
+
+
+def normalise_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Rows as dicts with JSON parsed and timestamps in UTC, comparable with the Python fold."""
+    names = [d[0] for d in cursor.description or []]
+    out = []
+    for values in cursor.fetchall():
+        row = {}
+        for name, value in zip(names, values, strict=True):
+            if name in JSON_COLUMNS and isinstance(value, str):
+                value = json.loads(value)
+            elif isinstance(value, dt.datetime):
+                value = as_utc(value)
+            row[name] = value
+        out.append(row)
+    return out
+
+
 __all__ = [
     "abandoned_runs",
     "checks",
@@ -276,6 +296,7 @@ __all__ = [
     "failure_groups",
     "head",
     "latest_runs",
+    "normalise_rows",
     "partition_cells",
     "partition_overview",
     "partition_status",

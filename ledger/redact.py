@@ -7,12 +7,14 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from ledger.errors import InvalidEventError
-from ledger.events import Event, StoredRow, to_row
+
+if TYPE_CHECKING:
+    from ledger.events import Event, StoredRow
 
 E = TypeVar("E")
 
@@ -121,6 +123,8 @@ def redacted_rows(events: Iterable[Event], secrets: Sequence[str]) -> tuple[list
     mask; so each event is serialised first and walked only when its JSON text could hold what the
     walk masks (``_may_hold_secrets``): the rows are those of ``to_row(redact_event(e))`` (a test
     compares them), each serialised once unless the walk changed it."""
+    from ledger.events import to_row  # here: the read commands mask texts but never store events
+
     quoted = [encode_basestring(s)[1:-1] for s in secrets if s]  # each secret as it reads inside JSON
     masked_events, rows = [], []
     for event in events:

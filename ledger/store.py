@@ -38,11 +38,6 @@ from ledger.events import (
 )
 
 GENESIS_HASH = "0" * 64
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def event_hash(prev_hash: str, seq: int, recorded_at: dt.datetime, row: StoredRow) -> str:
@@ -206,6 +201,5 @@ __all__ = [
     "RunState",
     "chain",
     "event_hash",
-    "utc_now",
     "validate_batch",
 ]

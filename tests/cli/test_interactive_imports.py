@@ -21,6 +21,8 @@ from ledger.errors import UnknownRunError
 NEVER = ("pandas", "scipy", "exchange_calendars", "dagster", "streamlit", "alpaca", "pydantic", "sqlglot", "tenacity")
 NOT_FOR_READS = ("numpy", "pyarrow")
 NO_FOLDING = ("ledger.projections", "ledger.verify")
+# the append's machinery: the events' classes (~10 ms of attrs classes), the hash chain, the append
+NO_APPENDING = ("ledger.events", "ledger.store", "ledger.append")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,8 @@ def test_the_ledgers_read_commands_import_neither_pandas_nor_numpy(db: Path, arg
     assert "duckdb" in loaded  # the probe did read the ledger
     assert loaded.isdisjoint(NEVER + NOT_FOR_READS), sorted(loaded & {*NEVER, *NOT_FOR_READS})
     assert modules.isdisjoint(NO_FOLDING), sorted(modules & set(NO_FOLDING))
+    if args != ["events"]:  # which decodes events
+        assert modules.isdisjoint(NO_APPENDING), sorted(modules & set(NO_APPENDING))
 
 
 def test_gaps_imports_numpy_for_the_planner_but_not_pandas_scipy_pyarrow_or_the_provider(db: Path) -> None:
@@ -76,7 +80,7 @@ def test_gaps_imports_numpy_for_the_planner_but_not_pandas_scipy_pyarrow_or_the_
     assert loaded.isdisjoint(NEVER), sorted(loaded & set(NEVER))
     # the default universe is read the wide way, whose small results come through fetchnumpy
     assert "pyarrow" not in loaded
-    assert modules.isdisjoint(NO_FOLDING), sorted(modules & set(NO_FOLDING))
+    assert modules.isdisjoint(NO_FOLDING + NO_APPENDING), sorted(modules & {*NO_FOLDING, *NO_APPENDING})
     # its capabilities are declared apart, without the provider's modules or the Arrow schemas
     assert {"stages.providers.synthetic", "stages.providers.base"}.isdisjoint(modules)
     # no portfolio configured (none in the working directory either): its modules stay out

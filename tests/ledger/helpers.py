@@ -97,7 +97,8 @@ def keyed(table: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def snapshot(store: Any, *, as_of_seq: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every projection of ``store``, keyed-ordered (a DuckDB store folds ``as_of_seq`` once)."""
-    from ledger.duckdb_store import DuckDBEventStore, normalise_rows
+    from ledger.duckdb_store import DuckDBEventStore
+    from ledger.queries import normalise_rows
 
     if as_of_seq is not None and isinstance(store, DuckDBEventStore):
         with store.as_of(as_of_seq) as con:

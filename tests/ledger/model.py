@@ -14,7 +14,7 @@ docstring), not from the production folds: it imports nothing from ``ledger.fold
   ``materialization_seq`` resolved from ``materialization_id``. Its ``projection`` folds its log
   (up to ``as_of_seq``) with ``project``, so it plugs into ``tests.ledger.helpers.snapshot``.
 
-Rows are dicts in the shape ``ledger.duckdb_store.normalise_rows`` reads from DuckDB: timestamps
+Rows are dicts in the shape ``ledger.queries.normalise_rows`` reads from DuckDB: timestamps
 as aware UTC datetimes, JSON columns parsed.
 """
 

@@ -52,7 +52,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_of_the_ledger_imports_one_that_imports_it_back() -> None:
     graph = import_graph(LEDGER)
-    assert "ledger.duckdb_store" in graph and graph["ledger.duckdb_store"] >= {"ledger.projections", "ledger.store"}
+    assert "ledger.append" in graph["ledger.duckdb_store"]  # the walk sees imports inside functions
+    assert graph["ledger.append"] >= {"ledger.projections", "ledger.store"}
     assert cycles(graph) == []
 
 

@@ -42,7 +42,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from ledger.duckdb_store import DuckDBEventStore, normalise_rows
+from ledger.duckdb_store import DuckDBEventStore
 from ledger.errors import ConflictError
 from ledger.events import (
     AssetFailed,
@@ -55,6 +55,7 @@ from ledger.events import (
     RunStarted,
     RunSucceeded,
 )
+from ledger.queries import normalise_rows
 from ledger.verify import verify_file
 from tests.ledger.helpers import STATEFUL, FixedClock, differences, keyed, snapshot
 from tests.ledger.model import TABLES, ModelLedger, timestamp
