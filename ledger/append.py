@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from ledger import liveness
+from ledger import liveness, projections
 from ledger.clock import as_utc
 from ledger.errors import ConflictError
 from ledger.events import Event, RunStarted, StoredEvent, StoredRow
@@ -46,8 +46,6 @@ def append_in(
     now: dt.datetime,
 ) -> list[StoredEvent]:
     """One append's read, checks and writes, inside the caller's transaction."""
-    from ledger import projections  # here, not at the top: reaping nothing folds nothing
-
     run_ids = sorted({e.run_id for e in batch if e.run_id})
     gone = gone_runs(con, batch, run_ids) if reap else {}
     head, prev, runs = _read_state(con, sorted({*run_ids, *gone}), expired_before=now if reap else None)
