@@ -77,14 +77,37 @@ def _notify(what: str, read_only: bool, seconds: float) -> None:
         observer(what, read_only, seconds)
 
 
+_HOST_LOCK = threading.Lock()
+
+
 def _host() -> _Host:
     global _HOST
-    if _HOST is None:
-        con = duckdb.connect(":memory:", config=CONFIG)
-        # UTC sessions: date arithmetic on TIMESTAMPTZ in SQL means UTC dates. ICU loads once here.
-        con.execute("SET GLOBAL TimeZone = 'UTC'")
-        _HOST = _Host(con=con)
-    return _HOST
+    with _HOST_LOCK:  # warm_up() may be building it on another thread
+        if _HOST is None:
+            con = duckdb.connect(":memory:", config=CONFIG)
+            # UTC sessions: date arithmetic on TIMESTAMPTZ in SQL means UTC dates. ICU loads once here.
+            con.execute("SET GLOBAL TimeZone = 'UTC'")
+            _HOST = _Host(con=con)
+        return _HOST
+
+
+def warm_up() -> threading.Thread | None:
+    """Build this process's DuckDB instance on another thread while the caller goes on importing
+    (the thread; None when the instance exists already).
+
+    DuckDB releases the GIL while it builds an instance (~30 ms), so a command that imports much
+    between importing DuckDB and its first query overlaps the two: `gaps` (numpy and the planner,
+    ~20 ms less; docs/performance.md). A failure there is left for the first real use to raise."""
+    if _HOST is not None:
+        return None
+    thread = threading.Thread(target=_warm_up, name="duckdb-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_up() -> None:
+    with suppress(duckdb.Error):
+        _host()
 
 
 # A forked child's copy of the parent's host: kept referenced, never closed nor freed (freeing
@@ -93,11 +116,13 @@ _FORKED_FROM: list[_Host] = []
 
 
 def _forget_host() -> None:
-    """In a forked child: set the parent's host aside untouched; the child opens its own."""
-    global _HOST
+    """In a forked child: set the parent's host aside untouched; the child opens its own (with a
+    lock of its own: a warm-up thread of the parent may have held the parent's when it forked)."""
+    global _HOST, _HOST_LOCK
     if _HOST is not None:
         _FORKED_FROM.append(_HOST)
     _HOST = None
+    _HOST_LOCK = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_host)

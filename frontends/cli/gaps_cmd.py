@@ -50,6 +50,9 @@ def gaps(
     # The planner does no linear algebra: left alone, numpy's import starts OpenBLAS's pool of a
     # spinning thread per core (~30 ms of CPU, and more wall time on a busy machine).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from ledger.connection import warm_up
+
+    warm_up()  # DuckDB builds its instance on the other core while numpy and the planner import
     from stages.planning import parse_window, plan
 
     s = settings(ctx, duckdb_path)

@@ -196,3 +196,22 @@ def test_writes_run_within_a_memory_budget_and_spill_beside_the_file_never_into_
     connection._host().con.close()  # DuckDB removes the folder with the host that used it
     assert not spill.exists()
     assert list(cwd.iterdir()) == []  # nothing was written to the working directory
+
+
+WARM_UP = """
+import sys
+from ledger import connection
+thread = connection.warm_up()
+thread.join()
+host = connection._HOST
+with connection.connect(sys.argv[1], read_only=True) as con:
+    x = con.execute("SELECT x FROM t").fetchone()[0]
+print(host is not None, x, connection._HOST is host, connection.warm_up())
+"""
+
+
+def test_a_warm_up_builds_the_one_instance_the_first_use_then_takes(db: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", WARM_UP, str(db)], capture_output=True, text=True, check=True)
+    # built on the thread, used by the connection, and not built twice
+    assert done.stdout.split() == ["True", "1", "True", "None"], done.stdout + done.stderr
+    assert done.stderr == ""
