@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from frontends.cli import render
-from frontends.cli.context import settings
+from frontends.cli.context import settings, start_reading
 from frontends.cli.options import DbPath, Json
 
 db_app = typer.Typer(no_args_is_help=True)
@@ -61,6 +61,7 @@ def status(ctx: typer.Context, duckdb_path: DbPath = None, json: Json = False) -
 
     Example: options-helper db status --json
     """
+    start_reading(json=json, tables=False)
     doc = _status(ctx, duckdb_path)
     if json:
         render.print_json(doc)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from frontends.cli import render
-from frontends.cli.context import settings
+from frontends.cli.context import settings, start_reading
 from frontends.cli.options import Assets, DbPath, End, Json, Start, Symbols, Watchlist
 from ledger.errors import GapsFoundError, StageError
 
@@ -50,10 +50,8 @@ def gaps(
     # The planner does no linear algebra: left alone, numpy's import starts OpenBLAS's pool of a
     # spinning thread per core (~30 ms of CPU, and more wall time on a busy machine).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from ledger.connection import warm_up
-
-    warm_up()  # DuckDB builds its instance on the other core while numpy and the planner import
-    from stages.planning import parse_window, plan
+    start_reading(json=json, tables=False)  # tables only if there are gaps
+    from stages.planning import parse_window, plan  # numpy and the planner, while DuckDB starts
 
     s = settings(ctx, duckdb_path)
     lo, hi = parse_window(start, end)

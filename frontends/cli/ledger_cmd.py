@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from frontends.cli import render
-from frontends.cli.context import settings
+from frontends.cli.context import settings, start_reading
 from frontends.cli.options import AsOfSeqOrTime, DbPath, Json
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def health(
     Freshness is counted in XNYS sessions behind the latest completed session.
     Example: options-helper health --json    |    options-helper health --as-of 1200
     """
+    start_reading(json=json)
     s = settings(ctx, duckdb_path)
     if not s.duckdb_path.exists():
         doc = empty_health(str(s.duckdb_path))
@@ -99,6 +100,7 @@ def runs(
     if ctx.invoked_subcommand is not None:
         ctx.meta["runs_duckdb_path"] = duckdb_path
         return
+    start_reading(json=json)
     s = settings(ctx, duckdb_path)
     rows = [] if not s.duckdb_path.exists() else _reader(s).runs(limit=limit, status=status, job=job)
     if json:
@@ -118,6 +120,7 @@ def show(
 
     Example: options-helper runs show 01a2174d-524f-7316-811b-adee99c010f9
     """
+    start_reading(json=json)
     s = settings(ctx, duckdb_path or ctx.meta.get("runs_duckdb_path"))
     detail = _reader(s).run_detail(run_id)
     if json:
@@ -144,6 +147,7 @@ def events(
     """The event log itself, in seq order. Example: options-helper events --since 100 --json"""
     import attrs
 
+    start_reading(json=json)
     s = settings(ctx, duckdb_path)
     stored = [] if not s.duckdb_path.exists() else _reader(s).events(since, limit, run_id=run)
     rows = [{"seq": e.seq, "event_type": e.event_type, "recorded_at": e.recorded_at, "hash": e.hash,

@@ -26,6 +26,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def load_rich(*, tables: bool) -> None:
+    """Import now what printing for people needs (rich's console, and its tables if ``tables``):
+    a read command does it while DuckDB builds its instance on another thread (``context.start_reading``)."""
+    __getattr__("out")
+    if tables:
+        import rich.table  # noqa: F401
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()

@@ -428,10 +428,12 @@ INTERACTIVE_NOTE = (
     'back. What remains is the start-up every command with options pays, measured one import after the other',
     "in one process: typer ~45 ms, DuckDB's import ~60 ms and its first database instance ~25 ms, the ledger's",
     'modules ~30 ms (attrs included), rich ~15 ms, the command itself ~40 ms; `gaps` adds numpy (~45 ms) and the',
-    "planner, which leave it at about the target. While those import, `gaps` has DuckDB build its instance on a",
-    "thread (`ledger.connection.warm_up`; DuckDB releases the GIL while it builds one, ~30 ms): 295 against 318 ms,",
-    "alternated (15:38 on 2026-12-06; `health`, which imports little after DuckDB, gains nothing from it and does",
-    "not use it). `python -m tests.bench.bench_cli --against DIR` compares with",
+    "planner, which leave it at about the target. Every read command starts by having DuckDB build its instance on",
+    "a thread (`frontends.cli.context.start_reading`, `ledger.connection.warm_up`: DuckDB releases the GIL while it",
+    "builds one, ~30 ms) while it imports what follows: rich for its output, and for `gaps` numpy and the planner.",
+    "Alternated against the code without it (2026-12-06, a slow hour: `--help` 72-78 ms): health 286 vs 317 ms,",
+    "runs 263 vs 276, events 277 vs 299, db status 243 vs 274; gaps, whose own warm-up was measured first, 295 vs",
+    "318 at 15:38. `python -m tests.bench.bench_cli --against DIR` compares with",
     'another checkout, alternating.',
 )
 
