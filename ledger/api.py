@@ -136,8 +136,10 @@ class Ledger:
         run_id: str | None = None,
     ) -> RunContext:
         """A context manager recording one run: started on enter, succeeded or failed on exit."""
-        from ledger.events import RunStarted  # the classes of events are imported where they are built:
-        from ledger.ids import new_uuid7  # the read commands build none (ledger.events: ~10 ms to import)
+        # The event classes are imported where events are built, here and in RunContext: the read
+        # commands build none, and ledger.events takes ~10 ms to import (docs/performance.md).
+        from ledger.events import RunStarted
+        from ledger.ids import new_uuid7
 
         self._writable(f"start a run of {job_name}")
         started = RunStarted(

@@ -95,11 +95,12 @@ def warm_up() -> threading.Thread | None:
     """Build this process's DuckDB instance on another thread while the caller goes on importing
     (the thread; None when the instance exists already).
 
-    DuckDB releases the GIL while it builds an instance (~30 ms), so a command that imports much
-    between importing DuckDB and its first query overlaps the two: `gaps` (numpy and the planner,
-    ~20 ms less; docs/performance.md). A failure there is left for the first real use to raise.
-    The thread is not a daemon: the interpreter waits for it before it exits, for a process that
-    exits while DuckDB is still building its instance aborts (a command that found nothing to read)."""
+    DuckDB releases the GIL while it builds an instance (~30 ms), so a command that imports more
+    between importing DuckDB and its first query overlaps the two: the CLI's read commands
+    (rich, and for `gaps` numpy and the planner; 5-11 % faster, docs/performance.md). A failure
+    there is left for the first real use to raise. The thread is not a daemon: the interpreter
+    waits for it before exiting, since a process that exits while DuckDB is still building its
+    instance aborts (a command that found nothing to read; tests/cli/test_exit.py)."""
     if _HOST is not None:
         return None
     thread = threading.Thread(target=_warm_up, name="duckdb-warm-up")

@@ -28,8 +28,8 @@ def start_reading(*, json: bool, tables: bool = True) -> None:
     """The start of a command that reads the ledger: DuckDB builds this process's instance on
     another thread (it releases the GIL while it does, ~30 ms) while this one imports what the
     output needs (rich's console, and its tables if ``tables``: ~30 ms), or whatever the command
-    imports next. ~20-25 ms off `health`, `gaps` and the like (docs/performance.md). ``json``: the
-    output is one JSON document, which needs no rich."""
+    imports next: 11-31 ms off each read command (docs/performance.md). ``json``: the output is one
+    JSON document, which needs no rich."""
     from frontends.cli import render
     from ledger.connection import warm_up
 
