@@ -28,6 +28,7 @@ _EXPORTS = {
     "BackfillFinished": "ledger.events",
     "BackfillPlanned": "ledger.events",
     "CheckEvaluated": "ledger.events",
+    "ChecksEvaluated": "ledger.events",
     "Event": "ledger.events",
     "GapPlan": "ledger.planner.model",
     "GapRange": "ledger.planner.model",

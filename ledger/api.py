@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         AssetMaterialized,
         AssetSkipped,
         CheckEvaluated,
+        ChecksEvaluated,
         Event,
         RunStarted,
         StoredEvent,
@@ -390,6 +391,15 @@ class RunContext:
         from ledger.events import CheckEvaluated
 
         return CheckEvaluated(run_id=self.run_id, **fields)
+
+    def checks(self, asset_key: str, partition_key: str | None, scope_key: str, checks: Sequence[Mapping[str, Any]],
+               **fields: Any) -> ChecksEvaluated:
+        """One event for the checks of one materialization (each a mapping of check_name, severity,
+        status, metrics and message): what a stage records, a row per check in ``meta.asset_checks``."""
+        from ledger.events import ChecksEvaluated
+
+        return ChecksEvaluated(run_id=self.run_id, asset_key=asset_key, partition_key=partition_key,
+                               scope_key=scope_key, checks=checks, **fields)
 
     # commits
     def commit(

@@ -182,6 +182,63 @@ class CheckEvaluated(Event):
     materialization_seq: int | None = None  # its seq; resolved by the store at append time
 
 
+def _check_results(values: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The check results of a ``ChecksEvaluated``, each in its stored shape (every field present)."""
+    if isinstance(values, str | bytes | Mapping):
+        raise TypeError(f"checks must be a list of check results, got {type(values).__name__}")
+    results = []
+    for v in values:
+        if not isinstance(v, Mapping) or not {"check_name", "severity", "status"} <= v.keys():
+            raise TypeError(f"each check must be a mapping with check_name, severity and status, got {v!r:.80}")
+        results.append({"check_name": v["check_name"], "severity": v["severity"], "status": v["status"],
+                        "metrics": _frozen_dict(v.get("metrics")), "message": v.get("message") or ""})
+    names = [r["check_name"] for r in results]
+    if len(set(names)) != len(names):
+        raise ValueError(f"checks must have distinct names, got {names}")
+    for r in results:
+        if not isinstance(r["check_name"], str) or not r["check_name"]:
+            raise ValueError(f"check_name must be a non-empty string, got {r['check_name']!r}")
+        if r["severity"] not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {r['severity']!r}")
+        if r["status"] not in CHECK_STATUSES:
+            raise ValueError(f"status must be one of {CHECK_STATUSES}, got {r['status']!r}")
+    return tuple(results)
+
+
+@attrs.frozen(kw_only=True)
+class ChecksEvaluated(Event):
+    """The checks evaluated on one materialization, in one event: ``checks`` holds each result as
+    ``CheckEvaluated`` would (check_name, severity, status, metrics, message). The runner records
+    its checks so (one event per materialization instead of one per check: the log and the append
+    carry a sixth of the rows). ``evaluations()`` gives each as a ``CheckEvaluated`` whose id is
+    ``<event_id>/<check_name>``, the ``check_id`` of its ``meta.asset_checks`` row."""
+
+    EVENT_TYPE: ClassVar[str] = "checks_evaluated"
+    run_id: str
+    asset_key: str
+    partition_key: str | None
+    scope_key: str
+    checks: tuple[dict[str, Any], ...] = attrs.field(converter=_check_results)
+    materialization_id: str | None = None  # event_id of the AssetMaterialized they validated
+    materialization_seq: int | None = None  # its seq; resolved by the store at append time
+
+    def evaluations(self) -> list[CheckEvaluated]:
+        return [CheckEvaluated(event_id=f"{self.event_id}/{c['check_name']}", run_id=self.run_id,
+                               asset_key=self.asset_key, partition_key=self.partition_key, scope_key=self.scope_key,
+                               materialization_id=self.materialization_id,
+                               materialization_seq=self.materialization_seq, **c)
+                for c in self.checks]
+
+
+def check_evaluations(event: Event) -> list[CheckEvaluated]:
+    """Each check an event records, one ``CheckEvaluated`` apiece (none for other events)."""
+    if isinstance(event, CheckEvaluated):
+        return [event]
+    if isinstance(event, ChecksEvaluated):
+        return event.evaluations()
+    return []
+
+
 # -- backfills --------------------------------------------------------------------------------
 @attrs.frozen(kw_only=True)
 class BackfillPlanned(Event):
@@ -207,7 +264,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.EVENT_TYPE: cls
     for cls in (
         RunStarted, RunHeartbeat, RunSucceeded, RunFailed, RunAbandoned,
-        AssetMaterialized, AssetFailed, AssetSkipped, CheckEvaluated,
+        AssetMaterialized, AssetFailed, AssetSkipped, CheckEvaluated, ChecksEvaluated,
         BackfillPlanned, BackfillFinished,
     )
 }
@@ -428,6 +485,7 @@ __all__ = [
     "BackfillFinished",
     "BackfillPlanned",
     "CheckEvaluated",
+    "ChecksEvaluated",
     "Event",
     "RunAbandoned",
     "RunFailed",
@@ -437,6 +495,7 @@ __all__ = [
     "StoredEvent",
     "StoredRow",
     "canonical_json",
+    "check_evaluations",
     "from_row",
     "to_row",
     "upcaster",

@@ -134,8 +134,11 @@ class Projection:
 FAMILIES: dict[str, tuple[str, ...]] = {
     "runs": ("run_started", "run_heartbeat", "run_succeeded", "run_failed", "run_abandoned"),
     "assets": ("asset_materialized", "asset_failed", "asset_skipped"),
-    "checks": ("check_evaluated",),
+    "checks": ("check_evaluated", "checks_evaluated"),
 }
+# Event types whose payload lists items (``field``), each folded as one event of its family would
+# be: its payload the event's with the item's fields over it, its id ``<event_id>/<item[name]>``.
+ITEMS: dict[str, tuple[str, str]] = {"checks_evaluated": ("checks", "check_name")}
 FAMILY_OF = {event_type: family for family, types in FAMILIES.items() for event_type in types}
 
 # The status rank (ledger.events.STATUS_RANK, the one definition) of a run event, and back.
@@ -341,12 +344,26 @@ def _shapes() -> dict[str, str]:
 def family_select(family: str, events: str, where: str = "", *, types: frozenset[str] | None = None,
                   reads: dict[str, str] | None = None) -> str:
     """The family's events (of the types ``types`` only) of relation ``events`` with their payload
-    parsed once (``p``, the fields ``reads`` only)."""
-    listed = ", ".join(f"'{t}'" for t in (sorted(types) if types else FAMILIES[family]))
+    parsed once (``p``, the fields ``reads`` only); an event of a type in ``ITEMS`` gives a row per
+    item."""
+    chosen = sorted(types) if types else FAMILIES[family]
     shape = _shapes()[family] if reads is None else _shape(reads) if reads else None
-    parsed = f"json_transform(payload, '{shape}')" if shape else "NULL"
-    return (f"SELECT {_ENVELOPE}, {parsed} AS p FROM {events} "
-            f"WHERE event_type IN ({listed}){where}")
+
+    def parsed(document: str) -> str:
+        return f"json_transform({document}, '{shape}')" if shape else "NULL"
+
+    selects = []
+    if plain := [t for t in chosen if t not in ITEMS]:
+        listed = ", ".join(f"'{t}'" for t in plain)
+        selects.append(f"SELECT {_ENVELOPE}, {parsed('payload')} AS p FROM {events} "
+                       f"WHERE event_type IN ({listed}){where}")
+    for event_type in (t for t in chosen if t in ITEMS):
+        field, name = ITEMS[event_type]
+        envelope = _ENVELOPE.replace("event_id", f"event_id || '/' || (item->>'{name}') AS event_id")
+        selects.append(f"SELECT {envelope}, {parsed('json_merge_patch(payload, item)')} AS p "
+                       f"FROM {events}, unnest(CAST(payload->'{field}' AS JSON[])) AS items(item) "
+                       f"WHERE event_type = '{event_type}'{where}")
+    return " UNION ALL ".join(selects)
 
 
 def _derived(template: str, values: dict[str, str]) -> str:
@@ -606,6 +623,7 @@ def clear(con: duckdb.DuckDBPyConnection, meta: str = "meta") -> None:
 
 __all__ = [
     "FAMILIES",
+    "ITEMS",
     "PROJECTIONS",
     "PROJECTION_KEYS",
     "PROJECTION_TABLES",

@@ -6,7 +6,8 @@ Rules every backend keeps (the contract suite in tests/ledger checks them on eac
 - Conflicts: a duplicate event id; a second ``RunStarted`` for a run; an event for a run that was
   never started; an event for a run that already succeeded or failed; ``expected_last_seq`` not
   matching the log's head.
-- ``CheckEvaluated.materialization_seq`` is resolved from ``materialization_id`` at append time.
+- ``materialization_seq`` of ``CheckEvaluated`` and ``ChecksEvaluated`` is resolved from
+  ``materialization_id`` at append time.
 - Runs whose lease expired without a terminal event are marked abandoned by the next append
   (``auto_reap``) or by ``reap()``. The DuckDB store also abandons, when a run starts and on
   ``reap()``, open runs whose process is gone from this host (``ledger.liveness``), lease or not.
@@ -28,6 +29,7 @@ from ledger.events import (
     RUN_EVENT_STATUS,
     STATUS_RANK,
     CheckEvaluated,
+    ChecksEvaluated,
     Event,
     RunAbandoned,
     RunFailed,
@@ -180,14 +182,18 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def resolve_check_links(events: Sequence[Event], seq_of: Callable[[str], int | None]) -> list[Event]:
-    """Fill ``CheckEvaluated.materialization_seq`` from ``materialization_id``."""
+    """Fill the ``materialization_seq`` of ``CheckEvaluated`` and ``ChecksEvaluated`` from their
+    ``materialization_id``."""
     out: list[Event] = []
     for event in events:
-        if isinstance(event, CheckEvaluated) and event.materialization_id and event.materialization_seq is None:
+        if isinstance(event, CheckEvaluated | ChecksEvaluated) and event.materialization_id \
+                and event.materialization_seq is None:
             seq = seq_of(event.materialization_id)
             if seq is None:
+                names = event.check_name if isinstance(event, CheckEvaluated) else \
+                    ", ".join(c["check_name"] for c in event.checks)
                 raise ConflictError(
-                    f"check {event.check_name} refers to materialization {event.materialization_id}, "
+                    f"check {names} refers to materialization {event.materialization_id}, "
                     "which is not in the log"
                 )
             event = attrs.evolve(event, materialization_seq=seq)

@@ -351,12 +351,13 @@ def _execute(
                 path=primary.relpath if primary else None, sha256=primary.sha256 if primary else None, extra=extra,
             )
             events.append(mat)
-            for c in checks_by_scope.get(part.scope_key, []):
-                events.append(run.check(asset_key=c.asset_key, partition_key=ctx.partition_key, scope_key=part.scope_key,
-                                        check_name=c.check_name, severity=c.severity, status=c.status,
-                                        metrics=_json_safe(c.metrics), message=c.message,
-                                        materialization_id=mat.event_id))
-                all_checks.append(c)
+            checks = checks_by_scope.get(part.scope_key, ())
+            for asset_key in dict.fromkeys(c.asset_key for c in checks):
+                events.append(run.checks(asset_key, ctx.partition_key, part.scope_key, [
+                    {"check_name": c.check_name, "severity": c.severity, "status": c.status,
+                     "metrics": _json_safe(c.metrics), "message": c.message}
+                    for c in checks if c.asset_key == asset_key], materialization_id=mat.event_id))
+            all_checks.extend(checks)
             outcomes.append(SymbolOutcome(scope_key=part.scope_key, status=SUCCESS, rows=part.rows,
                                           bytes=primary.bytes if primary else None,
                                           path=primary.relpath if primary else None,

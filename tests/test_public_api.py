@@ -22,7 +22,8 @@ from ledger import errors
 
 LEDGER_API = [
     "APP_VERSION", "AlpacaSettings", "AssetFailed", "AssetMaterialized", "AssetSkipped", "BackfillFinished",
-    "BackfillPlanned", "CheckEvaluated", "DuckDBEventStore", "Event", "EventStore", "GapPlan", "GapRange", "Ledger", "PlanStep",
+    "BackfillPlanned", "CheckEvaluated", "ChecksEvaluated", "DuckDBEventStore", "Event", "EventStore", "GapPlan",
+    "GapRange", "Ledger", "PlanStep",
     "RunAbandoned", "RunContext", "RunFailed", "RunHeartbeat", "RunStarted", "RunSucceeded", "Settings",
     "StoredEvent", "TradingCalendar", "VerifyReport", "get_duckdb_path", "load_settings", "open", "status",
 ]

@@ -47,6 +47,7 @@ from ledger.events import (
     RunStarted,
     RunSucceeded,
     StoredEvent,
+    check_evaluations,
 )
 from stages import registry
 
@@ -188,7 +189,7 @@ def end_event(stored: StoredEvent, started: RunStarted, run_events: Sequence[Sto
     end = stored.event
     spec = _asset_of(started.job_name)
     mats = [s.event for s in run_events if isinstance(s.event, AssetMaterialized)]
-    checks = [s.event for s in run_events if isinstance(s.event, CheckEvaluated)]
+    checks = [c for s in run_events for c in check_evaluations(s.event)]
     facets = _run_facets(started)
     if isinstance(end, RunFailed):
         facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(

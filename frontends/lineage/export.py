@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ledger.errors import LedgerError, LineageExportError, MissingExtraError, UsageError
-from ledger.events import AssetMaterialized, CheckEvaluated, RunStarted, StoredEvent
+from ledger.events import AssetMaterialized, CheckEvaluated, ChecksEvaluated, RunStarted, StoredEvent
 
 DEFAULT_ENDPOINT = "api/v1/lineage"
 DEFAULT_BATCH = 1000
@@ -166,7 +166,7 @@ def export(
                     started[event.run_id] = event
                     buffered[event.run_id] = []
                     send(start_event(stored, where), stored)
-                elif isinstance(event, AssetMaterialized | CheckEvaluated) and run_id in buffered:
+                elif isinstance(event, AssetMaterialized | CheckEvaluated | ChecksEvaluated) and run_id in buffered:
                     buffered[run_id].append(stored)
                 elif isinstance(event, TERMINAL) and run_id is not None:
                     if run_id in buffered:

@@ -25,6 +25,7 @@ from ledger.events import (
     from_row,
     to_row,
 )
+from ledger.redact import redact_event
 from tests.fuzz._util import FUZZ
 
 TEXT = st.text(max_size=40)
@@ -40,6 +41,12 @@ def _strategy(name: str, annotation: str) -> st.SearchStrategy:
         return st.sampled_from(CHOICES[name])
     if name == "status":  # BackfillFinished
         return st.sampled_from(("success", "failed"))
+    if name == "checks":  # ChecksEvaluated: results with distinct names
+        result = st.fixed_dictionaries({
+            "check_name": st.text(min_size=1, max_size=40), "severity": st.sampled_from(SEVERITIES),
+            "status": st.sampled_from(CHECK_STATUSES), "metrics": st.dictionaries(TEXT, JSON, max_size=4),
+            "message": TEXT})
+        return st.lists(result, max_size=4, unique_by=lambda c: c["check_name"])
     optional = "None" in annotation
     base: st.SearchStrategy
     if annotation.startswith("dict"):
@@ -88,20 +95,21 @@ def memory_store():
 @settings(parent=FUZZ, max_examples=max(5, FUZZ.max_examples // 2))
 @given(st.dictionaries(TEXT, JSON, max_size=5), TEXT)
 def test_any_json_args_and_job_name_survive_the_store(memory_store, args, job_name):
-    """Whatever a caller puts in args/job names is stored and read back unchanged, or refused
-    with a typed error (never a driver or codec exception)."""
+    """Whatever a caller puts in args/job names is stored and read back as it was (but for values
+    under secret-named keys, masked), or refused with a typed error (never a driver or codec
+    exception)."""
     event = RunStarted(run_id=f"r-{id(args)}-{len(memory_store.read())}", job_name=job_name, args=args)
     try:
         stored = memory_store.append([event])
     except OptionsHelperError:
         return
     back = memory_store.read(since_seq=stored[0].seq - 1, limit=1)[0].event
-    assert back == event
+    assert back == redact_event(event, ())
 
 
 # The ways a stored payload can be corrupt that the reader must refuse, each naming the bad event.
 CORRUPTIONS = ("missing_field", "value_outside_choices", "not_json", "not_an_object", "wrong_container")
-CONTAINERS = {"args", "extra", "metrics", "scope_keys", "cells"}  # fields built by a converter
+CONTAINERS = {"args", "extra", "metrics", "scope_keys", "cells", "checks"}  # fields built by a converter
 VALIDATED = {RunStarted: {"triggered_by": TRIGGERS},  # fields whose value must be one of a few choices
              CheckEvaluated: {"severity": SEVERITIES, "status": CHECK_STATUSES}}
 

@@ -31,6 +31,7 @@ import attrs
 from ledger.errors import ConflictError
 from ledger.events import (
     CheckEvaluated,
+    ChecksEvaluated,
     Event,
     RunAbandoned,
     RunFailed,
@@ -233,17 +234,20 @@ def checks(events: Sequence[Logged]) -> list[dict[str, Any]]:
     """One row per check evaluation, never overwritten."""
     out = []
     for e in events:
-        if e.event_type != "check_evaluated":
+        if e.event_type == "check_evaluated":
+            evaluations = [(e.event.event_id, e.payload)]
+        elif e.event_type == "checks_evaluated":  # a row per check, its id <event_id>/<check_name>
+            evaluations = [(f"{e.event.event_id}/{c['check_name']}", {**e.payload, **c}) for c in e.payload["checks"]]
+        else:
             continue
-        p = e.payload
-        out.append({
-            "check_id": e.event.event_id, "asset_key": e.envelope("asset_key"),
+        out.extend({
+            "check_id": check_id, "asset_key": e.envelope("asset_key"),
             "partition_key": e.envelope("partition_key"), "check_name": p.get("check_name"),
             "severity": p.get("severity"), "status": p.get("status"), "checked_at": e.recorded_at,
             "metrics_json": p.get("metrics"), "message": p.get("message"), "run_id": e.envelope("run_id"),
             "scope_key": e.envelope("scope_key"), "materialization_event_id": p.get("materialization_id"),
             "materialization_seq": _int(p.get("materialization_seq")), "seq": e.seq,
-        })
+        } for check_id, p in evaluations)
     return out
 
 
@@ -318,7 +322,8 @@ class ModelLedger:
         ids.update({e.event_id: head + i + 1 for i, e in enumerate(batch)})
         logged = []
         for i, event in enumerate(batch):
-            if isinstance(event, CheckEvaluated) and event.materialization_id and event.materialization_seq is None:
+            if isinstance(event, CheckEvaluated | ChecksEvaluated) and event.materialization_id \
+                    and event.materialization_seq is None:
                 if event.materialization_id not in ids:
                     raise ConflictError(f"check refers to materialization {event.materialization_id}, not in the log")
                 event = attrs.evolve(event, materialization_seq=ids[event.materialization_id])

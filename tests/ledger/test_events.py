@@ -52,6 +52,13 @@ STRATEGIES: dict[type[ev.Event], st.SearchStrategy[ev.Event]] = {
         check_name=text, severity=st.sampled_from(ev.SEVERITIES), status=st.sampled_from(ev.CHECK_STATUSES),
         metrics=json_objects, message=st.text(), materialization_id=opt(ids),
         materialization_seq=opt(st.integers(1, 2**62))),
+    ev.ChecksEvaluated: st.builds(
+        ev.ChecksEvaluated, event_id=ids, run_id=ids, asset_key=text, partition_key=opt(text), scope_key=text,
+        checks=st.lists(st.fixed_dictionaries({
+            "check_name": st.text(min_size=1, max_size=12), "severity": st.sampled_from(ev.SEVERITIES),
+            "status": st.sampled_from(ev.CHECK_STATUSES), "metrics": json_objects, "message": st.text()}),
+            max_size=4, unique_by=lambda c: c["check_name"]),
+        materialization_id=opt(ids), materialization_seq=opt(st.integers(1, 2**62))),
     ev.BackfillPlanned: st.builds(ev.BackfillPlanned, event_id=ids, backfill_id=ids,
                                   cells=st.lists(st.tuples(text, text, text), max_size=5), args=json_objects),
     ev.BackfillFinished: st.builds(ev.BackfillFinished, event_id=ids, backfill_id=ids,

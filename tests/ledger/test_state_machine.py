@@ -49,6 +49,7 @@ from ledger.events import (
     AssetMaterialized,
     AssetSkipped,
     CheckEvaluated,
+    ChecksEvaluated,
     Event,
     RunFailed,
     RunHeartbeat,
@@ -138,10 +139,17 @@ class LedgerMachine(RuleBasedStateMachine):
             else:
                 e = AssetSkipped(run_id=run, asset_key=asset, partition_key=day, scope_key=scope, reason="holiday")
             events.append(e)
-        if check_each:
+        if check_each:  # a check event, or one event for two checks (what the runner records), in turn
             events += [CheckEvaluated(run_id=run, asset_key=m.asset_key, partition_key=m.partition_key,
                                       scope_key=m.scope_key, check_name="non_empty", severity="error",
-                                      status="pass", materialization_id=m.event_id) for m in mats]
+                                      status="pass", materialization_id=m.event_id) if i % 2 else
+                       ChecksEvaluated(run_id=run, asset_key=m.asset_key, partition_key=m.partition_key,
+                                       scope_key=m.scope_key, materialization_id=m.event_id, checks=[
+                                           {"check_name": "non_empty", "severity": "error", "status": "pass",
+                                            "metrics": {"rows": len(events)}},
+                                           {"check_name": "fresh", "severity": "warn", "status": "fail",
+                                            "message": "a day late"}])
+                       for i, m in enumerate(mats)]
         return events
 
     # -- rules: runs -----------------------------------------------------------------------------

@@ -29,7 +29,14 @@ import dagster as dg
 
 from frontends.dagster.defs.assets import file_metadata
 from frontends.dagster.defs.checks import check_results, jsonable
-from ledger.events import AssetMaterialized, CheckEvaluated, RunStarted, StoredEvent
+from ledger.events import (
+    AssetMaterialized,
+    CheckEvaluated,
+    ChecksEvaluated,
+    RunStarted,
+    StoredEvent,
+    check_evaluations,
+)
 from ledger.follow import Page, read_page, run_starts
 from stages import registry
 
@@ -128,7 +135,7 @@ def translate(events: Sequence[StoredEvent], starts: dict[str, RunStarted], *, d
     dagster_runs: set[str] = set()
     for stored in events:
         event = stored.event
-        if not isinstance(event, AssetMaterialized | CheckEvaluated) or event.partition_key is None:
+        if not isinstance(event, AssetMaterialized | CheckEvaluated | ChecksEvaluated) or event.partition_key is None:
             continue
         started = starts.get(event.run_id)
         if started is None:
@@ -140,7 +147,7 @@ def translate(events: Sequence[StoredEvent], starts: dict[str, RunStarted], *, d
         if isinstance(event, AssetMaterialized):
             groups.setdefault(key, []).append(stored)
         else:
-            checks.setdefault(key, []).append(event)
+            checks.setdefault(key, []).extend(check_evaluations(event))
     out: list[Any] = []
     n_mats = n_checks = 0
     for (run_id, asset_key, partition), mats in groups.items():
@@ -179,7 +186,7 @@ def mirror_tick(source: Any, cursor: int, *, data_root: Path, has_partition: Cal
         return MirrorTick(asset_events=(), cursor=cursor, message=f"no new ledger events after seq {cursor}")
     events = complete_commits(page)
     wanted = {e.event.run_id for e in events
-              if isinstance(e.event, AssetMaterialized | CheckEvaluated) and e.event.run_id}
+              if isinstance(e.event, AssetMaterialized | CheckEvaluated | ChecksEvaluated) and e.event.run_id}
     starts = run_starts(source, wanted, known=events)
     out, n_mats, n_checks, dagster_runs = translate(events, starts, data_root=data_root, has_partition=has_partition)
     new_cursor = events[-1].seq
