@@ -34,6 +34,8 @@ RUN_EVENT_STATUS = {"run_abandoned": "abandoned", "run_succeeded": "success", "r
 TRIGGERS = ("cli", "dagster", "python", "backfill", "schedule")
 SEVERITIES = ("warn", "error")
 CHECK_STATUSES = ("pass", "fail", "skip")
+# The fields of one check result in a ChecksEvaluated's list.
+CHECK_RESULT_FIELDS = ("check_name", "severity", "status", "metrics", "message")
 
 
 def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -472,6 +474,7 @@ def from_row(
 
 
 __all__ = [
+    "CHECK_RESULT_FIELDS",
     "CHECK_STATUSES",
     "EVENT_TYPES",
     "RUN_EVENT_STATUS",

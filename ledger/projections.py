@@ -46,11 +46,12 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
+from typing import Any
 
 import attrs
 import duckdb
 
-from ledger.events import RUN_EVENT_STATUS, STATUS_RANK, StoredRow
+from ledger.events import CHECK_RESULT_FIELDS, RUN_EVENT_STATUS, STATUS_RANK, StoredRow
 
 
 # -- the rules ------------------------------------------------------------------------------------
@@ -136,9 +137,21 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "assets": ("asset_materialized", "asset_failed", "asset_skipped"),
     "checks": ("check_evaluated", "checks_evaluated"),
 }
-# Event types whose payload lists items (``field``), each folded as one event of its family would
-# be: its payload the event's with the item's fields over it, its id ``<event_id>/<item[name]>``.
-ITEMS: dict[str, tuple[str, str]] = {"checks_evaluated": ("checks", "check_name")}
+
+
+@attrs.frozen
+class Items:
+    """A list in an event's payload (``field``) whose items are each folded as one event of the
+    family would be: the ``fields`` read from the item, the others from the event; the row's id
+    ``<event_id>/<item[name]>``."""
+
+    field: str
+    name: str
+    fields: tuple[str, ...]
+
+
+# The event types whose payload lists items.
+ITEMS: dict[str, Items] = {"checks_evaluated": Items("checks", "check_name", CHECK_RESULT_FIELDS)}
 FAMILY_OF = {event_type: family for family, types in FAMILIES.items() for event_type in types}
 
 # The status rank (ledger.events.STATUS_RANK, the one definition) of a run event, and back.
@@ -324,21 +337,25 @@ def _reads(proj: Projection, types: frozenset[str]) -> dict[str, str]:
     return shape
 
 
-def _shape(fields: dict[str, str]) -> str:
-    """The json_transform shape of ``fields``."""
-    return json.dumps({name: [kind[:-2]] if kind.endswith("[]") else kind for name, kind in fields.items()},
-                      separators=(",", ":"))
+def _shape(fields: dict[str, str], items: Items | None = None) -> str:
+    """The json_transform shape of ``fields``; with ``items``, of an event listing them (its
+    ``fields`` inside the list, with its name field)."""
+    shape: dict[str, Any] = {name: [kind[:-2]] if kind.endswith("[]") else kind for name, kind in fields.items()}
+    if items is not None:
+        inside = {name: shape.pop(name) for name in fields if name in items.fields}
+        shape[items.field] = [{items.name: "VARCHAR", **inside}]
+    return json.dumps(shape, separators=(",", ":"))
 
 
 @functools.cache
-def _shapes() -> dict[str, str]:
-    """Each family's json_transform shape: the payload fields its projections read."""
+def _family_fields() -> dict[str, dict[str, str]]:
+    """Each family's payload fields (with their types) its projections read."""
     shapes: dict[str, dict[str, str]] = {family: {} for family in FAMILIES}
     for proj in PROJECTIONS:
         for name, kind in _reads(proj, frozenset(FAMILIES[proj.family])).items():
             if shapes[proj.family].setdefault(name, kind) != kind:
                 raise ValueError(f"payload field {name} read as {shapes[proj.family][name]} and {kind}")
-    return {family: _shape(fields) for family, fields in shapes.items()}
+    return shapes
 
 
 def family_select(family: str, events: str, where: str = "", *, types: frozenset[str] | None = None,
@@ -347,22 +364,22 @@ def family_select(family: str, events: str, where: str = "", *, types: frozenset
     parsed once (``p``, the fields ``reads`` only); an event of a type in ``ITEMS`` gives a row per
     item."""
     chosen = sorted(types) if types else FAMILIES[family]
-    shape = _shapes()[family] if reads is None else _shape(reads) if reads else None
-
-    def parsed(document: str) -> str:
-        return f"json_transform({document}, '{shape}')" if shape else "NULL"
-
+    fields = _family_fields()[family] if reads is None else reads
     selects = []
     if plain := [t for t in chosen if t not in ITEMS]:
         listed = ", ".join(f"'{t}'" for t in plain)
-        selects.append(f"SELECT {_ENVELOPE}, {parsed('payload')} AS p FROM {events} "
-                       f"WHERE event_type IN ({listed}){where}")
+        parsed = f"json_transform(payload, '{_shape(fields)}')" if fields else "NULL"
+        selects.append(f"SELECT {_ENVELOPE}, {parsed} AS p FROM {events} WHERE event_type IN ({listed}){where}")
     for event_type in (t for t in chosen if t in ITEMS):
-        field, name = ITEMS[event_type]
-        envelope = _ENVELOPE.replace("event_id", f"event_id || '/' || (item->>'{name}') AS event_id")
-        selects.append(f"SELECT {envelope}, {parsed('json_merge_patch(payload, item)')} AS p "
-                       f"FROM {events}, unnest(CAST(payload->'{field}' AS JSON[])) AS items(item) "
-                       f"WHERE event_type = '{event_type}'{where}")
+        # the payload parsed once, then a row per item: its fields from the item, the others from the event
+        items = ITEMS[event_type]
+        envelope = _ENVELOPE.replace("event_id", f"event_id || '/' || i.\"{items.name}\" AS event_id")
+        packed = ", ".join(f'"{n}" := {"i" if n in items.fields else "d"}."{n}"' for n in fields)
+        selects.append(
+            f"SELECT {envelope}, {f'struct_pack({packed})' if fields else 'NULL'} AS p FROM "
+            f"(SELECT {_ENVELOPE}, d, unnest(d.\"{items.field}\") AS i FROM "
+            f"(SELECT {_ENVELOPE}, json_transform(payload, '{_shape(fields, items)}') AS d FROM {events} "
+            f"WHERE event_type = '{event_type}'{where}))")
     return " UNION ALL ".join(selects)
 
 
@@ -624,6 +641,7 @@ def clear(con: duckdb.DuckDBPyConnection, meta: str = "meta") -> None:
 __all__ = [
     "FAMILIES",
     "ITEMS",
+    "Items",
     "PROJECTIONS",
     "PROJECTION_KEYS",
     "PROJECTION_TABLES",

@@ -280,7 +280,7 @@ def test_a_new_projection_column_is_one_migration_and_one_line(monkeypatch: pyte
     extended = attrs.evolve(projections.PARTITIONS, columns=(*projections.PARTITIONS.columns, line))
     monkeypatch.setattr(projections, "PROJECTIONS", tuple(
         extended if p.table == "partition_status" else p for p in projections.PROJECTIONS))
-    for cached in (projections.batch_statement, projections._shapes):
+    for cached in (projections.batch_statement, projections._family_fields):
         cached.cache_clear()
     try:
         store = DuckDBEventStore(":memory:", clock=clock)
@@ -293,5 +293,5 @@ def test_a_new_projection_column_is_one_migration_and_one_line(monkeypatch: pyte
         store.rebuild()
         assert store.projection("partition_status") == appended
     finally:
-        for cached in (projections.batch_statement, projections._shapes):
+        for cached in (projections.batch_statement, projections._family_fields):
             cached.cache_clear()
