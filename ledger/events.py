@@ -190,10 +190,11 @@ def _check_results(values: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any],
         raise TypeError(f"checks must be a list of check results, got {type(values).__name__}")
     results = []
     for v in values:
-        if not isinstance(v, Mapping) or not {"check_name", "severity", "status"} <= v.keys():
-            raise TypeError(f"each check must be a mapping with check_name, severity and status, got {v!r:.80}")
-        results.append({"check_name": v["check_name"], "severity": v["severity"], "status": v["status"],
-                        "metrics": _frozen_dict(v.get("metrics")), "message": v.get("message") or ""})
+        try:
+            results.append({"check_name": v["check_name"], "severity": v["severity"], "status": v["status"],
+                            "metrics": _frozen_dict(v.get("metrics")), "message": v.get("message") or ""})
+        except (KeyError, TypeError, AttributeError):
+            raise TypeError(f"each check must be a mapping with check_name, severity and status, got {v!r:.80}") from None
     names = [r["check_name"] for r in results]
     if len(set(names)) != len(names):
         raise ValueError(f"checks must have distinct names, got {names}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import threading
@@ -35,7 +36,9 @@ _NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 SECRET_ENV_VARS = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
+    # Cached: a day's payloads repeat a few hundred names (check metrics, args) tens of thousands of times.
     lowered = name.lower()
     if any(word in lowered for word in _SECRET_ANYWHERE):
         return True
@@ -144,14 +147,25 @@ def redacted_rows(events: Iterable[Event], secrets: Sequence[str]) -> tuple[list
 
 def _may_hold_secrets(payload: str, quoted_secrets: Sequence[str]) -> bool:
     """False only if ``redact_event`` would change nothing in the event serialised as ``payload``:
-    no secret value in its text (``quoted_secrets``: as JSON writes them), and no word of a
-    secret-looking name, which a secret-named key would show. A word in a value is a false alarm
-    the walk settles. Text beyond ASCII is always walked: case-insensitive matching of the words
-    also matches letters such as the long s, which ``str.lower`` leaves alone."""
+    no secret value in its text (``quoted_secrets``: as JSON writes them), and no key named like a
+    secret. Text beyond ASCII is always walked: case-insensitive matching of the words also matches
+    letters such as the long s, which ``str.lower`` leaves alone."""
     if any(secret in payload for secret in quoted_secrets) or not payload.isascii():
         return True
     lowered = payload.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+    if "\\" in payload:  # an escape: a key's text may not be its name
+        return any(word in lowered for word in _SECRET_WORDS)
+    # Each word found (a check named *_duplicate_keys, a metric duplicate_keys) lies in a string, since
+    # JSON writes nothing else with letters but true, false and null; without escapes that string runs
+    # from the quote before the word to the quote after it, and is a key if a colon follows.
+    for word in _SECRET_WORDS:
+        at = lowered.find(word)
+        while at != -1:
+            end = payload.index('"', at)
+            if payload.startswith(":", end + 1) and is_secret_name(payload[payload.rindex('"', 0, at) + 1:end]):
+                return True
+            at = lowered.find(word, end)
+    return False
 
 
 def _mask(value: Any, secrets: Sequence[str]) -> Any:

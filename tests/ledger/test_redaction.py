@@ -17,6 +17,7 @@ from ledger.events import (
     AssetMaterialized,
     AssetSkipped,
     CheckEvaluated,
+    ChecksEvaluated,
     Event,
     RunStarted,
     to_row,
@@ -47,11 +48,15 @@ def test_secret_named_args_and_secret_values_are_masked_in_args_and_errors(tmp_p
 # Secrets with characters JSON escapes, and key names the rule treats as secret only by case
 # folding (a Kelvin sign, a long s, a dotless i), where a plain lower-casing would miss them.
 _SECRETS = ["s3cr3t-value-0001", 'quote"and\\slash-0002', "tab\tand\nnewline-0003"]
+# Keys whose JSON text differs from their name ("private\tkey" is secret, "private\\tkey" would not
+# be), and values that read like keys in the JSON text.
 _KEYS = st.sampled_from(["rows", "note", "api_key", "TOKEN", "Authority", "passwd", "x", "\u212aey",
-                         "\u017fecret", "credent\u0131al", "caf\u00e9", "duplicate_keys"])
+                         "\u017fecret", "credent\u0131al", "caf\u00e9", "duplicate_keys", "private\tkey",
+                         'q"api_key', "back\\slash_token"])
 _TEXT = st.one_of(
     st.text(max_size=12),
     st.sampled_from(_SECRETS),
+    st.sampled_from(['api_key":', '\\":"token":', 'duplicate_keys', '":{"api_key":"']),
     st.builds(lambda a, s, b: a + s + b, st.text(max_size=4), st.sampled_from(_SECRETS), st.text(max_size=4)),
 )
 
@@ -71,6 +76,11 @@ _EVENTS = st.one_of(
     st.builds(lambda metrics, message: CheckEvaluated(run_id="r", asset_key="a", partition_key="p", scope_key="s",
                                                       check_name="c", severity="warn", status="fail",
                                                       metrics=metrics, message=message),
+              st.dictionaries(_KEYS, _JSONISH, max_size=3), _TEXT),
+    st.builds(lambda metrics, message: ChecksEvaluated(
+        run_id="r", asset_key="a", partition_key="p", scope_key="s", checks=[
+            {"check_name": "no_duplicate_keys", "severity": "error", "status": "pass", "metrics": {"duplicate_keys": 0}},
+            {"check_name": "c", "severity": "warn", "status": "fail", "metrics": metrics, "message": message}]),
               st.dictionaries(_KEYS, _JSONISH, max_size=3), _TEXT),
     st.builds(lambda args: RunStarted(run_id="r", job_name="j", args=args, scope_keys=("s",)),
               st.dictionaries(_KEYS, _JSONISH, max_size=3)),
