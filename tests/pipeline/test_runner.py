@@ -75,6 +75,21 @@ def test_full_daily_verifies_and_links_every_check(state: Settings) -> None:
     assert not list(state.data_root.rglob("*.tmp")), "no temp file may survive a committed run"
 
 
+def test_each_materialization_records_its_checks_in_one_event_and_each_check_gets_a_row(state: Settings) -> None:
+    with ledger.open(state.duckdb_path).reader() as con:
+        types = dict(con.execute("SELECT event_type, count(*) FROM meta.events GROUP BY ALL").fetchall())
+        listed = con.execute(
+            "SELECT e.event_id || '/' || c.check_name, c.status, m.seq FROM meta.events e, "
+            "unnest(from_json(e.payload->'checks', '[{\"check_name\":\"VARCHAR\",\"status\":\"VARCHAR\"}]')) AS u(c), "
+            "meta.events m WHERE e.event_type = 'checks_evaluated' AND m.event_id = e.payload->>'materialization_id' "
+            "ORDER BY 1").fetchall()
+        rows = con.execute("SELECT check_id, status, materialization_seq FROM meta.asset_checks ORDER BY 1").fetchall()
+    assert "check_evaluated" not in types
+    assert types["checks_evaluated"] == types["asset_materialized"]
+    assert len(listed) > types["checks_evaluated"]  # several checks per event
+    assert rows == listed
+
+
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
