@@ -641,7 +641,6 @@ def clear(con: duckdb.DuckDBPyConnection, meta: str = "meta") -> None:
 __all__ = [
     "FAMILIES",
     "ITEMS",
-    "Items",
     "PROJECTIONS",
     "PROJECTION_KEYS",
     "PROJECTION_TABLES",
@@ -649,6 +648,7 @@ __all__ = [
     "Derived",
     "From",
     "Group",
+    "Items",
     "Key",
     "Max",
     "Min",
