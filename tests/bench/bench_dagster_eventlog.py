@@ -4,7 +4,7 @@ tool's write pattern, on the same machine in the same process.
 Workload: ``n`` materializations of one partitioned asset (one per symbol x session), each with
 one check evaluation linked to it.
 
-- **ledger**: ``DuckDBEventStore.append([AssetMaterialized, CheckEvaluated])`` per materialization
+- **ledger**: ``DuckDBEventStore.append([AssetMaterialized, ChecksEvaluated])`` per materialization
   (event + every projection + the check link in one transaction, file opened read-write for the
   commit only: the CLI's pattern, the only way the ledger appends); and the bare DuckDB floor for
   the same statements (what each append ran, recorded, replayed on an identical copy of the file
@@ -59,7 +59,7 @@ def bench_ledger(tmp: Path, cells: list[tuple[str, str]], reads: int) -> dict[st
     import ledger.duckdb_store as store_module
     from ledger.connection import connect
     from ledger.duckdb_store import DuckDBEventStore
-    from ledger.events import AssetMaterialized, CheckEvaluated, RunStarted
+    from ledger.events import AssetMaterialized, ChecksEvaluated, RunStarted
     from ledger.ids import new_uuid7
     from tests.bench.bench_ledger import _Recorder, _replay
 
@@ -82,9 +82,9 @@ def bench_ledger(tmp: Path, cells: list[tuple[str, str]], reads: int) -> dict[st
         for day, sym in cells:
             m = AssetMaterialized(run_id=run_id, asset_key="candles_daily", partition_key=day, scope_key=sym, rows=1,
                                   min_data_time=f"{day}T20:00:00+00:00", max_data_time=f"{day}T20:00:00+00:00")
-            c = CheckEvaluated(run_id=run_id, asset_key="candles_daily", partition_key=day, scope_key=sym,
-                               check_name="ohlc_consistent", severity="error", status="pass",
-                               materialization_id=m.event_id)
+            c = ChecksEvaluated(run_id=run_id, asset_key="candles_daily", partition_key=day, scope_key=sym,
+                                checks=[{"check_name": "ohlc_consistent", "severity": "error", "status": "pass"}],
+                                materialization_id=m.event_id)
             ops.clear()
             store_module.connect = recording  # type: ignore[assignment]
             times.append(_timed(lambda m=m, c=c: store.append([m, c])))

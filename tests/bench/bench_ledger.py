@@ -5,7 +5,7 @@ one section). Prints a table and returns the figures from ``run()``. Targets (do
 one CLI run's commits no slower than 1.25x the baseline commit's (p50 and p99); rebuild of
 1,000,000 events < 5 s. Batched append is reported.
 
-(a) batches of ~500 realistic events (runs of started, 5 materializations, 5 checks, succeeded)
+(a) batches of ~500 realistic events (runs of started, 5 materializations, their 5 checks, succeeded)
     into a file opened per batch (the only way the ledger appends);
 (b) one run as the CLI records it (``Ledger.run``: a commit to start, one to complete with
     materializations, checks and success), opening the file per commit: p50/p99 per run. In the
@@ -19,7 +19,7 @@ one CLI run's commits no slower than 1.25x the baseline commit's (p50 and p99); 
 (d) the original's pattern on the same events: a new ``duckdb.connect`` and one transaction per
     ledger write, INSERT/UPDATE on four plain tables shaped like the original's;
 (e) ``options-helper --help``, median of 10;
-(f) a 500-symbol stage's final commit (``run.complete`` with 500 materializations and 3,000 checks),
+(f) a 500-symbol stage's final commit (``run.complete`` with 500 materializations and their 3,000 checks),
     file opened per commit: CPU time per commit and events per CPU second (issue 17's ledger share).
 """
 
@@ -44,7 +44,15 @@ import duckdb
 
 import ledger
 from ledger.duckdb_store import DuckDBEventStore
-from ledger.events import AssetMaterialized, CheckEvaluated, Event, RunStarted, RunSucceeded
+from ledger.events import (
+    AssetMaterialized,
+    CheckEvaluated,
+    ChecksEvaluated,
+    Event,
+    RunStarted,
+    RunSucceeded,
+    check_evaluations,
+)
 from tests.ledger.helpers import FixedClock, realistic_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -276,10 +284,10 @@ def _original_writes(e: Event, now: dt.datetime) -> list[tuple[str, list[Any]]]:
              "last_run_id = excluded.last_run_id",
              [e.asset_key, e.scope_key, e.max_data_time[:10], now, e.run_id]),
         ]
-    if isinstance(e, CheckEvaluated):
+    if isinstance(e, CheckEvaluated | ChecksEvaluated):  # a row per check
         return [("INSERT INTO meta.asset_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 [e.event_id, e.asset_key, e.scope_key, e.check_name, e.severity, e.status, now,
-                  json.dumps(e.metrics), e.message, e.run_id])]
+                 [c.event_id, c.asset_key, c.scope_key, c.check_name, c.severity, c.status, now,
+                  json.dumps(c.metrics), c.message, c.run_id]) for c in check_evaluations(e)]
     if isinstance(e, RunSucceeded):
         return [("UPDATE meta.ingestion_runs SET status = 'success', ended_at = ?, "
                  "duration_ms = date_diff('millisecond', started_at, ?) WHERE run_id = ?", [now, now, e.run_id])]
@@ -323,7 +331,7 @@ def bench_help(repeats: int = 10) -> dict[str, Any]:
 # -- (f) a 500-symbol stage's final commit ----------------------------------------------------------
 def bench_stage_commit(tmp: Path, symbols: int, repeats: int) -> dict[str, Any]:
     """What the daily's ledger costs per stage at S&P-500 scale (issue 17): ``run.complete`` with a
-    materialization and six checks per symbol (``symbols * 7 + 1`` events), the file opened for the
+    materialization and its six checks (one event) per symbol (``symbols * 2 + 1`` events), the file opened for the
     commit as always. CPU time (process time, all threads) is the figure: it does not count the time
     other processes of a shared machine take."""
     led = ledger.open(tmp / "stage_commit.duckdb")
@@ -337,9 +345,10 @@ def bench_stage_commit(tmp: Path, symbols: int, repeats: int) -> dict[str, Any]:
             m = run.materialized("options_flow", day, f"S{k}", rows=6000, code_version="1",
                                  max_data_time=f"{day}T21:00:00+00:00", extra={"from_date": day, "gap_sessions": 1})
             events.append(m)
-            events += [run.check(asset_key="options_flow", partition_key=day, scope_key=f"S{k}", check_name=f"c{c}",
-                                 severity="warn", status="pass", metrics={"rows_checked": 6000, "sample": [1, 2]},
-                                 message="fine", materialization_id=m.event_id) for c in range(6)]
+            events.append(run.checks("options_flow", day, f"S{k}", [
+                {"check_name": f"c{c}", "severity": "warn", "status": "pass",
+                 "metrics": {"rows_checked": 6000, "sample": [1, 2]}, "message": "fine"} for c in range(6)],
+                materialization_id=m.event_id))
         c0, w0 = time.process_time(), time.perf_counter()
         run.complete(events)
         if i:

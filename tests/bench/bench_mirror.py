@@ -40,7 +40,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 def seed(path: Path, runs: int, *, first_session: int = 0, scopes: int = 100) -> int:
     from ledger.calendar import TradingCalendar
     from ledger.duckdb_store import DuckDBEventStore
-    from ledger.events import AssetMaterialized, CheckEvaluated, RunStarted, RunSucceeded
+    from ledger.events import AssetMaterialized, ChecksEvaluated, RunStarted, RunSucceeded
     from ledger.ids import new_uuid7
     from stages import registry
 
@@ -54,10 +54,10 @@ def seed(path: Path, runs: int, *, first_session: int = 0, scopes: int = 100) ->
         for s in range(scopes):
             mat = AssetMaterialized(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
                                     scope_key=f"S{s:03d}", rows=250, bytes=None, code_version="1")
-            batch += [mat, CheckEvaluated(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
-                                          scope_key=mat.scope_key, check_name="candles_unique_symbol_date",
-                                          severity="error", status="pass", materialization_id=mat.event_id,
-                                          metrics={"rows_checked": 250})]
+            batch += [mat, ChecksEvaluated(run_id=run_id, asset_key=registry.CANDLES_DAILY, partition_key=session,
+                                           scope_key=mat.scope_key, materialization_id=mat.event_id, checks=[
+                                               {"check_name": "candles_unique_symbol_date", "severity": "error",
+                                                "status": "pass", "metrics": {"rows_checked": 250}}])]
         store.append([*batch, RunSucceeded(run_id=run_id)])
     return store.last_seq()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ledger.calendar import TradingCalendar
 from ledger.duckdb_store import DuckDBEventStore
-from ledger.events import AssetFailed, AssetMaterialized, CheckEvaluated, RunFailed, RunStarted, RunSucceeded
+from ledger.events import AssetFailed, AssetMaterialized, ChecksEvaluated, RunFailed, RunStarted, RunSucceeded
 from ledger.fingerprint import fingerprint
 from ledger.ids import new_uuid7
 from stages import registry
@@ -68,11 +68,12 @@ def _session_events(day: dt.date, i: int) -> list[Any]:
                                     code_version=spec.code_version)
             out.append(mat)
             bad = (i + k + j) % 97 == 0
-            out.append(CheckEvaluated(run_id=rid, asset_key=spec.asset_key, partition_key=part, scope_key=scope,
-                                      check_name="row_count_positive" if not bad else "spot_matches_candle",
-                                      severity="error" if not bad else "warn", status="fail" if bad else "pass",
-                                      metrics={"rows": 250 + k}, message="spot differs by 3%" if bad else "",
-                                      materialization_id=mat.event_id))
+            out.append(ChecksEvaluated(run_id=rid, asset_key=spec.asset_key, partition_key=part, scope_key=scope,
+                                       checks=[{"check_name": "row_count_positive" if not bad else "spot_matches_candle",
+                                                "severity": "error" if not bad else "warn",
+                                                "status": "fail" if bad else "pass", "metrics": {"rows": 250 + k},
+                                                "message": "spot differs by 3%" if bad else ""}],
+                                       materialization_id=mat.event_id))
         if failed:
             etype, template = ERRORS[(i + j) % len(ERRORS)]
             msg = template.format(n=30 + i % 20, sym=scopes[0], day=part)

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import Phase, settings
 
-from ledger.events import AssetMaterialized, CheckEvaluated, Event, RunStarted, RunSucceeded
+from ledger.events import AssetMaterialized, ChecksEvaluated, Event, RunStarted, RunSucceeded
 from tests.ledger.model import KEYS, TABLES, ModelLedger
 
 T0 = dt.datetime(2025, 3, 6, 21, 0, tzinfo=dt.UTC)
@@ -59,8 +59,8 @@ def realistic_run(
     lease_seconds: float = 300.0,
     finish: bool = True,
 ) -> list[Event]:
-    """One run as the CLI records it: started, a materialization per symbol, checks linked to them,
-    succeeded."""
+    """One run as the CLI records it: started, a materialization per symbol, the checks of each in one
+    event linked to it, succeeded."""
     mats = [
         AssetMaterialized(
             run_id=run_id, asset_key=asset_key, partition_key=partition_key,
@@ -70,15 +70,19 @@ def realistic_run(
         )
         for i in range(n_materializations)
     ]
-    checks = [
-        CheckEvaluated(
-            run_id=run_id, asset_key=asset_key, partition_key=partition_key,
-            scope_key=mats[i % len(mats)].scope_key if mats else "ALL",
+    # check i validates materialization i mod n; each materialization's checks in one event
+    results: dict[int, list[dict[str, Any]]] = {}
+    for i in range(n_checks):
+        results.setdefault(i % len(mats) if mats else -1, []).append(dict(
             check_name=f"check_{i}", severity="error" if i % 2 else "warn", status="pass" if i % 3 else "fail",
-            metrics={"n": i}, message="ok" if i % 3 else "gap",
-            materialization_id=mats[i % len(mats)].event_id if mats else None,
+            metrics={"n": i}, message="ok" if i % 3 else "gap"))
+    checks = [
+        ChecksEvaluated(
+            run_id=run_id, asset_key=asset_key, partition_key=partition_key,
+            scope_key=mats[m].scope_key if m >= 0 else "ALL", checks=listed,
+            materialization_id=mats[m].event_id if m >= 0 else None,
         )
-        for i in range(n_checks)
+        for m, listed in results.items()
     ]
     events: list[Event] = [RunStarted(run_id=run_id, job_name=job_name, triggered_by="cli",
                                       scope_keys=[m.scope_key for m in mats], partition_key=partition_key,

@@ -3,7 +3,7 @@
 The ledger is driven directly with the events the runner records (running the real pipeline for
 five years x 100 symbols would take hours on two cores): per session, five per-symbol jobs
 (candles, option bars, snapshots, flow, derived: ``RunStarted``, one ``AssetMaterialized`` and one
-``CheckEvaluated`` per symbol, ``RunSucceeded``) and two ``ALL`` jobs (briefing, dashboard). One
+``ChecksEvaluated`` per symbol, ``RunSucceeded``) and two ``ALL`` jobs (briefing, dashboard). One
 append carries a week of sessions. Then ``repeats`` backfills of the same range, each recorded as
 ``BackfillPlanned`` + the runs (``triggered_by='backfill'``) + ``BackfillFinished``.
 
@@ -31,7 +31,7 @@ ALL_JOBS = (("build_briefing", "briefing_markdown", "briefing_sections"),
 
 
 def session_events(day: dt.date, symbols: list[str], *, backfill_id: str | None = None) -> list[Any]:
-    from ledger.events import AssetMaterialized, CheckEvaluated, RunStarted, RunSucceeded
+    from ledger.events import AssetMaterialized, ChecksEvaluated, RunStarted, RunSucceeded
     from ledger.ids import new_uuid7
 
     d = day.isoformat()
@@ -50,9 +50,9 @@ def session_events(day: dt.date, symbols: list[str], *, backfill_id: str | None 
                                   min_data_time=ts, max_data_time=ts, code_version="1",
                                   data_version=uuid.uuid4().hex[:16], path=path,
                                   sha256=uuid.uuid4().hex + uuid.uuid4().hex if path else None)
-            out += [m, CheckEvaluated(run_id=run_id, asset_key=asset, partition_key=d, scope_key=s,
-                                      check_name=check, severity="error", status="pass",
-                                      metrics={"rows": 420}, materialization_id=m.event_id)]
+            out += [m, ChecksEvaluated(run_id=run_id, asset_key=asset, partition_key=d, scope_key=s,
+                                       checks=[{"check_name": check, "severity": "error", "status": "pass",
+                                                "metrics": {"rows": 420}}], materialization_id=m.event_id)]
         out.append(RunSucceeded(run_id=run_id))
     return out
 
